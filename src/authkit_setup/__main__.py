@@ -1,0 +1,3 @@
+from authkit_setup.cli import main
+
+main()

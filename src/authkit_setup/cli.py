@@ -1,0 +1,79 @@
+"""The Typer app: wires the commands; `main()` maps every failure to a message and exit code.
+
+Commands are imported lazily inside the wrappers below, so `--help` and `--version` start
+without importing httpx, rich or the database drivers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from authkit_setup import __version__
+
+app = typer.Typer(
+    name="authkit-setup",
+    help="Provision PostgreSQL and Redis for AuthKit and wire DATABASE_URL / REDIS_URL into your service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"authkit-setup {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Provision PostgreSQL and Redis for AuthKit and wire them into your service."""
+
+
+def _register() -> None:
+    from authkit_setup.commands import check
+
+    app.command(name="check", help=check.HELP)(check.check)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: never a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
+    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+
+    try:
+        rv = app(args=argv, prog_name="authkit-setup", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("error: interrupted; run the same command again to resume\n")
+        code = EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # click's usage errors: one line, exit 2
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        sys.stderr.write(f"error: {message.strip().splitlines()[0]} (see --help)\n")
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+    except Exception as exc:  # a bug: say so in one line, masked, without a traceback
+        if os.environ.get("AUTHKIT_DEBUG") == "1":
+            raise
+        from authkit_setup.masking import redact
+
+        sys.stderr.write(
+            f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
+            "hint: this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback\n"
+        )
+        code = EXIT_FAILED
+    sys.exit(code)

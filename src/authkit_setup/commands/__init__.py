@@ -1,0 +1,1 @@
+"""Thin command bodies: resolve settings, call one domain function, render the result."""

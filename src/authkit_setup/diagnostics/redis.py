@@ -1,0 +1,226 @@
+"""The Redis ladder: url → dns → tcp → tls → auth → database → query (+ fitness)."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import time
+from typing import Any
+
+from authkit_setup.diagnostics.model import CheckResult, RungFailed
+from authkit_setup.diagnostics.network import connect, no_response, resolve
+from authkit_setup.diagnostics.tls import handshake
+from authkit_setup.diagnostics.url import ConnectionUrl, lint, parse_url
+from authkit_setup.masking import redact
+
+SLOW_MS = 30.0
+EVICTS_EVERYTHING = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
+
+
+def _tls_settings(url: ConnectionUrl) -> tuple[bool, bool, str | None]:
+    """(verify, check_hostname, cafile) from redis-py style query parameters."""
+    reqs = url.query.get("ssl_cert_reqs", "required").lower()
+    verify = reqs not in ("none", "cert_none", "optional")
+    check_hostname = url.query.get("ssl_check_hostname", "true").lower() not in ("false", "0", "no")
+    return verify, verify and check_hostname, url.query.get("ssl_ca_certs")
+
+
+def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
+    try:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect((address, url.port))
+            tls, _ = handshake(
+                sock, url.host, verify=False, check_hostname=False, cafile=None, timeout=timeout, fix_untrusted=""
+            )
+            tls.close()
+            return True
+    except (OSError, RungFailed):
+        return False
+
+
+def _client(url: ConnectionUrl, timeout: float) -> Any:
+    import redis
+
+    verify, check_hostname, cafile = _tls_settings(url)
+    kwargs: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "username": url.username or None,
+        "password": url.password,
+        "db": 0,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry_on_timeout": False,
+        "retry": None,
+        "protocol": 2,
+    }
+    if url.scheme == "rediss":
+        kwargs.update(
+            ssl=True,
+            ssl_cert_reqs="required" if verify else "none",
+            ssl_check_hostname=check_hostname,
+            ssl_ca_certs=cafile,
+        )
+    return redis.Redis(**kwargs)
+
+
+def _classify(exc: Exception, url: ConnectionUrl, address: str, timeout: float) -> RungFailed:
+    import redis.exceptions as rexc
+
+    message = redact(str(exc) or type(exc).__name__)
+    upper = message.upper()
+    if isinstance(exc, rexc.TimeoutError):
+        return no_response(url, timeout, "PING")
+    if "NOAUTH" in upper or "AUTHENTICATION REQUIRED" in upper:
+        return RungFailed(
+            "auth_required",
+            "the server requires a password and the URL has none (NOAUTH)",
+            "put the password in the URL: redis://default:PASSWORD@host:port",
+            rung="auth",
+        )
+    if "WRONGPASS" in upper or "INVALID PASSWORD" in upper or "INVALID USERNAME-PASSWORD" in upper:
+        return RungFailed(
+            "auth_failed",
+            f"the server rejected the user name or password (WRONGPASS) for user {url.username or 'default'!r}",
+            "copy the URL again from the provider; percent-encode special characters in the password",
+            rung="auth",
+        )
+    if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
+        return RungFailed(
+            "auth_not_needed",
+            "the URL has a password but the server has none configured",
+            "remove the password from the URL (Render internal Key Value URLs have none)",
+            rung="auth",
+        )
+    if isinstance(exc, rexc.ConnectionError) and url.scheme == "redis" and _speaks_tls(url, address, timeout):
+        return RungFailed(
+            "tls_required",
+            "the server only speaks TLS but the URL is redis:// (plaintext)",
+            "use rediss:// (double s) instead of redis://",
+            rung="tls",
+        )
+    if isinstance(exc, rexc.ConnectionError):
+        return RungFailed(
+            "connection_closed",
+            f"the connection failed during login: {message}",
+            "check that the port is a Redis server, and TLS (rediss://) versus plaintext (redis://)",
+            rung="tcp",
+        )
+    return RungFailed("auth_failed", f"login failed: {message}", "check the URL's user name and password", rung="auth")
+
+
+def check_redis(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
+    result = CheckResult("redis", raw_url)
+    try:
+        _ladder(result, raw_url, timeout)
+    except RungFailed:
+        pass
+    return result
+
+
+def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
+    with result.rung("url") as detail:
+        url = parse_url(raw_url, "redis")
+        for warning in lint(url):
+            result.warn(warning)
+        detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.db_index}"
+    with result.rung("dns") as detail:
+        resolved, detail[0] = resolve(url, timeout)
+    with result.rung("tcp") as detail:
+        sock, address, detail[0] = connect(url, resolved, timeout)
+    try:
+        with result.rung("tls") as detail:
+            if url.scheme == "rediss":
+                verify, check_hostname, cafile = _tls_settings(url)
+                tls, detail[0] = handshake(
+                    sock,
+                    url.host,
+                    verify=verify,
+                    check_hostname=check_hostname,
+                    cafile=cafile,
+                    timeout=timeout,
+                    fix_untrusted="add ssl_ca_certs=/path/to/ca.pem to the URL, or "
+                    "ssl_cert_reqs=none to encrypt without verifying",
+                )
+                tls.close()
+            else:
+                detail[0] = "not requested (redis://)"
+    finally:
+        sock.close()
+
+    import redis.exceptions as rexc
+
+    client = _client(url, timeout)
+    try:
+        with result.rung("auth") as detail:
+            try:
+                client.ping()
+            except (rexc.RedisError, OSError) as exc:
+                raise _classify(exc, url, address, timeout) from None
+            who = url.username or "default"
+            detail[0] = f"authenticated as {who!r}" if url.password else "no password needed"
+        with result.rung("database") as detail:
+            if url.db_index:
+                try:
+                    client.execute_command("SELECT", url.db_index)
+                except rexc.ResponseError as exc:
+                    raise RungFailed(
+                        "database_missing",
+                        f"database index {url.db_index} is not available ({redact(str(exc))})",
+                        "use /0: managed Redis (Render, Upstash) offers only database 0",
+                    ) from None
+            detail[0] = f"database {url.db_index}"
+        with result.rung("query") as detail:
+            try:
+                timings = []
+                for _ in range(3):
+                    start = time.perf_counter()
+                    client.ping()
+                    timings.append((time.perf_counter() - start) * 1000)
+                info = client.info("server")
+                policy = _maxmemory_policy(client)
+            except (rexc.RedisError, OSError) as exc:
+                raise RungFailed(
+                    "query_failed",
+                    f"PING failed after login: {redact(str(exc))}",
+                    "the server accepted the login but cannot answer; check its logs and ACLs",
+                ) from None
+            product = "Valkey" if "valkey_version" in info else "Redis"
+            version = str(info.get("valkey_version") or info.get("redis_version") or "unknown")
+            result.server_version = f"{product} {version}"
+            result.latency_ms = statistics.median(timings)
+            result.facts.update({"maxmemory_policy": policy, "tls": url.scheme == "rediss"})
+            detail[0] = (
+                f"PING ok in {result.latency_ms:.1f} ms; {product} {version}; "
+                f"maxmemory-policy {policy or 'unknown'}"
+            )
+    finally:
+        client.close()
+    if policy and policy.replace("_", "-") in EVICTS_EVERYTHING:
+        result.warn(
+            f"maxmemory-policy {policy} evicts keys without a TTL: AuthKit sessions could vanish "
+            "under memory pressure; use noeviction (or volatile-*)"
+        )
+    if result.latency_ms is not None and result.latency_ms > SLOW_MS:
+        result.warn(
+            f"round trip {result.latency_ms:.0f} ms (> {SLOW_MS:.0f} ms): Redis is probably in "
+            "another region than this machine; keep it in the app's region"
+        )
+
+
+def _maxmemory_policy(client: Any) -> str | None:
+    import redis.exceptions as rexc
+
+    try:
+        value = client.config_get("maxmemory-policy")
+        if value.get("maxmemory-policy"):
+            return str(value["maxmemory-policy"])
+    except rexc.ResponseError:
+        pass  # managed services often forbid CONFIG
+    try:
+        memory = client.info("memory")
+        return str(memory["maxmemory_policy"]) if "maxmemory_policy" in memory else None
+    except rexc.RedisError:
+        return None

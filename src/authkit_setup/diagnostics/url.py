@@ -1,0 +1,184 @@
+"""Rung 0: parse a DATABASE_URL / REDIS_URL and lint it for the known gotchas."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from authkit_setup.diagnostics.model import RungFailed, Target
+from authkit_setup.masking import mask_url, register_secret
+
+POSTGRES_SCHEMES = ("postgres", "postgresql")
+REDIS_SCHEMES = ("redis", "rediss")
+TLS_SSLMODES = ("require", "verify-ca", "verify-full")
+VALID_SSLMODES = ("disable", "allow", "prefer", *TLS_SSLMODES)
+
+# Render internal hosts are the bare resource id: dpg-<20>-a (Postgres) or red-<20> (Key Value).
+RENDER_INTERNAL_HOST = re.compile(r"^(dpg-[a-z0-9]+(-[a-z])?|red-[a-z0-9]+)$")
+RENDER_EXTERNAL_PG = re.compile(r"\.[a-z]+-postgres\.render\.com$")
+UPSTASH_HOST = re.compile(r"\.upstash\.io$")
+NEON_HOST = re.compile(r"\.neon\.tech$")
+SUPABASE_DIRECT = re.compile(r"^db\.[a-z]+\.supabase\.co$")
+
+
+@dataclass
+class ConnectionUrl:
+    target: Target
+    raw: str
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    database: str | None  # Postgres database name
+    db_index: int  # Redis database index
+    query: dict[str, str] = field(default_factory=dict)
+    stripped_params: list[str] = field(default_factory=list)
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self.raw)
+
+    @property
+    def tls(self) -> bool:
+        if self.target == "redis":
+            return self.scheme == "rediss"
+        return self.sslmode in TLS_SSLMODES
+
+    @property
+    def sslmode(self) -> str:
+        return self.query.get("sslmode", os.environ.get("PGSSLMODE", "prefer"))
+
+    @property
+    def is_render_internal(self) -> bool:
+        return bool(RENDER_INTERNAL_HOST.match(self.host))
+
+    def libpq_query(self) -> dict[str, str]:
+        """Query parameters libpq accepts (pgbouncer=true and friends removed)."""
+        return {k: v for k, v in self.query.items() if k not in self.stripped_params}
+
+
+def _bad(message: str, hint: str) -> RungFailed:
+    return RungFailed("url_invalid", message, hint, rung="url")
+
+
+def parse_url(raw: str, target: Target) -> ConnectionUrl:
+    """Parse `raw` for `target` or raise RungFailed at the url rung."""
+    raw = raw.strip()
+    name = "DATABASE_URL" if target == "postgres" else "REDIS_URL"
+    expected = "postgresql://user:password@host:5432/database" if target == "postgres" else "redis://[:password@]host:6379[/0]"
+    if not raw:
+        raise _bad(f"{name} is empty", f"set {name} to a URL like {expected}")
+    if "://" not in raw:
+        raise _bad(f"{name} is not a URL (no scheme://)", f"use the form {expected}")
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:
+        raise _bad(f"{name} cannot be parsed: {exc}", f"use the form {expected}") from None
+    scheme = parts.scheme.lower()
+    schemes = POSTGRES_SCHEMES if target == "postgres" else REDIS_SCHEMES
+    if scheme not in schemes:
+        other = "REDIS_URL" if scheme in REDIS_SCHEMES else "DATABASE_URL" if scheme in POSTGRES_SCHEMES else None
+        hint = f"that looks like a {other}" if other and other != name else f"use the form {expected}"
+        raise _bad(f"{name} has scheme {scheme!r}; expected {' or '.join(schemes)}", hint)
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise _bad(f"{name} has an invalid port: {exc}", f"use a numeric port, e.g. {expected}") from None
+    if not host:
+        raise _bad(f"{name} has no host", f"use the form {expected}")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise _bad(f"{name} host {host!r} is not a valid host name", f"use the form {expected}") from None
+    if port == 0:
+        raise _bad(f"{name} has port 0", f"use the server's port, e.g. {expected}")
+    password = unquote(parts.password) if parts.password is not None else None
+    username = unquote(parts.username) if parts.username is not None else None
+    if password:
+        register_secret(password)
+    try:
+        query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+    except ValueError:
+        raise _bad(f"{name} has a malformed query string", "use key=value&key=value") from None
+
+    if target == "postgres":
+        path = unquote(parts.path.lstrip("/"))
+        if not path:
+            raise _bad(
+                "DATABASE_URL names no database (nothing after the last /)",
+                "append the database name, e.g. .../authkit",
+            )
+        if "/" in path:
+            raise _bad(f"DATABASE_URL database {path!r} contains '/'", "the path must be just the database name")
+        sslmode = query.get("sslmode")
+        if sslmode is not None and sslmode not in VALID_SSLMODES:
+            raise _bad(
+                f"DATABASE_URL has sslmode={sslmode!r}",
+                f"use one of {', '.join(VALID_SSLMODES)} (sslmode=require for managed databases)",
+            )
+        url = ConnectionUrl(target, raw, scheme, host, port or 5432, username, password, path, 0, query)
+    else:
+        path = parts.path.lstrip("/")
+        db_index = 0
+        if path:
+            if not path.isdigit():
+                raise _bad(f"REDIS_URL database {path!r} is not a number", "use /0 (or leave it out)")
+            db_index = int(path)
+        if "db" in query:
+            if not query["db"].isdigit():
+                raise _bad(f"REDIS_URL db={query['db']!r} is not a number", "use db=0 (or leave it out)")
+            db_index = int(query["db"])
+        # redis://PASSWORD@host: a lone userinfo is the password (redis-cli and most clients).
+        if username and password is None:
+            password, username = username, None
+            register_secret(password)
+        url = ConnectionUrl(target, raw, scheme, host, port or 6379, username, password, None, db_index, query)
+    return url
+
+
+def lint(url: ConnectionUrl) -> list[str]:
+    """Warnings for the known gotchas (not failures). May mark params to strip for libpq."""
+    warnings: list[str] = []
+    on_render = os.environ.get("RENDER") == "true"
+    if url.is_render_internal and not on_render:
+        warnings.append(
+            f"{url.host} is a Render internal host: it only resolves inside Render's private "
+            "network, from a service in the same region and workspace; from here, use the "
+            "external URL (or run `authkit-setup check --service NAME`)"
+        )
+    if url.target == "postgres":
+        if RENDER_EXTERNAL_PG.search(url.host) and url.sslmode not in TLS_SSLMODES:
+            warnings.append(
+                "Render external database URL without sslmode=require: Render requires TLS from "
+                "outside; append ?sslmode=require"
+            )
+        pgbouncer = url.query.get("pgbouncer")
+        if url.port == 6543 and pgbouncer != "true":
+            warnings.append(
+                "port 6543 is a transaction pooler: append ?pgbouncer=true so Prisma stops using "
+                "named prepared statements (and set DIRECT_URL for migrations)"
+            )
+        if pgbouncer is not None:
+            url.stripped_params.append("pgbouncer")
+            warnings.append(
+                "pgbouncer=true is right for Prisma but libpq rejects it: stripped for this check only"
+            )
+        for prisma_only in ("connection_limit", "pool_timeout", "schema", "socket_timeout", "statement_cache_size"):
+            if prisma_only in url.query:
+                url.stripped_params.append(prisma_only)
+        if NEON_HOST.search(url.host) and url.sslmode not in TLS_SSLMODES:
+            warnings.append("Neon requires TLS: append ?sslmode=require")
+    else:
+        if UPSTASH_HOST.search(url.host) and url.scheme == "redis":
+            warnings.append("Upstash only accepts TLS: use rediss:// instead of redis://")
+    return warnings
+
+
+def build_libpq_url(url: ConnectionUrl) -> str:
+    """The URL with Prisma-only parameters removed, for psycopg."""
+    parts = urlsplit(url.raw)
+    return parts._replace(query=urlencode(url.libpq_query())).geturl()

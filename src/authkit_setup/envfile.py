@@ -1,0 +1,177 @@
+"""Edit a .env file in place without losing anything: one key at a time, atomic, mode 600.
+
+Every line that is not one of the keys being changed is kept byte for byte (comments, blank
+lines, `export` prefixes, CRLF endings, multi-line quoted values). Changed keys keep their
+position and their `export ` prefix; new keys are appended at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Literal
+
+from authkit_setup.errors import UsageError
+
+Action = Literal["created", "updated", "unchanged", "removed", "absent"]
+
+_ASSIGN = re.compile(rb"^(?P<indent>[ \t]*)(?P<export>export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=(?P<value>.*?)(?P<eol>\r?\n)?$", re.S)
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_@:/.?&=%+,\-~\[\]!*]*$")
+MODE = 0o600
+
+
+def quote_value(value: str) -> str:
+    """A dotenv-safe spelling of `value` (python-dotenv and Node's dotenv read it back the same)."""
+    if "\n" in value or "\r" in value:
+        raise UsageError("values with line breaks cannot be written to a .env file")
+    if _SAFE_VALUE.match(value):
+        return value
+    if "'" not in value:
+        return f"'{value}'"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _open_quote(value: bytes) -> bytes | None:
+    """If a value starts a quoted string that does not close on this line, return the quote."""
+    stripped = value.strip()
+    if not stripped or stripped[:1] not in (b'"', b"'"):
+        return None
+    quote = stripped[:1]
+    body = stripped[1:]
+    i = 0
+    while i < len(body):
+        c = body[i : i + 1]
+        if c == b"\\" and quote == b'"':
+            i += 2
+            continue
+        if c == quote:
+            return None
+        i += 1
+    return quote
+
+
+def _closes(line: bytes, quote: bytes) -> bool:
+    i = 0
+    while i < len(line):
+        c = line[i : i + 1]
+        if c == b"\\" and quote == b'"':
+            i += 2
+            continue
+        if c == quote:
+            return True
+        i += 1
+    return False
+
+
+def _split(data: bytes) -> list[bytes]:
+    return data.splitlines(keepends=True)
+
+
+def _assignments(lines: list[bytes]) -> list[tuple[int, str]]:
+    """(line index, key) of every assignment, skipping continuation lines of quoted values."""
+    found: list[tuple[int, str]] = []
+    open_quote: bytes | None = None
+    for index, line in enumerate(lines):
+        if open_quote is not None:
+            if _closes(line, open_quote):
+                open_quote = None
+            continue
+        match = _ASSIGN.match(line)
+        if not match:
+            continue
+        found.append((index, match.group("key").decode("utf-8", "replace")))
+        open_quote = _open_quote(match.group("value"))
+    return found
+
+
+def update_env_file(
+    path: Path,
+    updates: Mapping[str, str],
+    *,
+    remove: Iterable[str] = (),
+) -> dict[str, Action]:
+    """Set `updates` and delete `remove` in the .env at `path`; report what happened per key."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise UsageError(f"{path} is a directory, expected a .env file")
+    try:
+        data = target.read_bytes() if target.exists() else b""
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
+
+    from dotenv import dotenv_values
+
+    stream = io.StringIO(data.decode("utf-8", "replace"))
+    current = {k: v for k, v in dotenv_values(stream=stream).items() if v is not None}
+    lines = _split(data)
+    eol = b"\r\n" if b"\r\n" in data else b"\n"
+    actions: dict[str, Action] = {}
+    remove = set(remove)
+    positions = _assignments(lines)
+    drop: set[int] = set()
+
+    for key, value in updates.items():
+        encoded = f"{key}={quote_value(value)}".encode()
+        indexes = [i for i, k in positions if k == key]
+        if not indexes:
+            actions[key] = "created"
+            if lines and not lines[-1].endswith((b"\n", b"\r")):
+                lines[-1] += eol
+            lines.append(encoded + eol)
+            continue
+        if current.get(key) == value and len(indexes) == 1:
+            actions[key] = "unchanged"
+            continue
+        actions[key] = "updated"
+        first = indexes[0]
+        match = _ASSIGN.match(lines[first])
+        assert match is not None
+        prefix = (match.group("indent") or b"") + (match.group("export") or b"")
+        line_eol = match.group("eol") or (eol if first < len(lines) - 1 else b"")
+        lines[first] = prefix + encoded + (line_eol or eol)
+        drop.update(indexes[1:])  # a duplicate later line would win when read back
+
+    for key in remove:
+        indexes = [i for i, k in positions if k == key]
+        actions[key] = "removed" if indexes else "absent"
+        drop.update(indexes)
+
+    if all(a in ("unchanged", "absent") for a in actions.values()) and target.exists():
+        _ensure_mode(target)
+        return actions
+    out = b"".join(line for i, line in enumerate(lines) if i not in drop)
+    write_private_file(target, out)
+    return actions
+
+
+def _ensure_mode(path: Path) -> None:
+    try:
+        if path.stat().st_mode & 0o777 != MODE:
+            path.chmod(MODE)
+    except OSError:
+        pass
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Atomically replace `path` with `data`, mode 600, via a temp file in the same folder."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,123 @@
+"""Verify step: run the `check` ladder on URLs, and render the results for people or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from authkit_setup.diagnostics import run_checks
+from authkit_setup.diagnostics.model import CheckResult, Target
+from authkit_setup.errors import UsageError
+from authkit_setup.output import Output
+from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file, resolve
+
+TARGET_TITLES = {"postgres": "PostgreSQL", "redis": "Redis"}
+
+
+def check_urls(
+    out: Output,
+    *,
+    database_url: str | None,
+    redis_url: str | None,
+    env_file: Path,
+    service: str | None = None,
+    workspace: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 5.0,
+) -> list[CheckResult]:
+    """Find the URLs (flag > environment > .env, or a Render service's variables) and check them."""
+    if timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    urls: dict[Target, str] = {}
+    if service:
+        if database_url or redis_url:
+            raise UsageError("--service reads the URLs from the service: do not also pass --database-url/--redis-url")
+        from authkit_setup.flow.service_check import service_urls
+
+        urls = service_urls(out, service=service, workspace=workspace, api_key=api_key, env_file=env_file)
+        return check_service_urls(urls, timeout=timeout)
+    values = read_env_file(env_file, required=env_file != Path(".env"))
+    pg = resolve(database_url, DATABASE_URL, values)
+    rd = resolve(redis_url, REDIS_URL, values)
+    if pg.value:
+        urls["postgres"] = pg.value
+    if rd.value:
+        urls["redis"] = rd.value
+    if not urls:
+        raise UsageError(
+            "nothing to check: pass --database-url/--redis-url, set DATABASE_URL/REDIS_URL, "
+            f"or put them in {env_file}"
+        )
+    for setting in (pg, rd):
+        if setting.value:
+            out.info(f"{setting.name} from {_describe(setting.source, env_file)}")
+    return run_checks(urls, timeout=timeout)
+
+
+def check_service_urls(urls: dict[Target, str], *, timeout: float) -> list[CheckResult]:
+    """Check a service's URLs from here; internal Render hosts cannot be reached from outside."""
+    from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
+    from urllib.parse import urlsplit
+
+    reachable: dict[Target, str] = {}
+    skipped: list[CheckResult] = []
+    import os
+
+    for target, url in urls.items():
+        host = ""
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            pass
+        if RENDER_INTERNAL_HOST.match(host) and os.environ.get("RENDER") != "true":
+            result = CheckResult(target, url)
+            result.skipped = True
+            result.reason = (
+                f"{host} is a Render internal host: it resolves only inside Render's private network "
+                "(same region and workspace), so it cannot be checked from this machine. Run "
+                "`authkit-setup check` inside the service (Render Shell) to test it from there."
+            )
+            skipped.append(result)
+        else:
+            reachable[target] = url
+    results = run_checks(reachable, timeout=timeout) if reachable else []
+    merged = {r.target: r for r in [*results, *skipped]}
+    return [merged[t] for t in ("postgres", "redis") if t in merged]  # type: ignore[index]
+
+
+def _describe(source: str, env_file: Path) -> str:
+    return {"flag": "the command line", "env": "the environment", "env-file": str(env_file)}.get(source, source)
+
+
+def checks_json(results: list[CheckResult], *, with_skip: bool = False) -> list[dict[str, Any]]:
+    return [r.to_json(with_skip=with_skip) for r in results]
+
+
+def render_checks(out: Output, results: list[CheckResult]) -> None:
+    """Print results: a block per URL for people, one JSON document with --json."""
+    out.result({"ok": all(r.ok for r in results), "checks": checks_json(results)})
+    if out.json_mode:
+        return
+    for result in results:
+        print_check(out, result)
+    failed = [r for r in results if not r.ok and not r.skipped]
+    if failed:
+        out.print(f"{len(failed)} of {len(results)} failed.")
+    elif any(r.skipped for r in results):
+        out.print("Not everything could be checked from here (see above).")
+    else:
+        out.print("All checks passed.")
+
+
+def print_check(out: Output, result: CheckResult) -> None:
+    out.print(f"{TARGET_TITLES[result.target]}  {result.url}")
+    if result.skipped:
+        out.print(f"  - not checked: {result.reason}")
+    for rung in result.rungs:
+        mark = "✓" if rung.ok else "✗"
+        out.print(f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)")
+    if result.failed_rung:
+        out.print(f"    fix: {result.hint}")
+    for warning in result.warnings:
+        out.print(f"  ! {warning}")
+    out.print()

@@ -1,0 +1,338 @@
+"""One API client base for every provider: auth, timeouts, retries by policy, errors, paging.
+
+Retry policy (one place, see `ApiClient.request`):
+- 429 is retried for every method: the server refused the request, nothing was applied. The wait
+  honours `Retry-After`, then `Ratelimit-Reset` / `X-RateLimit-Reset` (seconds, or an epoch).
+- 5xx, timeouts and dropped connections are retried only for idempotent calls (GET, PUT, DELETE,
+  PATCH). A POST that creates something is never retried blindly: the caller looks the name up
+  first (see `flow/provision.py`), so neither a retry nor a re-run can make a duplicate.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from authkit_setup import __version__
+from authkit_setup.errors import (
+    ApiConnectionError,
+    ApiError,
+    BadResponseError,
+    CredentialsError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    UsageError,
+)
+from authkit_setup.masking import redact, register_secret
+
+IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "PATCH", "HEAD"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_SINGLE_WAIT = 120.0
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+WaitNotice = Callable[[float, str], None]
+
+
+@dataclass
+class RateBucket:
+    """A client-side sliding-window limit, so we wait instead of hammering the server."""
+
+    limit: int
+    window: float
+    stamps: deque[float] = field(default_factory=deque)
+
+    def delay(self, now: float) -> float:
+        while self.stamps and now - self.stamps[0] >= self.window:
+            self.stamps.popleft()
+        if len(self.stamps) < self.limit:
+            return 0.0
+        return self.window - (now - self.stamps[0])
+
+    def take(self, now: float) -> None:
+        self.stamps.append(now)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorContext:
+    """What a provider adds to generic HTTP errors: its name and where to fix credentials."""
+
+    provider: str
+    credentials_hint: str
+
+
+def _parse_reset(value: str | None, now_epoch: float) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
+        return max(0.0, parsed.timestamp() - now_epoch) if parsed else None
+    # Render documents epoch seconds but sends seconds-until-reset; accept both.
+    return max(0.0, number - now_epoch) if number > 1e9 else max(0.0, number)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks us to wait, from the first header that says so."""
+    now = time.time()
+    for header in ("retry-after", "ratelimit-reset", "x-ratelimit-reset"):
+        seconds = _parse_reset(response.headers.get(header), now)
+        if seconds is not None:
+            return seconds
+    return None
+
+
+def error_message(response: httpx.Response) -> str:
+    """The server's own words: `{"message"}`, `{"error"}`, a JSON string, or raw text."""
+    text = response.text.strip()
+    if not text:
+        return f"HTTP {response.status_code} with an empty body"
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:300]
+    if isinstance(body, str):
+        return body
+    if isinstance(body, Mapping):
+        for key in ("message", "error", "detail", "msg"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return text[:300]
+
+
+def error_from_response(response: httpx.Response, ctx: ErrorContext) -> ApiError | CredentialsError:
+    """Map an HTTP error status to the error tree, in one place."""
+    status = response.status_code
+    message = error_message(response)
+    request_id = response.headers.get("render-request-id") or response.headers.get("x-request-id")
+    where = f"{ctx.provider} API: {response.request.method} {response.request.url.path}"
+    if status in (401, 403):
+        verb = "rejected the API key" if status == 401 else "refused access"
+        return CredentialsError(
+            f"{ctx.provider} {verb} ({status}: {message})", hint=ctx.credentials_hint
+        )
+    if status == 404:
+        return NotFoundError(f"{where}: not found ({message})", status=status, request_id=request_id)
+    if status == 429:
+        return RateLimitedError(
+            f"{where}: rate limited ({message})",
+            hint="wait a minute and run the same command again; it resumes where it stopped",
+            status=status,
+            request_id=request_id,
+        )
+    if status >= 500:
+        return ServerError(
+            f"{where}: server error {status} ({message})",
+            hint="the provider had a problem; run the same command again, it is safe to re-run",
+            status=status,
+            request_id=request_id,
+        )
+    return ApiError(f"{where}: {status} {message}", status=status, request_id=request_id)
+
+
+class ApiClient:
+    """Base client over `httpx.Client(transport=...)`. Providers subclass it and add endpoints."""
+
+    provider = "API"
+    credentials_hint = "check the API key"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = 5,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        on_wait: WaitNotice | None = None,
+        buckets: Mapping[str, RateBucket] | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": f"authkit-setup/{__version__}"}
+        if token:
+            register_secret(token)
+            headers["Authorization"] = f"Bearer {token}"
+        if auth:
+            register_secret(auth[1])
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+        self.max_retries = max_retries
+        self._sleep = sleep
+        self._clock = clock
+        self._on_wait = on_wait
+        self._buckets = dict(buckets or {})
+        self._bucket_lock = threading.Lock()
+        self.request_count = 0
+        self.ctx = ErrorContext(self.provider, self.credentials_hint)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rate limiting ------------------------------------------------------------------
+    def bucket_for(self, method: str, path: str) -> str | None:
+        """Name of the client-side bucket a call counts against (providers override)."""
+        return None
+
+    def _throttle(self, method: str, path: str) -> None:
+        name = self.bucket_for(method, path)
+        bucket = self._buckets.get(name) if name else None
+        if bucket is None:
+            return
+        while True:
+            with self._bucket_lock:
+                wait = bucket.delay(self._clock())
+                if wait <= 0:
+                    bucket.take(self._clock())
+                    return
+            self._notify_wait(wait, f"{self.provider} limit for {name} calls")
+            self._sleep(wait)
+
+    def _notify_wait(self, seconds: float, reason: str) -> None:
+        if self._on_wait is not None and seconds >= 1.0:
+            self._on_wait(seconds, reason)
+
+    # -- requests -----------------------------------------------------------------------
+    def _backoff(self, attempt: int) -> float:
+        return float(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+        expect_json: bool = True,
+    ) -> Any:
+        """Send one call with the retry policy; return the decoded JSON body (or None)."""
+        method = method.upper()
+        retryable_failure = method in IDEMPOTENT if idempotent is None else idempotent
+        attempt = 0
+        while True:
+            self._throttle(method, path)
+            self.request_count += 1
+            try:
+                response = self._http.request(method, path, params=params, json=json_body)
+            except httpx.TimeoutException as exc:
+                if retryable_failure and attempt < self.max_retries:
+                    self._sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise ApiConnectionError(
+                    f"{self.provider} API: {method} {path} timed out ({type(exc).__name__})",
+                    hint="the network or the provider is slow; run the same command again",
+                ) from None
+            except httpx.TransportError as exc:
+                if retryable_failure and attempt < self.max_retries:
+                    self._sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                raise ApiConnectionError(
+                    f"{self.provider} API: {method} {path} failed: {redact(str(exc)) or type(exc).__name__}",
+                    hint="check the network (and the *_API_URL override if you set one); the run is safe to repeat",
+                ) from None
+
+            status = response.status_code
+            if status == 429 and attempt < self.max_retries:
+                wait = retry_after(response)
+                wait = self._backoff(attempt) if wait is None else wait + random.random() * 0.25
+                wait = min(wait, MAX_SINGLE_WAIT)
+                self._notify_wait(wait, f"{self.provider} rate limit (429)")
+                self._sleep(wait)
+                attempt += 1
+                continue
+            if status in RETRY_STATUSES and retryable_failure and attempt < self.max_retries:
+                wait = retry_after(response)
+                self._sleep(min(wait, MAX_SINGLE_WAIT) if wait is not None else self._backoff(attempt))
+                attempt += 1
+                continue
+            if status >= 400:
+                raise error_from_response(response, self.ctx)
+            return self._decode(response, method, path, expect_json)
+
+    def _decode(self, response: httpx.Response, method: str, path: str, expect_json: bool) -> Any:
+        if not response.content.strip():
+            if expect_json and response.status_code == 200:
+                raise BadResponseError(
+                    f"{self.provider} API: {method} {path} returned an empty body where JSON was expected",
+                    hint="run the same command again; it is safe to re-run",
+                )
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            if not expect_json:
+                return response.text
+            raise BadResponseError(
+                f"{self.provider} API: {method} {path} returned malformed JSON",
+                hint="run the same command again; it is safe to re-run",
+            ) from None
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+
+def expect_type(value: Any, kind: type, what: str) -> Any:
+    """Defensive parsing of API bodies: a clear error instead of a KeyError deep inside."""
+    if not isinstance(value, kind):
+        raise BadResponseError(f"unexpected API response for {what}: expected {kind.__name__}")
+    return value
+
+
+def paginate_cursor(
+    client: ApiClient,
+    path: str,
+    *,
+    item_key: str,
+    params: Mapping[str, Any] | None = None,
+    limit: int = 100,
+) -> Iterator[dict[str, Any]]:
+    """Render-style cursor paging: `[{item_key: {...}, "cursor": "..."}]` until an empty page."""
+    query: dict[str, Any] = dict(params or {})
+    query["limit"] = limit
+    seen: set[str] = set()
+    while True:
+        page = expect_type(client.get(path, query), list, path)
+        if not page:
+            return
+        cursor = None
+        for entry in page:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get(item_key), Mapping):
+                raise BadResponseError(f"unexpected API response for {path}: missing {item_key!r}")
+            cursor = entry.get("cursor")
+            yield dict(entry[item_key])
+        if len(page) < limit or not isinstance(cursor, str) or cursor in seen:
+            return
+        seen.add(cursor)
+        query["cursor"] = cursor
+
+
+def check_base_url(url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"API URL {url!r} is not an http(s) URL")

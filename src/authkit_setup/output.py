@@ -1,0 +1,191 @@
+"""The only module that prints. Human messages go to stderr; results go to stdout.
+
+`--json` switches the result to one JSON document on stdout. Everything printed, in either mode,
+passes through `masking.redact` so no password or API key leaves the process by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import IO, Any, Protocol
+
+from authkit_setup.errors import AuthkitError
+from authkit_setup.masking import redact
+
+
+class Progress(Protocol):
+    def update(self, key: str, line: str) -> None: ...
+
+
+def _redact_doc(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_doc(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_doc(v) for v in value]
+    return value
+
+
+class Output:
+    """Where every message and result goes. One per command run."""
+
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        quiet: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        github_actions: bool | None = None,
+    ) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._stderr = stderr if stderr is not None else sys.stderr
+        self.github_actions = (
+            os.environ.get("GITHUB_ACTIONS") == "true" if github_actions is None else github_actions
+        )
+        self._masked: set[str] = set()
+
+    # -- terminal detection -------------------------------------------------------------
+    @property
+    def interactive(self) -> bool:
+        """True when a person is watching stderr (live progress, prompts)."""
+        isatty = getattr(self._stderr, "isatty", None)
+        return bool(isatty and isatty()) and os.environ.get("CI") not in ("true", "1")
+
+    @property
+    def can_prompt(self) -> bool:
+        isatty = getattr(sys.stdin, "isatty", None)
+        return self.interactive and bool(isatty and isatty())
+
+    # -- messages (stderr) --------------------------------------------------------------
+    def _emit(self, text: str) -> None:
+        self._stderr.write(redact(text) + "\n")
+        self._stderr.flush()
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._emit(message)
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            self._emit(f"• {message}" if self.interactive else message)
+
+    def success(self, message: str) -> None:
+        if not self.quiet:
+            self._emit(f"✓ {message}" if self.interactive else message)
+
+    def warn(self, message: str) -> None:
+        self._emit(f"warning: {message}")
+
+    def mask_secret(self, secret: str) -> None:
+        """In GitHub Actions, ask the runner to mask `secret` in logs (before any other use)."""
+        from authkit_setup.masking import register_secret
+
+        register_secret(secret)
+        if self.github_actions and secret and secret not in self._masked:
+            self._masked.add(secret)
+            # The workflow command must carry the raw value; it is never echoed by the runner.
+            self._stdout.write(f"::add-mask::{secret}\n")
+            self._stdout.flush()
+
+    # -- results (stdout) ---------------------------------------------------------------
+    def result(self, document: Mapping[str, Any]) -> None:
+        """Print the command's JSON document (JSON mode only)."""
+        if self.json_mode:
+            self._stdout.write(json.dumps(_redact_doc(document), indent=2, default=str) + "\n")
+            self._stdout.flush()
+
+    def print(self, text: str = "") -> None:
+        """Print a human result line on stdout (human mode only)."""
+        if not self.json_mode:
+            self._stdout.write(redact(text) + "\n")
+            self._stdout.flush()
+
+    def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        if self.json_mode:
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, show_lines=False)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(redact(cell) for cell in row))
+        Console(file=self._stdout, width=max(100, _terminal_width()), soft_wrap=False).print(table)
+
+    def error(self, err: AuthkitError) -> None:
+        if self.json_mode:
+            doc = {"ok": False, "error": {"code": err.code, "message": err.message, "hint": err.hint}}
+            self._stdout.write(json.dumps(_redact_doc(doc), indent=2) + "\n")
+            self._stdout.flush()
+        self._emit(f"error: {err.message}")
+        if err.hint:
+            self._emit(f"hint: {err.hint}")
+
+    @contextmanager
+    def live(self, title: str) -> Iterator[Progress]:
+        """A line per key, redrawn in place on a terminal; plain log lines otherwise."""
+        if self.interactive and not self.quiet:
+            with _LiveProgress(self._stderr, title) as progress:
+                yield progress
+        else:
+            yield _LogProgress(self)
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
+
+
+class _LogProgress:
+    def __init__(self, out: Output) -> None:
+        self._out = out
+        self._last: dict[str, str] = {}
+
+    def update(self, key: str, line: str) -> None:
+        # Only log changes: a CI log gets one line per status change, not one per poll.
+        status = line.split(" (", 1)[0]
+        if self._last.get(key) != status:
+            self._last[key] = status
+            self._out.info(line)
+
+
+class _LiveProgress:
+    def __init__(self, stream: IO[str], title: str) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self._lines: dict[str, str] = {}
+        self._title = title
+        self._console = Console(file=stream)
+        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        text = Text(self._title + "\n", style="bold")
+        for line in self._lines.values():
+            text.append("  " + redact(line) + "\n")
+        return text
+
+    def __enter__(self) -> _LiveProgress:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.update(self._render())
+        self._live.__exit__(None, None, None)
+
+    def update(self, key: str, line: str) -> None:
+        self._lines[key] = line
+        self._live.update(self._render())

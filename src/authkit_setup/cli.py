@@ -35,15 +35,18 @@ def _version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True),
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """Provision PostgreSQL and Redis for AuthKit and wire them into your service."""
 
 
 def _register() -> None:
-    from authkit_setup.commands import check
+    from authkit_setup.commands import check, render
 
+    app.command(name="render", help=render.HELP)(render.render)
     app.command(name="check", help=check.HELP)(check.check)
 
 

@@ -19,7 +19,10 @@ from authkit_setup.errors import UsageError
 
 Action = Literal["created", "updated", "unchanged", "removed", "absent"]
 
-_ASSIGN = re.compile(rb"^(?P<indent>[ \t]*)(?P<export>export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=(?P<value>.*?)(?P<eol>\r?\n)?$", re.S)
+_ASSIGN = re.compile(
+    rb"^(?P<indent>[ \t]*)(?P<export>export[ \t]+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)[ \t]*=(?P<value>.*?)(?P<eol>\r?\n)?$",
+    re.S,
+)
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_@:/.?&=%+,\-~\[\]!*]*$")
 MODE = 0o600
 

@@ -1,19 +1,19 @@
 """One error tree for the whole tool. Domain code raises; `cli.main()` maps to exit codes.
 
-    AuthkitError                  exit 1 unless a subclass says otherwise
-    ├── UsageError                exit 2  bad input, conflicting flags, unreadable files
-    ├── CredentialsError          exit 3  missing or rejected API key / token
-    ├── ApiError                  exit 1  a provider API answered with an error
-    │   ├── NotFoundError                 404
-    │   ├── RateLimitedError              429 after the retry budget
-    │   ├── ServerError                   5xx after the retry budget
-    │   ├── ApiConnectionError            no answer: refused, reset, timed out
-    │   └── BadResponseError              malformed or empty body where JSON was expected
-    ├── PlanConflictError         exit 1  the plan stops before any change (region, duplicates, foreign value)
-    ├── ResourceFailedError       exit 1  a store or deploy reached a failing status
-    ├── WaitTimeoutError          exit 1  a store or deploy did not become ready in time
-    ├── LocalServerError          exit 1  `authkit-setup local` could not start or reach a server
-    └── InterruptedByUser         exit 130 Ctrl-C; the next run resumes
+AuthkitError                  exit 1 unless a subclass says otherwise
+├── UsageError                exit 2  bad input, conflicting flags, unreadable files
+├── CredentialsError          exit 3  missing or rejected API key / token
+├── ApiError                  exit 1  a provider API answered with an error
+│   ├── NotFoundError                 404
+│   ├── RateLimitedError              429 after the retry budget
+│   ├── ServerError                   5xx after the retry budget
+│   ├── ApiConnectionError            no answer: refused, reset, timed out
+│   └── BadResponseError              malformed or empty body where JSON was expected
+├── PlanConflictError         exit 1  the plan stops before any change (region, duplicates, foreign value)
+├── ResourceFailedError       exit 1  a store or deploy reached a failing status
+├── WaitTimeoutError          exit 1  a store or deploy did not become ready in time
+├── LocalServerError          exit 1  `authkit-setup local` could not start or reach a server
+└── InterruptedByUser         exit 130 Ctrl-C; the next run resumes
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -124,7 +124,9 @@ def error_from_response(response: httpx.Response, ctx: ErrorContext) -> ApiError
             f"{ctx.provider} {verb} ({status}: {message})", hint=ctx.credentials_hint
         )
     if status == 404:
-        return NotFoundError(f"{where}: not found ({message})", status=status, request_id=request_id)
+        return NotFoundError(
+            f"{where}: not found ({message})", status=status, request_id=request_id
+        )
     if status == 429:
         return RateLimitedError(
             f"{where}: rate limited ({message})",
@@ -187,7 +189,7 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -269,7 +271,9 @@ class ApiClient:
                 continue
             if status in RETRY_STATUSES and retryable_failure and attempt < self.max_retries:
                 wait = retry_after(response)
-                self._sleep(min(wait, MAX_SINGLE_WAIT) if wait is not None else self._backoff(attempt))
+                self._sleep(
+                    min(wait, MAX_SINGLE_WAIT) if wait is not None else self._backoff(attempt)
+                )
                 attempt += 1
                 continue
             if status >= 400:

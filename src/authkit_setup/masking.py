@@ -59,11 +59,15 @@ def _mask_authority(scheme: str, rest: str) -> str:
 
 def mask_url(url: str) -> str:
     """Return `url` with any password replaced by ****. Never raises."""
-    return _URL_RE.sub(lambda m: m.group("scheme") + _mask_authority(m.group("scheme"), m.group("rest")), url)
+    return _URL_RE.sub(
+        lambda m: m.group("scheme") + _mask_authority(m.group("scheme"), m.group("rest")), url
+    )
 
 
 def _mask_query_secrets(text: str) -> str:
-    return re.sub(r"(?i)\b(password|passwd|pwd|token|api_key|apikey)=([^&\s]+)", r"\1=" + MASK, text)
+    return re.sub(
+        r"(?i)\b(password|passwd|pwd|token|api_key|apikey)=([^&\s]+)", r"\1=" + MASK, text
+    )
 
 
 def redact(text: str) -> str:

@@ -123,7 +123,10 @@ class Output:
 
     def error(self, err: AuthkitError) -> None:
         if self.json_mode:
-            doc = {"ok": False, "error": {"code": err.code, "message": err.message, "hint": err.hint}}
+            doc = {
+                "ok": False,
+                "error": {"code": err.code, "message": err.message, "hint": err.hint},
+            }
             self._stdout.write(json.dumps(_redact_doc(doc), indent=2) + "\n")
             self._stdout.flush()
         self._emit(f"error: {err.message}")
@@ -168,7 +171,9 @@ class _LiveProgress:
         self._lines: dict[str, str] = {}
         self._title = title
         self._console = Console(file=stream)
-        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
+        self._live = Live(
+            self._render(), console=self._console, refresh_per_second=4, transient=False
+        )
 
     def _render(self) -> Any:
         from rich.text import Text

@@ -12,11 +12,14 @@ from authkit_setup.errors import AuthkitError, InterruptedByUser
 from authkit_setup.output import Output
 
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout (progress stays on stderr).")
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout (progress stays on stderr)."),
 ]
 EnvFileOption = Annotated[
     Path,
-    typer.Option("--env-file", help="A .env file to read settings from (never loaded into the environment)."),
+    typer.Option(
+        "--env-file", help="A .env file to read settings from (never loaded into the environment)."
+    ),
 ]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", help="Seconds each connection rung may take.", min=0.1)
@@ -35,10 +38,10 @@ def execute(out: Output, body: Callable[[], int]) -> None:
         out.error(err)
         raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
-        err = InterruptedByUser(
+        stopped = InterruptedByUser(
             "interrupted; nothing is half-done that a re-run cannot finish",
             hint="run the same command again to resume",
         )
-        out.error(err)
-        raise typer.Exit(err.exit_code) from None
+        out.error(stopped)
+        raise typer.Exit(stopped.exit_code) from None
     raise typer.Exit(code)

@@ -27,22 +27,37 @@ Examples:
 def check(
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", help="PostgreSQL URL to check. [env var: DATABASE_URL]", show_default=False),
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL URL to check. [env var: DATABASE_URL]",
+            show_default=False,
+        ),
     ] = None,
     redis_url: Annotated[
         str | None,
-        typer.Option("--redis-url", help="Redis URL to check. [env var: REDIS_URL]", show_default=False),
+        typer.Option(
+            "--redis-url", help="Redis URL to check. [env var: REDIS_URL]", show_default=False
+        ),
     ] = None,
     env_file: EnvFileOption = Path(".env"),
     service: Annotated[
         str | None,
-        typer.Option("--service", help="Check the variables set on this Render service (name or srv-ID).", show_default=False),
+        typer.Option(
+            "--service",
+            help="Check the variables set on this Render service (name or srv-ID).",
+            show_default=False,
+        ),
     ] = None,
     workspace: Annotated[
-        str | None, typer.Option("--workspace", help="Render workspace (owner) ID or name.", show_default=False)
+        str | None,
+        typer.Option(
+            "--workspace", help="Render workspace (owner) ID or name.", show_default=False
+        ),
     ] = None,
     api_key: ApiKeyOption = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1)] = 5.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1)
+    ] = 5.0,
     json_output: JsonOption = False,
 ) -> None:
     """Diagnose DATABASE_URL / REDIS_URL (see HELP)."""

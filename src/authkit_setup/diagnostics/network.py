@@ -24,6 +24,7 @@ class Resolved:
 
 def _lookup(host: str, family: int, out: dict[int, list[str] | OSError]) -> None:
     try:
+        # Looked up on the module at call time so tests can answer from a table (no real DNS).
         infos = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
         out[family] = sorted({str(info[4][0]) for info in infos})
     except OSError as exc:  # socket.gaierror is an OSError
@@ -126,7 +127,9 @@ def _ipv6_hint(host: str) -> str:
     return "use an IPv4-reachable host (a pooler or proxy), or run from a network with IPv6"
 
 
-def connect(url: ConnectionUrl, resolved: Resolved, timeout: float) -> tuple[socket.socket, str, str]:
+def connect(
+    url: ConnectionUrl, resolved: Resolved, timeout: float
+) -> tuple[socket.socket, str, str]:
     """Open TCP to the first address that answers; return (socket, address, detail)."""
     addresses = resolved.addresses(ipv6_ok=True)
     last: RungFailed | None = None
@@ -155,7 +158,12 @@ def connect(url: ConnectionUrl, resolved: Resolved, timeout: float) -> tuple[soc
             )
         except OSError as exc:
             sock.close()
-            if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            if exc.errno in (
+                errno.ENETUNREACH,
+                errno.EHOSTUNREACH,
+                errno.EADDRNOTAVAIL,
+                errno.EAFNOSUPPORT,
+            ):
                 last = RungFailed(
                     "tcp_unreachable",
                     f"{_fmt(address, url.port)} is unreachable from this machine ({exc.strerror})",

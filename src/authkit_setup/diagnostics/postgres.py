@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import statistics
 import struct
@@ -80,9 +81,33 @@ def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float
     return detail
 
 
+# libpq reports connect-time failures as text only (psycopg leaves `sqlstate` None), so the
+# server's standard messages are mapped back to their SQLSTATE here.
+_CONNECT_MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("28P01", re.compile(r"password authentication failed for user")),
+    ("3D000", re.compile(r'database ".*" does not exist')),
+    ("28000", re.compile(r"no pg_hba\.conf entry for host")),
+    ("28000", re.compile(r'role ".*" does not exist')),
+    ("42501", re.compile(r"permission denied for database")),
+    ("57P03", re.compile(r"the database system is (starting up|in recovery mode|shutting down)")),
+    ("53300", re.compile(r"too many clients|remaining connection slots are reserved")),
+)
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate
+    text = str(exc)
+    for code, pattern in _CONNECT_MESSAGES:
+        if pattern.search(text):
+            return code
+    return None
+
+
 def _classify(exc: Exception, url: Any, timeout: float) -> RungFailed:
     """Map a psycopg connection error to the rung it belongs to."""
-    sqlstate = getattr(exc, "sqlstate", None)
+    sqlstate = sqlstate_of(exc)
     message = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     text = str(exc).lower()
     user = url.username or "(default user)"
@@ -147,7 +172,12 @@ def _classify(exc: Exception, url: Any, timeout: float) -> RungFailed:
     if "timeout expired" in text:
         return no_response(url, timeout, "the login")
     if "ssl" in text or "certificate" in text:
-        return RungFailed("tls_handshake", f"TLS failed: {message}", "check sslmode and the certificate", rung="tls")
+        return RungFailed(
+            "tls_handshake",
+            f"TLS failed: {message}",
+            "check sslmode and the certificate",
+            rung="tls",
+        )
     if "server closed the connection" in text or "connection reset" in text:
         return RungFailed(
             "connection_closed",

@@ -32,7 +32,13 @@ def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
             sock.settimeout(timeout)
             sock.connect((address, url.port))
             tls, _ = handshake(
-                sock, url.host, verify=False, check_hostname=False, cafile=None, timeout=timeout, fix_untrusted=""
+                sock,
+                url.host,
+                verify=False,
+                check_hostname=False,
+                cafile=None,
+                timeout=timeout,
+                fix_untrusted="",
             )
             tls.close()
             return True
@@ -42,6 +48,8 @@ def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
 
 def _client(url: ConnectionUrl, timeout: float) -> Any:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     verify, check_hostname, cafile = _tls_settings(url)
     kwargs: dict[str, Any] = {
@@ -52,8 +60,7 @@ def _client(url: ConnectionUrl, timeout: float) -> Any:
         "db": 0,
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
-        "retry_on_timeout": False,
-        "retry": None,
+        "retry": Retry(NoBackoff(), 0),  # one attempt: a retry would multiply the timeout
         "protocol": 2,
     }
     if url.scheme == "rediss":
@@ -94,7 +101,11 @@ def _classify(exc: Exception, url: ConnectionUrl, address: str, timeout: float) 
             "remove the password from the URL (Render internal Key Value URLs have none)",
             rung="auth",
         )
-    if isinstance(exc, rexc.ConnectionError) and url.scheme == "redis" and _speaks_tls(url, address, timeout):
+    if (
+        isinstance(exc, rexc.ConnectionError)
+        and url.scheme == "redis"
+        and _speaks_tls(url, address, timeout)
+    ):
         return RungFailed(
             "tls_required",
             "the server only speaks TLS but the URL is redis:// (plaintext)",
@@ -108,7 +119,12 @@ def _classify(exc: Exception, url: ConnectionUrl, address: str, timeout: float) 
             "check that the port is a Redis server, and TLS (rediss://) versus plaintext (redis://)",
             rung="tcp",
         )
-    return RungFailed("auth_failed", f"login failed: {message}", "check the URL's user name and password", rung="auth")
+    return RungFailed(
+        "auth_failed",
+        f"login failed: {message}",
+        "check the URL's user name and password",
+        rung="auth",
+    )
 
 
 def check_redis(raw_url: str, *, timeout: float = 5.0) -> CheckResult:

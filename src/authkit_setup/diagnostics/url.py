@@ -68,7 +68,11 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
     """Parse `raw` for `target` or raise RungFailed at the url rung."""
     raw = raw.strip()
     name = "DATABASE_URL" if target == "postgres" else "REDIS_URL"
-    expected = "postgresql://user:password@host:5432/database" if target == "postgres" else "redis://[:password@]host:6379[/0]"
+    expected = (
+        "postgresql://user:password@host:5432/database"
+        if target == "postgres"
+        else "redis://[:password@]host:6379[/0]"
+    )
     if not raw:
         raise _bad(f"{name} is empty", f"set {name} to a URL like {expected}")
     if "://" not in raw:
@@ -80,20 +84,32 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
     scheme = parts.scheme.lower()
     schemes = POSTGRES_SCHEMES if target == "postgres" else REDIS_SCHEMES
     if scheme not in schemes:
-        other = "REDIS_URL" if scheme in REDIS_SCHEMES else "DATABASE_URL" if scheme in POSTGRES_SCHEMES else None
-        hint = f"that looks like a {other}" if other and other != name else f"use the form {expected}"
+        other = (
+            "REDIS_URL"
+            if scheme in REDIS_SCHEMES
+            else "DATABASE_URL"
+            if scheme in POSTGRES_SCHEMES
+            else None
+        )
+        hint = (
+            f"that looks like a {other}" if other and other != name else f"use the form {expected}"
+        )
         raise _bad(f"{name} has scheme {scheme!r}; expected {' or '.join(schemes)}", hint)
     try:
         host = parts.hostname
         port = parts.port
     except ValueError as exc:
-        raise _bad(f"{name} has an invalid port: {exc}", f"use a numeric port, e.g. {expected}") from None
+        raise _bad(
+            f"{name} has an invalid port: {exc}", f"use a numeric port, e.g. {expected}"
+        ) from None
     if not host:
         raise _bad(f"{name} has no host", f"use the form {expected}")
     try:
         host.encode("idna")
     except UnicodeError:
-        raise _bad(f"{name} host {host!r} is not a valid host name", f"use the form {expected}") from None
+        raise _bad(
+            f"{name} host {host!r} is not a valid host name", f"use the form {expected}"
+        ) from None
     if port == 0:
         raise _bad(f"{name} has port 0", f"use the server's port, e.g. {expected}")
     password = unquote(parts.password) if parts.password is not None else None
@@ -113,30 +129,41 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
                 "append the database name, e.g. .../authkit",
             )
         if "/" in path:
-            raise _bad(f"DATABASE_URL database {path!r} contains '/'", "the path must be just the database name")
+            raise _bad(
+                f"DATABASE_URL database {path!r} contains '/'",
+                "the path must be just the database name",
+            )
         sslmode = query.get("sslmode")
         if sslmode is not None and sslmode not in VALID_SSLMODES:
             raise _bad(
                 f"DATABASE_URL has sslmode={sslmode!r}",
                 f"use one of {', '.join(VALID_SSLMODES)} (sslmode=require for managed databases)",
             )
-        url = ConnectionUrl(target, raw, scheme, host, port or 5432, username, password, path, 0, query)
+        url = ConnectionUrl(
+            target, raw, scheme, host, port or 5432, username, password, path, 0, query
+        )
     else:
         path = parts.path.lstrip("/")
         db_index = 0
         if path:
             if not path.isdigit():
-                raise _bad(f"REDIS_URL database {path!r} is not a number", "use /0 (or leave it out)")
+                raise _bad(
+                    f"REDIS_URL database {path!r} is not a number", "use /0 (or leave it out)"
+                )
             db_index = int(path)
         if "db" in query:
             if not query["db"].isdigit():
-                raise _bad(f"REDIS_URL db={query['db']!r} is not a number", "use db=0 (or leave it out)")
+                raise _bad(
+                    f"REDIS_URL db={query['db']!r} is not a number", "use db=0 (or leave it out)"
+                )
             db_index = int(query["db"])
         # redis://PASSWORD@host: a lone userinfo is the password (redis-cli and most clients).
         if username and password is None:
             password, username = username, None
             register_secret(password)
-        url = ConnectionUrl(target, raw, scheme, host, port or 6379, username, password, None, db_index, query)
+        url = ConnectionUrl(
+            target, raw, scheme, host, port or 6379, username, password, None, db_index, query
+        )
     return url
 
 
@@ -167,7 +194,13 @@ def lint(url: ConnectionUrl) -> list[str]:
             warnings.append(
                 "pgbouncer=true is right for Prisma but libpq rejects it: stripped for this check only"
             )
-        for prisma_only in ("connection_limit", "pool_timeout", "schema", "socket_timeout", "statement_cache_size"):
+        for prisma_only in (
+            "connection_limit",
+            "pool_timeout",
+            "schema",
+            "socket_timeout",
+            "statement_cache_size",
+        ):
             if prisma_only in url.query:
                 url.stripped_params.append(prisma_only)
         if NEON_HOST.search(url.host) and url.sslmode not in TLS_SSLMODES:

@@ -31,11 +31,19 @@ def check_urls(
     urls: dict[Target, str] = {}
     if service:
         if database_url or redis_url:
-            raise UsageError("--service reads the URLs from the service: do not also pass --database-url/--redis-url")
-        from authkit_setup.flow.service_check import service_urls
+            raise UsageError(
+                "--service reads the URLs from the service: do not also pass --database-url/--redis-url"
+            )
+        from authkit_setup.flow.service_check import check_service
 
-        urls = service_urls(out, service=service, workspace=workspace, api_key=api_key, env_file=env_file)
-        return check_service_urls(urls, timeout=timeout)
+        return check_service(
+            out,
+            service=service,
+            workspace=workspace,
+            api_key=api_key,
+            env_file=env_file,
+            timeout=timeout,
+        )
     values = read_env_file(env_file, required=env_file != Path(".env"))
     pg = resolve(database_url, DATABASE_URL, values)
     rd = resolve(redis_url, REDIS_URL, values)
@@ -54,39 +62,10 @@ def check_urls(
     return run_checks(urls, timeout=timeout)
 
 
-def check_service_urls(urls: dict[Target, str], *, timeout: float) -> list[CheckResult]:
-    """Check a service's URLs from here; internal Render hosts cannot be reached from outside."""
-    from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
-    from urllib.parse import urlsplit
-
-    reachable: dict[Target, str] = {}
-    skipped: list[CheckResult] = []
-    import os
-
-    for target, url in urls.items():
-        host = ""
-        try:
-            host = urlsplit(url).hostname or ""
-        except ValueError:
-            pass
-        if RENDER_INTERNAL_HOST.match(host) and os.environ.get("RENDER") != "true":
-            result = CheckResult(target, url)
-            result.skipped = True
-            result.reason = (
-                f"{host} is a Render internal host: it resolves only inside Render's private network "
-                "(same region and workspace), so it cannot be checked from this machine. Run "
-                "`authkit-setup check` inside the service (Render Shell) to test it from there."
-            )
-            skipped.append(result)
-        else:
-            reachable[target] = url
-    results = run_checks(reachable, timeout=timeout) if reachable else []
-    merged = {r.target: r for r in [*results, *skipped]}
-    return [merged[t] for t in ("postgres", "redis") if t in merged]  # type: ignore[index]
-
-
 def _describe(source: str, env_file: Path) -> str:
-    return {"flag": "the command line", "env": "the environment", "env-file": str(env_file)}.get(source, source)
+    return {"flag": "the command line", "env": "the environment", "env-file": str(env_file)}.get(
+        source, source
+    )
 
 
 def checks_json(results: list[CheckResult], *, with_skip: bool = False) -> list[dict[str, Any]]:

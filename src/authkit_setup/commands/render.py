@@ -1,0 +1,239 @@
+"""`authkit-setup render`: section 1 of the setup guide as one command."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.errors import UsageError
+from authkit_setup.output import Output
+
+HELP = """Provision authkit-db (PostgreSQL) and authkit-redis (Key Value) on Render and wire them into a service.
+
+Finds the service and its region, gets or creates both stores in that region, waits until they
+are available, writes their internal URLs into DATABASE_URL and REDIS_URL (one key at a time,
+every other variable untouched), deploys, and verifies the connections. Safe to re-run: a
+second run creates nothing, changes nothing and does not deploy.
+
+\\b
+Examples:
+  authkit-setup render --service my-api
+  authkit-setup render --service my-api --dry-run
+  authkit-setup render --service srv-abc123... --postgres-plan starter --yes --json
+  authkit-setup render --service my-api --redis-allow-cidr 203.0.113.7/32 --env-file .env
+"""
+
+
+def _cidrs(values: list[str], flag: str) -> tuple[str, ...]:
+    if [v.lower() for v in values] == ["none"]:
+        return ()
+    cidrs = []
+    for value in values:
+        try:
+            cidrs.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise UsageError(
+                f"{flag} {value!r} is not a CIDR block", hint="use e.g. 203.0.113.7/32 or 0.0.0.0/0"
+            ) from None
+    return tuple(cidrs)
+
+
+def render(
+    service: Annotated[
+        str,
+        typer.Option(
+            "--service", help="The web service: exact name or srv-… ID.", show_default=False
+        ),
+    ],
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            help="Workspace ID (tea-…) or name; default: the service's. [env var: RENDER_WORKSPACE]",
+            envvar="RENDER_WORKSPACE",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region", help="Must equal the service's region if given.", show_default=False
+        ),
+    ] = None,
+    db_name: Annotated[
+        str, typer.Option("--db-name", help="Name of the Postgres store.")
+    ] = "authkit-db",
+    database: Annotated[
+        str, typer.Option("--database", help="Database name (Render may add a suffix).")
+    ] = "authkit",
+    db_user: Annotated[str, typer.Option("--db-user", help="Database user.")] = "authkit_user",
+    redis_name: Annotated[
+        str, typer.Option("--redis-name", help="Name of the Key Value store.")
+    ] = "authkit-redis",
+    postgres_plan: Annotated[
+        str, typer.Option("--postgres-plan", help="free, starter (= basic_256mb), basic_1gb, …")
+    ] = "free",
+    redis_plan: Annotated[
+        str, typer.Option("--redis-plan", help="free, starter, standard, pro, pro_plus.")
+    ] = "free",
+    postgres_version: Annotated[
+        str, typer.Option("--postgres-version", help="PostgreSQL major version (11-18).")
+    ] = "16",
+    maxmemory_policy: Annotated[
+        str,
+        typer.Option(
+            "--maxmemory-policy",
+            help="Key Value eviction policy; AuthKit keeps sessions in Redis, so noeviction.",
+        ),
+    ] = "noeviction",
+    postgres_allow_cidr: Annotated[
+        list[str],
+        typer.Option(
+            "--postgres-allow-cidr",
+            help="IP ranges allowed to reach Postgres from outside Render (repeatable; 'none' = internal only).",
+        ),
+    ] = ["0.0.0.0/0"],  # noqa: B006
+    redis_allow_cidr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--redis-allow-cidr",
+            help="IP ranges allowed to reach Key Value from outside Render (repeatable; default: internal only).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace a DATABASE_URL / REDIS_URL that points elsewhere."),
+    ] = False,
+    no_deploy: Annotated[
+        bool, typer.Option("--no-deploy", help="Do not deploy after changing variables.")
+    ] = False,
+    wait_deploy: Annotated[
+        bool, typer.Option("--wait-deploy", help="Wait until the deploy is live.")
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the connection checks.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt (CI).")] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds to wait for the stores (and the deploy).", min=1),
+    ] = 900.0,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Also write the external URLs into this local .env (mode 600, other lines kept).",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: ApiKeyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    out = Output(json_mode=json_output)
+
+    def body() -> int:
+        from authkit_setup.flow.setup import SetupOptions, run_setup
+        from authkit_setup.providers import render_client
+        from authkit_setup.providers.render import (
+            REGIONS,
+            normalize_key_value_plan,
+            normalize_policy,
+            normalize_postgres_plan,
+        )
+
+        if region is not None and region not in REGIONS:
+            raise UsageError(
+                f"--region {region!r} is not a Render region",
+                hint=f"use one of {', '.join(REGIONS)}",
+            )
+        if no_deploy and wait_deploy:
+            raise UsageError("--no-deploy and --wait-deploy contradict each other")
+        if not postgres_version.isdigit() or not 11 <= int(postgres_version) <= 18:
+            raise UsageError(
+                f"--postgres-version {postgres_version!r}: use a major version from 11 to 18"
+            )
+        for flag, value in (
+            ("--db-name", db_name),
+            ("--redis-name", redis_name),
+            ("--database", database),
+            ("--db-user", db_user),
+        ):
+            if not value.strip():
+                raise UsageError(f"{flag} is empty")
+        pg_plan = normalize_postgres_plan(postgres_plan)
+        if pg_plan != postgres_plan.strip().lower():
+            out.info(
+                f"--postgres-plan {postgres_plan}: Render no longer accepts legacy plans, using {pg_plan}"
+            )
+        opts = SetupOptions(
+            service=service,
+            workspace=workspace,
+            region=region,
+            db_name=db_name,
+            database=database,
+            db_user=db_user,
+            redis_name=redis_name,
+            postgres_plan=pg_plan,
+            redis_plan=normalize_key_value_plan(redis_plan),
+            postgres_version=postgres_version,
+            maxmemory_policy=normalize_policy(maxmemory_policy),
+            postgres_allow=_cidrs(postgres_allow_cidr, "--postgres-allow-cidr"),
+            redis_allow=_cidrs(redis_allow_cidr or [], "--redis-allow-cidr"),
+            force=force,
+            deploy=not no_deploy,
+            wait_deploy=wait_deploy,
+            verify=not no_verify,
+            dry_run=dry_run,
+            yes=yes,
+            timeout=timeout,
+            env_file=env_file,
+        )
+
+        def confirm(question: str) -> bool:
+            return out.can_prompt and typer.confirm(question, default=False, err=True)
+
+        with render_client(out, api_key=api_key) as client:
+            report = run_setup(client, opts, out, confirm=confirm)
+        out.result(report.to_json())
+        if not out.json_mode:
+            _print_summary(out, report)
+        return 0 if report.ok else 1
+
+    execute(out, body)
+
+
+def _print_summary(out: Output, report: object) -> None:
+    from authkit_setup.flow.setup import SetupReport
+    from authkit_setup.flow.verify import print_check
+
+    assert isinstance(report, SetupReport)
+    title = "Plan (dry run, nothing changed)" if report.planned else "Done"
+    out.print(f"{title}: {report.service.name} ({report.service.id}, {report.service.region})")
+    for plan in report.plans:
+        store = plan.store or plan.existing
+        if store is None:
+            out.print(
+                f"  {plan.spec.kind.value:<9} {plan.spec.name}: will be created ({plan.spec.plan}, {plan.spec.region})"
+            )
+        else:
+            verb = "created" if store.created else "reused"
+            if report.planned:
+                verb = "exists, reused"
+            out.print(
+                f"  {plan.spec.kind.value:<9} {store.name} ({store.id}): {verb}, {store.status}"
+            )
+    for change in report.env:
+        out.print(f"  {change.key}: {change.action}{' (planned)' if report.planned else ''}")
+    if report.deploy:
+        out.print(f"  deploy {report.deploy.get('id')}: {report.deploy.get('status')}")
+    out.print()
+    for result in report.checks:
+        print_check(out, result)

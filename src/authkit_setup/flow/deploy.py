@@ -1,0 +1,86 @@
+"""Deploy step: environment changes take effect only after a deploy, so trigger one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from authkit_setup.errors import (
+    ApiConnectionError,
+    ResourceFailedError,
+    ServerError,
+    WaitTimeoutError,
+)
+from authkit_setup.output import Output
+from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
+
+
+def trigger_deploy(client: RenderClient, service_id: str, out: Output) -> dict[str, Any]:
+    try:
+        deploy = client.create_deploy(service_id)
+    except (ApiConnectionError, ServerError):
+        # The deploy may have been queued anyway: reuse an API deploy from the last minutes
+        # rather than queueing a second one.
+        latest = client.deploys(service_id, limit=1)
+        if latest and latest[0].get("trigger") == "api" and _recent(latest[0].get("createdAt")):
+            deploy = latest[0]
+        else:
+            deploy = client.create_deploy(service_id)
+    if deploy is None:
+        # 202 Queued with an empty body: the deploy is in the list (newest first).
+        latest = client.deploys(service_id, limit=1)
+        deploy = latest[0] if latest else {"id": None, "status": "queued"}
+    out.step(f"deploy {deploy.get('id') or '(queued)'}: {deploy.get('status') or 'queued'}")
+    return {"id": deploy.get("id"), "status": deploy.get("status") or "queued"}
+
+
+def _recent(created_at: Any, within: float = 300.0) -> bool:
+    from datetime import UTC, datetime
+
+    if not isinstance(created_at, str):
+        return False
+    try:
+        when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return abs((datetime.now(UTC) - when).total_seconds()) <= within
+
+
+def wait_for_deploy(
+    client: RenderClient,
+    service_id: str,
+    deploy: dict[str, Any],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    start = clock()
+    deploy_id = deploy.get("id")
+    with out.live("Waiting for the deploy") as progress:
+        while True:
+            if deploy_id is None:
+                latest = client.deploys(service_id, limit=1)
+                current = latest[0] if latest else {}
+                deploy_id = current.get("id")
+            else:
+                current = client.deploy(service_id, str(deploy_id))
+            status = str(current.get("status") or "queued")
+            progress.update("deploy", f"deploy {deploy_id}: {status} ({clock() - start:.0f} s)")
+            if status == DEPLOY_LIVE:
+                return {"id": deploy_id, "status": status}
+            if status in DEPLOY_FAILED:
+                raise ResourceFailedError(
+                    f"deploy {deploy_id} ended {status}",
+                    hint="read the deploy logs in the Render dashboard; the variables are already set",
+                )
+            if clock() - start >= timeout:
+                raise WaitTimeoutError(
+                    f"deploy {deploy_id} is still {status} after {timeout:.0f} s",
+                    hint="the deploy goes on; watch it in the dashboard",
+                )
+            sleep(min(10.0, max(2.0, (clock() - start) / 5)))

@@ -1,0 +1,110 @@
+"""`check --service`: read a Render service's DATABASE_URL / REDIS_URL through the API.
+
+Internal hosts (dpg-…, red-…) only resolve inside Render. For those we look the store up and
+check it through its external URL instead, which proves the credentials and the database; the
+internal path then only needs the same region and workspace, which we compare.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from authkit_setup.diagnostics import run_checks
+from authkit_setup.diagnostics.model import CheckResult, Target
+from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
+from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.flow.service import resolve_service
+from authkit_setup.output import Output
+from authkit_setup.providers import render_client
+from authkit_setup.providers.base import Kind
+from authkit_setup.providers.render import RenderStores, store_from_api
+
+KEYS: tuple[tuple[Target, str, Kind], ...] = (
+    ("postgres", "DATABASE_URL", Kind.POSTGRES),
+    ("redis", "REDIS_URL", Kind.REDIS),
+)
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def check_service(
+    out: Output,
+    *,
+    service: str,
+    workspace: str | None,
+    api_key: str | None,
+    env_file: Path,
+    timeout: float,
+) -> list[CheckResult]:
+    urls: dict[Target, str] = {}
+    fixed: dict[Target, CheckResult] = {}
+    notes: dict[Target, str] = {}
+    with render_client(out, api_key=api_key, env_file=env_file) as client:
+        ref = resolve_service(client, service, workspace)
+        stores = RenderStores(client, ref.owner_id)
+        for target, key, kind in KEYS:
+            value = client.env_var(ref.id, key)
+            if not value:
+                continue
+            host = _host(value)
+            if not RENDER_INTERNAL_HOST.match(host):
+                urls[target] = value
+                continue
+            try:
+                store = store_from_api(kind, client.store(kind, host))
+            except NotFoundError:
+                result = CheckResult(target, value)
+                result.failed_rung = "dns"
+                result.error_code = "internal_host_unknown"
+                result.error_message = (
+                    f"{key} points at {host}, which is not a {kind.value} store visible to this key"
+                )
+                result.hint = f"run `authkit-setup render --service {ref.name} --force` to point it at a store that exists"
+                fixed[target] = result
+                continue
+            if store.region != ref.region:
+                result = CheckResult(target, value)
+                result.failed_rung = "dns"
+                result.error_code = "other_region"
+                result.error_message = (
+                    f"{key} points at {store.name} ({host}) in {store.region}, but the service runs in "
+                    f"{ref.region}: internal hosts do not resolve across regions"
+                )
+                result.hint = f"create the store in {ref.region} (authkit-setup render --service {ref.name} --force)"
+                fixed[target] = result
+                continue
+            info = stores.connection_info(store)
+            if info.external_url and info.external_reachable:
+                urls[target] = info.external_url
+                notes[target] = (
+                    f"{key} uses the internal host {host} (same region as the service); "
+                    "checked through the store's external URL from here"
+                )
+            else:
+                result = CheckResult(target, value)
+                result.skipped = True
+                result.reason = (
+                    f"{key} uses the internal host {host} ({store.name}, same region as the service, "
+                    f"which is what internal URLs need); it cannot be checked from here because "
+                    f"{info.unreachable_reason or 'it has no external URL'}. Run "
+                    "`authkit-setup check` in a Render shell of the service, or allow this machine's "
+                    "IP (--redis-allow-cidr) to check it from outside"
+                )
+                fixed[target] = result
+        out.info(f"service {ref.name} ({ref.id}, {ref.region})")
+    if not urls and not fixed:
+        raise UsageError(
+            f"service {ref.name} has neither DATABASE_URL nor REDIS_URL",
+            hint=f"run `authkit-setup render --service {ref.name}` to set them",
+        )
+    results = {r.target: r for r in run_checks(urls, timeout=timeout)} if urls else {}
+    for target, note in notes.items():
+        results[target].warn(note)
+    results.update(fixed)
+    return [results[t] for t, _, _ in KEYS if t in results]

@@ -1,0 +1,75 @@
+"""Wait step: poll each store until it is ready, with a deadline and live progress.
+
+The poll interval grows with the time waited (1 s at first, at most 15 s), so a store that is
+ready in seconds is seen in seconds, and a 10-minute wait does not flood the API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from authkit_setup.errors import ResourceFailedError, WaitTimeoutError
+from authkit_setup.output import Output
+from authkit_setup.providers.base import Readiness, Store, StoreProvider
+
+MIN_INTERVAL = 1.0
+MAX_INTERVAL = 15.0
+
+
+def next_interval(elapsed: float) -> float:
+    return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 5.0))
+
+
+def wait_until_ready(
+    stores: list[tuple[StoreProvider, Store]],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Store]:
+    """Return the stores once every one is ready; fail fast on a failing status."""
+    start = clock()
+    deadline = start + timeout
+    current = {i: store for i, (_, store) in enumerate(stores)}
+    due = dict.fromkeys(current, start)
+    pending = {i for i, s in current.items() if s.readiness is not Readiness.READY}
+    if not pending:
+        return [current[i] for i in sorted(current)]
+    with out.live("Waiting for the stores to become available") as progress:
+        for store in current.values():
+            progress.update(store.name, f"{store.name}: {store.status} (0 s)")
+        while pending:
+            now = clock()
+            for i in sorted(pending):
+                if due[i] > now:
+                    continue
+                provider, _ = stores[i]
+                store = provider.refresh(current[i])
+                current[i] = store
+                elapsed = clock() - start
+                progress.update(store.name, f"{store.name}: {store.status} ({elapsed:.0f} s)")
+                if store.readiness is Readiness.FAILED:
+                    raise ResourceFailedError(
+                        f"{store.name} ({store.id}) is {store.status}",
+                        hint="look at the store in the provider's dashboard; resume or recreate it, then re-run",
+                    )
+                if store.readiness is Readiness.READY:
+                    pending.discard(i)
+                else:
+                    due[i] = clock() + next_interval(elapsed)
+            if not pending:
+                break
+            now = clock()
+            if now >= deadline:
+                states = ", ".join(
+                    f"{current[i].name} is {current[i].status}" for i in sorted(pending)
+                )
+                raise WaitTimeoutError(
+                    f"still not available after {timeout:.0f} s: {states}",
+                    hint="run the same command again to keep waiting (nothing will be created twice), "
+                    "or raise --timeout",
+                )
+            sleep(max(0.0, min(min(due[i] for i in pending), deadline) - now))
+    return [current[i] for i in sorted(current)]

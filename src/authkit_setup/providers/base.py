@@ -1,0 +1,93 @@
+"""The provider interface: every store provider (Render, Neon, Supabase, Upstash) fits it.
+
+A provider finds stores by exact name, creates one, refreshes its status, reads its connection
+strings and deletes it. `flow/` drives providers only through this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+
+class Kind(StrEnum):
+    POSTGRES = "postgres"
+    REDIS = "redis"
+
+
+class Readiness(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """What to get-or-create. Provider-specific fields are ignored by providers that lack them."""
+
+    kind: Kind
+    name: str
+    region: str
+    plan: str
+    database: str = "authkit"
+    user: str = "authkit_user"
+    version: str = "16"
+    maxmemory_policy: str = "noeviction"
+    allow_cidrs: tuple[str, ...] = ()
+    environment_id: str | None = None
+
+
+@dataclass
+class Store:
+    provider: str
+    kind: Kind
+    id: str
+    name: str
+    region: str
+    plan: str
+    status: str
+    readiness: Readiness
+    created: bool = False
+    created_at: str | None = None
+    expires_at: str | None = None
+    allow_cidrs: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "provider": self.provider,
+            "name": self.name,
+            "id": self.id,
+            "region": self.region,
+            "plan": self.plan,
+            "status": self.status,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """`app_url` goes into the service; `external_url` is for checks and local .env files."""
+
+    app_url: str
+    external_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. DIRECT_URL for Prisma migrations
+    external_reachable: bool = True
+    unreachable_reason: str | None = None
+
+
+class StoreProvider(Protocol):
+    name: ClassVar[str]
+    kinds: ClassVar[frozenset[Kind]]
+
+    def find(self, kind: Kind, name: str) -> list[Store]: ...
+
+    def create(self, spec: StoreSpec) -> Store: ...
+
+    def refresh(self, store: Store) -> Store: ...
+
+    def connection_info(self, store: Store) -> ConnectionInfo: ...
+
+    def delete(self, store: Store) -> None: ...

@@ -1,0 +1,417 @@
+"""Render: Postgres and Key Value stores, and the web service whose environment we write.
+
+Every Render endpoint the tool uses is in this file (facts: shared/reference/render-api.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from authkit_setup.errors import BadResponseError, NotFoundError, UsageError
+from authkit_setup.http import (
+    ApiClient,
+    RateBucket,
+    Sleep,
+    WaitNotice,
+    expect_type,
+    paginate_cursor,
+)
+from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
+
+REGIONS = ("oregon", "ohio", "virginia", "frankfurt", "singapore")
+SERVICE_ID = re.compile(r"^srv-[a-z0-9]{20}$")
+# Legacy Postgres plans are rejected for new databases; basic_256mb is the "starter" equivalent.
+LEGACY_POSTGRES_PLANS = {"starter": "basic_256mb"}
+POSTGRES_PLANS = frozenset(
+    {"free", "basic_256mb", "basic_1gb", "basic_4gb"}
+    | {f"pro_{n}gb" for n in (4, 8, 16, 32, 64, 128, 192, 256, 384, 512)}
+    | {f"accelerated_{n}gb" for n in (16, 32, 64, 128, 256, 384, 512, 768, 1024)}
+)
+KEY_VALUE_PLANS = frozenset({"free", "starter", "standard", "pro", "pro_plus"})
+MAXMEMORY_POLICIES = (
+    "noeviction",
+    "allkeys_lfu",
+    "allkeys_lru",
+    "allkeys_random",
+    "volatile_lfu",
+    "volatile_lru",
+    "volatile_random",
+    "volatile_ttl",
+)
+READY_STATUSES = frozenset({"available"})
+PENDING_STATUSES = frozenset(
+    {
+        "unknown",
+        "creating",
+        "config_restart",
+        "updating_instance",
+        "maintenance_scheduled",
+        "maintenance_in_progress",
+        "recovery_in_progress",
+    }
+)
+FAILED_STATUSES = frozenset({"suspended", "unavailable", "recovery_failed"})
+DEPLOY_LIVE = "live"
+DEPLOY_FAILED = frozenset(
+    {"build_failed", "update_failed", "pre_deploy_failed", "canceled", "deactivated"}
+)
+CREDENTIALS_HINT = "pass --api-key or set RENDER_API_KEY; create a key under Render Dashboard → Account Settings → API Keys"
+
+
+def normalize_postgres_plan(plan: str) -> str:
+    plan = plan.strip().lower().replace("-", "_")
+    plan = LEGACY_POSTGRES_PLANS.get(plan, plan)
+    if plan not in POSTGRES_PLANS:
+        raise UsageError(
+            f"--postgres-plan {plan!r} is not a Render Postgres plan",
+            hint="use free, starter (= basic_256mb), basic_1gb, basic_4gb, pro_4gb, …",
+        )
+    return plan
+
+
+def normalize_key_value_plan(plan: str) -> str:
+    plan = plan.strip().lower().replace("-", "_")
+    if plan not in KEY_VALUE_PLANS:
+        raise UsageError(
+            f"--redis-plan {plan!r} is not a Render Key Value plan",
+            hint="use free, starter, standard, pro or pro_plus",
+        )
+    return plan
+
+
+def normalize_policy(policy: str) -> str:
+    value = policy.strip().lower().replace("-", "_")
+    if value not in MAXMEMORY_POLICIES:
+        raise UsageError(
+            f"--maxmemory-policy {policy!r} is not valid",
+            hint=f"use one of {', '.join(MAXMEMORY_POLICIES)}",
+        )
+    return value
+
+
+def readiness(status: str) -> Readiness:
+    if status in READY_STATUSES:
+        return Readiness.READY
+    if status in FAILED_STATUSES:
+        return Readiness.FAILED
+    return Readiness.PENDING
+
+
+class RenderClient(ApiClient):
+    provider = "Render"
+    credentials_hint = CREDENTIALS_HINT
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+        on_wait: WaitNotice | None = None,
+    ) -> None:
+        # Client-side limits (observed): GET 400/min; POST /postgres, /key-value, /services share
+        # 20/hour; deploys 10/min per service. We wait instead of collecting 429s.
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            timeout=timeout,
+            transport=transport,
+            sleep=sleep,
+            on_wait=on_wait,
+            buckets={
+                "get": RateBucket(400, 60.0),
+                "create": RateBucket(20, 3600.0),
+                "deploy": RateBucket(10, 60.0),
+                "mutate": RateBucket(100, 60.0),
+            },
+        )
+
+    def bucket_for(self, method: str, path: str) -> str | None:
+        if method == "GET":
+            return "get"
+        if method == "POST" and path in ("/postgres", "/key-value", "/services"):
+            return "create"
+        if method == "POST" and path.endswith("/deploys"):
+            return "deploy"
+        return "mutate"
+
+    # -- account ------------------------------------------------------------------------
+    def owners(self) -> Iterator[dict[str, Any]]:
+        return paginate_cursor(self, "/owners", item_key="owner")
+
+    # -- services -----------------------------------------------------------------------
+    def service(self, service_id: str) -> dict[str, Any]:
+        return dict(expect_type(self.get(f"/services/{service_id}"), dict, "service"))
+
+    def services_named(self, name: str, owner_id: str | None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"name": name}
+        if owner_id:
+            params["ownerId"] = owner_id
+        # The name filter's exactness is undocumented: filter exactly here as well.
+        return [
+            s
+            for s in paginate_cursor(self, "/services", item_key="service", params=params)
+            if s.get("name") == name
+        ]
+
+    def services(self, owner_id: str | None) -> Iterator[dict[str, Any]]:
+        return paginate_cursor(
+            self,
+            "/services",
+            item_key="service",
+            params={"ownerId": owner_id} if owner_id else None,
+        )
+
+    def update_service(self, service_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            expect_type(
+                self.request("PATCH", f"/services/{service_id}", json_body=body), dict, "service"
+            )
+        )
+
+    # -- env vars: one key at a time, never the bulk PUT that replaces the whole set ----------
+    def env_var(self, service_id: str, key: str) -> str | None:
+        try:
+            body = self.get(f"/services/{service_id}/env-vars/{quote(key, safe='')}")
+        except NotFoundError:
+            return None
+        body = expect_type(body, dict, "env var")
+        value = body.get("value")
+        if value is None and isinstance(body.get("envVar"), dict):
+            value = body["envVar"].get("value")
+        return None if value is None else str(value)
+
+    def put_env_var(self, service_id: str, key: str, value: str) -> None:
+        self.request(
+            "PUT",
+            f"/services/{service_id}/env-vars/{quote(key, safe='')}",
+            json_body={"value": value},
+        )
+
+    def delete_env_var(self, service_id: str, key: str) -> None:
+        try:
+            self.request(
+                "DELETE",
+                f"/services/{service_id}/env-vars/{quote(key, safe='')}",
+                expect_json=False,
+            )
+        except NotFoundError:
+            pass
+
+    # -- deploys --------------------------------------------------------------------------
+    def create_deploy(self, service_id: str) -> dict[str, Any] | None:
+        """201 → the deploy; 202 (queued, empty body) → None: find it in the list."""
+        # A deploy POST is not idempotent but a duplicate deploy is harmless; still, do not retry
+        # on ambiguous failures: the caller lists deploys first.
+        body = self.request(
+            "POST",
+            f"/services/{service_id}/deploys",
+            json_body={},
+            idempotent=False,
+            expect_json=False,
+        )
+        return dict(body) if isinstance(body, dict) and body.get("id") else None
+
+    def deploys(self, service_id: str, limit: int = 5) -> list[dict[str, Any]]:
+        page = expect_type(
+            self.get(f"/services/{service_id}/deploys", {"limit": limit}), list, "deploys"
+        )
+        return [
+            dict(e["deploy"])
+            for e in page
+            if isinstance(e, dict) and isinstance(e.get("deploy"), dict)
+        ]
+
+    def deploy(self, service_id: str, deploy_id: str) -> dict[str, Any]:
+        return dict(
+            expect_type(self.get(f"/services/{service_id}/deploys/{deploy_id}"), dict, "deploy")
+        )
+
+    # -- stores ---------------------------------------------------------------------------
+    def stores_named(self, kind: Kind, name: str, owner_id: str | None) -> list[dict[str, Any]]:
+        path, item_key = _store_path(kind)
+        params: dict[str, Any] = {"name": name}
+        if owner_id:
+            params["ownerId"] = owner_id
+        if kind is Kind.POSTGRES:
+            params["includeReplicas"] = "false"
+        return [
+            s
+            for s in paginate_cursor(self, path, item_key=item_key, params=params)
+            if s.get("name") == name
+        ]
+
+    def stores(self, kind: Kind, owner_id: str | None) -> Iterator[dict[str, Any]]:
+        path, item_key = _store_path(kind)
+        return paginate_cursor(
+            self, path, item_key=item_key, params={"ownerId": owner_id} if owner_id else None
+        )
+
+    def store(self, kind: Kind, store_id: str) -> dict[str, Any]:
+        path, _ = _store_path(kind)
+        return dict(expect_type(self.get(f"{path}/{store_id}"), dict, "store"))
+
+    def create_store(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        path, _ = _store_path(kind)
+        # Never retried on 5xx/timeouts (idempotent=False): flow/provision.py looks the name up first.
+        return dict(
+            expect_type(
+                self.request("POST", path, json_body=body, idempotent=False), dict, "created store"
+            )
+        )
+
+    def delete_store(self, kind: Kind, store_id: str) -> None:
+        path, _ = _store_path(kind)
+        try:
+            self.request("DELETE", f"{path}/{store_id}", expect_json=False)
+        except NotFoundError:
+            pass
+
+    def connection_info(self, kind: Kind, store_id: str) -> dict[str, Any]:
+        path, _ = _store_path(kind)
+        return dict(
+            expect_type(self.get(f"{path}/{store_id}/connection-info"), dict, "connection info")
+        )
+
+    def recovery(self, postgres_id: str) -> dict[str, Any]:
+        return dict(expect_type(self.get(f"/postgres/{postgres_id}/recovery"), dict, "recovery"))
+
+    def start_export(self, postgres_id: str) -> None:
+        self.request(
+            "POST",
+            f"/postgres/{postgres_id}/export",
+            json_body={},
+            idempotent=False,
+            expect_json=False,
+        )
+
+    def exports(self, postgres_id: str) -> list[dict[str, Any]]:
+        body = expect_type(self.get(f"/postgres/{postgres_id}/export"), list, "exports")
+        return [dict(e) for e in body if isinstance(e, dict)]
+
+
+def _store_path(kind: Kind) -> tuple[str, str]:
+    return ("/postgres", "postgres") if kind is Kind.POSTGRES else ("/key-value", "keyValue")
+
+
+def _allow_list(raw: Any) -> list[str]:
+    # An empty allow list comes back as null.
+    if not isinstance(raw, list):
+        return []
+    return [str(e.get("cidrBlock")) for e in raw if isinstance(e, dict) and e.get("cidrBlock")]
+
+
+def store_from_api(kind: Kind, body: dict[str, Any], *, created: bool = False) -> Store:
+    try:
+        status = str(body.get("status") or "unknown")
+        return Store(
+            provider="render",
+            kind=kind,
+            id=str(body["id"]),
+            name=str(body["name"]),
+            region=str(body.get("region") or ""),
+            plan=str(body.get("plan") or ""),
+            status=status,
+            readiness=readiness(status),
+            created=created,
+            created_at=body.get("createdAt"),
+            expires_at=body.get("expiresAt"),
+            allow_cidrs=_allow_list(body.get("ipAllowList")),
+            raw=body,
+        )
+    except KeyError as missing:
+        raise BadResponseError(f"Render returned a {kind.value} store without {missing}") from None
+
+
+class RenderStores:
+    """Render Postgres and Key Value behind the StoreProvider interface."""
+
+    name: ClassVar[str] = "render"
+    kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES, Kind.REDIS})
+
+    def __init__(self, client: RenderClient, owner_id: str) -> None:
+        self.client = client
+        self.owner_id = owner_id
+
+    def find(self, kind: Kind, name: str) -> list[Store]:
+        return [
+            store_from_api(kind, s) for s in self.client.stores_named(kind, name, self.owner_id)
+        ]
+
+    def create(self, spec: StoreSpec) -> Store:
+        allow = [{"cidrBlock": c, "description": "authkit-setup"} for c in spec.allow_cidrs]
+        body: dict[str, Any]
+        if spec.kind is Kind.POSTGRES:
+            body = {
+                "name": spec.name,
+                "ownerId": self.owner_id,
+                "plan": spec.plan,
+                "version": str(spec.version),
+                "region": spec.region,
+                "databaseName": spec.database,
+                "databaseUser": spec.user,
+                "ipAllowList": allow,  # always sent: the default when omitted is undocumented
+            }
+        else:
+            body = {
+                "name": spec.name,
+                "ownerId": self.owner_id,
+                "plan": spec.plan,
+                "region": spec.region,
+                "maxmemoryPolicy": spec.maxmemory_policy,
+                "ipAllowList": allow,
+            }
+        if spec.environment_id:
+            body["environmentId"] = spec.environment_id
+        return store_from_api(spec.kind, self.client.create_store(spec.kind, body), created=True)
+
+    def refresh(self, store: Store) -> Store:
+        fresh = store_from_api(store.kind, self.client.store(store.kind, store.id))
+        fresh.created = store.created
+        return fresh
+
+    def connection_info(self, store: Store) -> ConnectionInfo:
+        info = self.client.connection_info(store.kind, store.id)
+        internal = info.get("internalConnectionString")
+        external = info.get("externalConnectionString")
+        if not isinstance(internal, str) or not internal:
+            raise BadResponseError(
+                f"Render returned no internal connection string for {store.name}"
+            )
+        from authkit_setup.masking import register_secret
+
+        if isinstance(info.get("password"), str):
+            register_secret(info["password"])
+        for url in (internal, external):
+            if isinstance(url, str):
+                from authkit_setup.masking import mask_url
+
+                mask_url(url)  # registers the password embedded in the URL
+        external_url = external if isinstance(external, str) and external else None
+        reachable = bool(store.allow_cidrs)
+        reason = None
+        if not reachable:
+            reason = (
+                f"{store.name}'s IP allow list is empty, so Render refuses connections from outside "
+                "its private network"
+            )
+        if store.kind is Kind.POSTGRES and external_url and "sslmode=" not in external_url:
+            # Render requires TLS from outside; the internal URL stays exactly as returned.
+            external_url += ("&" if "?" in external_url else "?") + "sslmode=require"
+        return ConnectionInfo(
+            app_url=internal,
+            external_url=external_url,
+            external_reachable=reachable,
+            unreachable_reason=reason,
+        )
+
+    def delete(self, store: Store) -> None:
+        self.client.delete_store(store.kind, store.id)

@@ -268,3 +268,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from authkit_setup.masking import forget_secrets
 
     forget_secrets()
+
+
+from tests.render_env import real_backend, render_world  # noqa: E402, F401  (fixtures)

@@ -74,7 +74,9 @@ def checks_json(results: list[CheckResult], *, with_skip: bool = False) -> list[
 
 def render_checks(out: Output, results: list[CheckResult]) -> None:
     """Print results: a block per URL for people, one JSON document with --json."""
-    out.result({"ok": all(r.ok for r in results), "checks": checks_json(results)})
+    # A store that cannot be checked from here is reported as skipped (never as passed); it does
+    # not fail the run, the way a failing rung does.
+    out.result({"ok": all(r.ok or r.skipped for r in results), "checks": checks_json(results)})
     if out.json_mode:
         return
     for result in results:

@@ -1,0 +1,960 @@
+"""Shared plumbing for the Neon, Supabase and Upstash API fakes (``neon_api``, ``supabase_api``,
+``upstash_api``): a stdlib HTTP server on 127.0.0.1 in a background thread, routing, fault
+injection, a request log, fixed-window rate limiting, a manual clock and the store backend.
+
+Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer` and supplies its
+routes plus four hooks (auth, error body, rate limit, headers added to injected faults).
+
+Conventions shared by the three fakes:
+
+- ``fake.base_url`` is what a client uses as its API base (``…/api/v2`` for Neon, the bare
+  origin for Supabase whose paths start ``/v1``, ``…/v2`` for Upstash).
+- Paths in the request log and in :meth:`FakeApiServer.inject` are relative to ``base_url``
+  (``/projects`` for Neon, ``/v1/projects`` for Supabase, ``/redis/database`` for Upstash),
+  without the query string.
+- Every request is handled under one lock per fake (state is consistent and thread-safe; a
+  slow backend call therefore blocks the whole fake for that time).
+- Time: any ``Callable[[], float]`` (default ``time.monotonic``); :class:`ManualClock` moves
+  only when told to. Status transitions and rate-limit windows follow that clock; timestamps
+  in JSON are "wall time at construction + clock elapsed". :class:`Fault.slow` sleeps in REAL
+  time (it exists to trigger client timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import secrets
+import socket
+import socketserver
+import string
+import threading
+import time
+import traceback
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Protocol, Self, overload
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = [
+    "ApiRequest",
+    "ApiResponse",
+    "Clock",
+    "FakeApiServer",
+    "Fault",
+    "FaultKind",
+    "HttpError",
+    "InjectedFault",
+    "ManualClock",
+    "NullBackend",
+    "PgCredentials",
+    "RateDecision",
+    "RecordedRequest",
+    "RedisCredentials",
+    "RequestLog",
+    "StoreBackend",
+    "drop_after",
+    "drop_before",
+    "empty_body",
+    "malformed_json",
+    "slow",
+    "status",
+    "url_host",
+]
+
+LOOPBACK = "127.0.0.1"
+JSON_TYPE = "application/json; charset=utf-8"
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+Clock = Callable[[], float]
+"""Seconds on an arbitrary, monotonic scale. ``time.monotonic`` or a :class:`ManualClock`."""
+
+ADJECTIVES = (
+    "ancient", "bold", "calm", "cold", "damp", "delicate", "eager", "fancy", "gentle", "holy",
+    "icy", "jolly", "late", "lively", "misty", "morning", "noisy", "old", "patient", "proud",
+    "quiet", "rapid", "raspy", "royal", "shy", "silent", "steady", "sweet", "tight", "wild",
+)  # fmt: skip
+NOUNS = (
+    "bird", "bonus", "bread", "breeze", "brook", "cake", "cell", "cloud", "dawn", "dew",
+    "dream", "feather", "field", "fire", "flower", "forest", "frog", "glitter", "grass", "lake",
+    "leaf", "meadow", "moon", "night", "river", "sea", "snow", "sound", "star", "stallion",
+)  # fmt: skip
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL (IPv6 literals in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def random_password(length: int = 32) -> str:
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+
+# --------------------------------------------------------------------------------------------
+# Clock
+
+
+class ManualClock:
+    """A clock that moves only when told to. Pass it as ``clock=``.
+
+    Thread-safe. ``sleep`` is an alias of ``advance`` for code under test that takes an
+    injected ``sleep`` function, so its waiting moves the fakes' time.
+    """
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def __call__(self) -> float:
+        return self.now()
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"cannot move the clock backwards ({seconds} s)")
+        with self._lock:
+            self._now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+
+
+# --------------------------------------------------------------------------------------------
+# Store backends
+
+
+@dataclass(frozen=True, slots=True)
+class PgCredentials:
+    """A real (or fabricated) PostgreSQL login: where to connect, which database, who."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisCredentials:
+    """A real (or fabricated) Redis login: where to connect and the ACL user + password."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+
+
+class StoreBackend(Protocol):
+    """What really exists behind a fake database, so tests can connect for real.
+
+    Same method names and dataclass fields as the Render fake's backend, plus the optional
+    ``password`` of :meth:`create_postgres` (Supabase: the client chooses ``db_pass``; Neon:
+    a branch's role keeps its parent's password).
+
+    Contract:
+
+    - ``create_postgres`` makes ``user`` able to log in to ``database`` (creating both), with
+      ``password`` when given, else one it chooses. It returns what it REALLY created. A
+      backend that serves several fake projects on one server should make names unique (e.g.
+      add a suffix) and return the names it used: the fakes hand out the returned
+      ``user``/``database``/``password``/``host``/``port``, not the requested names. When a
+      ``password`` is given, the returned password must be that one.
+    - ``drop_postgres`` is called with the RETURNED database and user.
+    - ``create_redis`` gets a name unique per fake database (Upstash: ``upstash-<id>``). Upstash
+      clients log in as ``default`` (``rediss://default:<pw>@…``), so a backend serving Upstash
+      on a shared Redis can return ``username="default"`` after adding the password to the
+      default user (``ACL SETUSER default on >pw``), remembering it per name for
+      ``drop_redis`` (``ACL SETUSER default <pw``).
+    """
+
+    def create_postgres(
+        self, database: str, user: str, password: str | None = None
+    ) -> PgCredentials: ...
+
+    def drop_postgres(self, database: str, user: str) -> None: ...
+
+    def create_redis(self, username: str) -> RedisCredentials: ...
+
+    def drop_redis(self, username: str) -> None: ...
+
+
+class NullBackend:
+    """Fabricates credentials and touches nothing (hosts end in ``.invalid``, never resolve).
+
+    It keeps what is "live" so tests can check that deletes reach the backend: ``postgres``
+    and ``redis`` list the credentials created and not dropped yet (a drop removes the
+    newest matching entry). Names are returned unchanged.
+    """
+
+    def __init__(
+        self,
+        *,
+        pg_host: str = "postgres.fake.invalid",
+        pg_port: int = 5432,
+        redis_host: str = "redis.fake.invalid",
+        redis_port: int = 6379,
+    ) -> None:
+        self.pg_host = pg_host
+        self.pg_port = pg_port
+        self.redis_host = redis_host
+        self.redis_port = redis_port
+        self._lock = threading.Lock()
+        self.postgres: list[PgCredentials] = []
+        self.redis: list[RedisCredentials] = []
+
+    def create_postgres(
+        self, database: str, user: str, password: str | None = None
+    ) -> PgCredentials:
+        creds = PgCredentials(
+            self.pg_host, self.pg_port, database, user, password or random_password()
+        )
+        with self._lock:
+            self.postgres.append(creds)
+        return creds
+
+    def drop_postgres(self, database: str, user: str) -> None:
+        with self._lock:
+            for creds in reversed(self.postgres):
+                if (creds.database, creds.user) == (database, user):
+                    self.postgres.remove(creds)
+                    return
+
+    def create_redis(self, username: str) -> RedisCredentials:
+        creds = RedisCredentials(self.redis_host, self.redis_port, username, random_password())
+        with self._lock:
+            self.redis.append(creds)
+        return creds
+
+    def drop_redis(self, username: str) -> None:
+        with self._lock:
+            for creds in reversed(self.redis):
+                if creds.username == username:
+                    self.redis.remove(creds)
+                    return
+
+
+# --------------------------------------------------------------------------------------------
+# Faults
+
+FaultKind = Literal["status", "slow", "drop_before", "drop_after", "malformed_json", "empty_body"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do to a matching request. Build with the class methods or the module functions
+    of the same names (``status(429)``, ``slow(2)``, ``drop_before()``...).
+
+    ===================  ===========================================================  =========
+    kind                 what the client sees                                          applied?
+    ===================  ===========================================================  =========
+    ``status``           ``code`` with ``body`` (None: the provider's error body for   no
+                         that code) and ``headers`` (added last; a None value removes
+                         a header)
+    ``slow``             the normal answer after ``seconds`` of REAL time              yes
+    ``drop_before``      the connection closes, no response                           no
+    ``drop_after``       the connection closes, no response                           yes
+    ``malformed_json``   ``status_code`` (200) + JSON content type + ``{"broken":``    no
+    ``empty_body``       ``status_code`` (200) + JSON content type + empty body        no
+    ===================  ===========================================================  =========
+
+    Bodies: ``bytes`` are sent as they are, anything else is JSON-encoded (so a ``str``
+    becomes a JSON string, which is what Upstash's errors look like).
+    """
+
+    kind: FaultKind
+    status_code: int = 200
+    body: Any = None
+    headers: Mapping[str, str | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def status(
+        cls, code: int, body: Any = None, headers: Mapping[str, str | None] | None = None
+    ) -> Fault:
+        return cls("status", status_code=code, body=body, headers=dict(headers or {}))
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        return cls("slow", seconds=seconds)
+
+    @classmethod
+    def drop_before(cls) -> Fault:
+        return cls("drop_before")
+
+    @classmethod
+    def drop_after(cls) -> Fault:
+        return cls("drop_after")
+
+    @classmethod
+    def malformed_json(cls, status: int = 200) -> Fault:
+        return cls("malformed_json", status_code=status, body=b'{"broken":')
+
+    @classmethod
+    def empty_body(cls, status: int = 200) -> Fault:
+        return cls("empty_body", status_code=status, body=b"")
+
+
+def status(code: int, body: Any = None, headers: Mapping[str, str | None] | None = None) -> Fault:
+    """Answer ``code`` without applying the request (see :class:`Fault`)."""
+    return Fault.status(code, body, headers)
+
+
+def slow(seconds: float) -> Fault:
+    """Sleep ``seconds`` of real time, then handle the request normally."""
+    return Fault.slow(seconds)
+
+
+def drop_before() -> Fault:
+    """Close the connection without a response; the request is NOT applied."""
+    return Fault.drop_before()
+
+
+def drop_after() -> Fault:
+    """Apply the request, then close the connection without a response."""
+    return Fault.drop_after()
+
+
+def malformed_json(status: int = 200) -> Fault:
+    """``status`` with a truncated JSON body; the request is NOT applied."""
+    return Fault.malformed_json(status)
+
+
+def empty_body(status: int = 200) -> Fault:
+    """``status`` with an empty body and a JSON content type; the request is NOT applied."""
+    return Fault.empty_body(status)
+
+
+@dataclass
+class InjectedFault:
+    """Handle returned by ``inject``: ``fired`` counts hits, ``remaining`` what is left."""
+
+    method: str
+    pattern: re.Pattern[str]
+    fault: Fault
+    remaining: int | None
+    fired: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
+
+
+# --------------------------------------------------------------------------------------------
+# Request log
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it. No header VALUES are kept (never the credentials).
+
+    ``path``: relative to ``base_url``, percent-decoded, no query. ``query``: every value of
+    every parameter. ``body``: parsed JSON, the raw text when it is not JSON, None when empty.
+    ``auth_scheme``: ``"Bearer"``/``"Basic"``/None, the scheme only. ``status``: what was sent
+    back (None when the connection was dropped). ``fault``: the injected fault kind, if any.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    auth_scheme: str | None = None
+    status: int | None = None
+    fault: str | None = None
+    request_id: str = ""
+
+
+class RequestLog:
+    """A snapshot of the request log, oldest first: iterable, indexable, ``len``-able."""
+
+    def __init__(self, records: Iterable[RecordedRequest], prefix: str = "") -> None:
+        self._records = list(records)
+        self._prefix = prefix
+
+    def __iter__(self) -> Iterator[RecordedRequest]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> RecordedRequest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RecordedRequest]: ...
+
+    def __getitem__(self, index: int | slice) -> RecordedRequest | list[RecordedRequest]:
+        return self._records[index]
+
+    def __repr__(self) -> str:
+        return f"RequestLog({[f'{r.method} {r.path} -> {r.status}' for r in self._records]})"
+
+    def matching(
+        self, method: str | None = None, path_prefix: str | None = None
+    ) -> list[RecordedRequest]:
+        """Requests with this method (any case) whose path starts with ``path_prefix``
+        (a leading API prefix such as ``/api/v2`` or ``/v2`` is ignored)."""
+        if path_prefix is not None and self._prefix and path_prefix.startswith(self._prefix):
+            path_prefix = path_prefix[len(self._prefix) :] or "/"
+        return [
+            r
+            for r in self._records
+            if (method is None or r.method == method.upper())
+            and (path_prefix is None or r.path.startswith(path_prefix))
+        ]
+
+    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
+        return len(self.matching(method, path_prefix))
+
+    def last(self, method: str | None = None, path_prefix: str | None = None) -> RecordedRequest:
+        found = self.matching(method, path_prefix)
+        if not found:
+            raise LookupError(f"no request matching {method} {path_prefix}")
+        return found[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Requests, responses, routing
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str  # relative to the API prefix, percent-decoded
+    query: dict[str, list[str]]
+    raw_body: bytes
+    authorization: str | None
+    in_prefix: bool = True
+    params: dict[str, str] = field(default_factory=dict)
+    route: str = ""  # the matched route template, e.g. "/projects/{project_id}"
+    principal: str = ""  # who is calling (set by the fake's authenticate hook)
+
+    def one(self, name: str) -> str | None:
+        """The last value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    def many(self, name: str) -> list[str]:
+        """All values of ``name``, also comma-separated ones (``?services=db,pooler``)."""
+        return [
+            part for value in self.query.get(name, []) for part in value.split(",") if part != ""
+        ]
+
+    def logged_body(self) -> Any:
+        if not self.raw_body:
+            return None
+        try:
+            return json.loads(self.raw_body)
+        except ValueError:
+            return self.raw_body.decode("utf-8", "replace")
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(code: int, payload: Any, headers: Mapping[str, str] | None = None) -> ApiResponse:
+    response = ApiResponse(code, json.dumps(payload).encode(), {"Content-Type": JSON_TYPE})
+    response.headers.update(headers or {})
+    return response
+
+
+def encode_body(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+class HttpError(Exception):
+    """Raise from a route handler to answer with ``response``."""
+
+    def __init__(self, response: ApiResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+Handler = Callable[[ApiRequest], ApiResponse]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def _compile_template(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limiting (fixed windows on the fake's clock)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # whole seconds until the window ends
+
+
+@dataclass
+class _Window:
+    started: float
+    used: int = 0
+
+
+class FixedWindowLimiter:
+    """Counts hits per key in fixed windows that start with the first hit."""
+
+    def __init__(self) -> None:
+        self._windows: dict[Hashable, _Window] = {}
+
+    def _window(self, key: Hashable, seconds: float, now: float) -> _Window:
+        window = self._windows.get(key)
+        if window is None or now >= window.started + seconds:
+            window = _Window(now)
+            self._windows[key] = window
+        return window
+
+    def hit(self, key: Hashable, limit: int, seconds: float, now: float) -> RateDecision:
+        window = self._window(key, seconds, now)
+        reset = max(0, math.ceil(window.started + seconds - now))
+        if window.used >= limit:
+            return RateDecision(False, limit, 0, reset)
+        window.used += 1
+        return RateDecision(True, limit, limit - window.used, reset)
+
+    def peek(self, key: Hashable, limit: int, seconds: float, now: float) -> RateDecision:
+        window = self._windows.get(key)
+        if window is None or now >= window.started + seconds:
+            return RateDecision(True, limit, limit, math.ceil(seconds))
+        reset = max(0, math.ceil(window.started + seconds - now))
+        return RateDecision(window.used < limit, limit, max(0, limit - window.used), reset)
+
+    def clear(self) -> None:
+        self._windows.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# The HTTP server
+
+
+class _HttpHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 120  # an idle keep-alive connection is closed after this
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, open=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, open=False)
+
+    def _dispatch(self) -> None:
+        self.server.fake._serve(self)
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_PATCH = _dispatch
+    do_DELETE = _dispatch
+    do_HEAD = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def write(self, response: ApiResponse) -> None:
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeApiServer, host: str, port: int) -> None:
+        self.fake = fake
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__((host, port), _HttpHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup we do not need.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def track(self, connection: socket.socket, *, open: bool) -> None:
+        with self._open_lock:
+            if open:
+                self._open.add(connection)
+            else:
+                self._open.discard(connection)
+
+    def shutdown_connections(self) -> None:
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class FakeApiServer:
+    """Base of the three fakes: lifecycle, request pipeline, faults, log, helpers.
+
+    Pipeline for each request: log it -> take the first matching injected fault -> (``slow``:
+    sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
+    rate limit -> handler -> (``drop_after``: close) -> send.
+    """
+
+    prefix: ClassVar[str] = ""
+    """The API path prefix on the server (``/api/v2``); ``base_url`` ends with it."""
+    thread_name: ClassVar[str] = "fake-api"
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        backend: StoreBackend | None = None,
+        seed: int | None = None,
+        host: str = LOOPBACK,
+        port: int = 0,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._closing = threading.Event()
+        self.clock: Clock = clock if clock is not None else time.monotonic
+        self._clock_epoch = self.clock()
+        self._wall_epoch = datetime.now(UTC)
+        self._rng = random.Random(seed)
+        self.backend: StoreBackend = backend if backend is not None else NullBackend()
+        self.backend_given = backend is not None
+        """True when a backend was passed: connection fields then carry its host/port."""
+        self.internal_errors: list[str] = []
+        """Tracebacks of bugs in the fake itself (answered as 500); assert it stays empty."""
+        self._faults: list[InjectedFault] = []
+        self._requests: list[RecordedRequest] = []
+        self._routes: list[_Route] = []
+        self.limiter = FixedWindowLimiter()
+
+        self._server = _Server(self, host, port)
+        self.port = int(self._server.server_address[1])
+        self.origin = f"http://{host}:{self.port}"
+        self.base_url = f"{self.origin}{self.prefix}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.thread_name}:{self.port}",
+            daemon=True,
+        )
+        self._closed = False
+        self._thread.start()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop serving (idempotent); also cuts keep-alive connections and slow faults.
+        Backend stores are NOT dropped (see ``drop_backend_stores`` on each fake)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._closing.set()
+        self._server.shutdown()
+        self._server.shutdown_connections()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def inject(
+        self, method: str, path_regex: str, fault: Fault, times: int | None = 1
+    ) -> InjectedFault:
+        """Apply ``fault`` to the next ``times`` (None: every) matching requests.
+
+        ``method``: ``"GET"``… or ``"*"``. ``path_regex`` must match the WHOLE path relative
+        to ``base_url``, without the query (``re.fullmatch``), e.g. ``r"/projects"`` only the
+        collection, ``r"/projects/.*"`` anything below it. Faults fire in injection order; one
+        fault per request.
+        """
+        injected = InjectedFault(method.upper(), re.compile(path_regex), fault, times)
+        with self._lock:
+            self._faults.append(injected)
+        return injected
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def reset_rate_limits(self) -> None:
+        with self._lock:
+            self.limiter.clear()
+
+    # -- request log -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> RequestLog:
+        """A snapshot of the request log (``.count(method, path_prefix)``, ``.last()``…)."""
+        with self._lock:
+            return RequestLog(self._requests, self.prefix)
+
+    def count(self, method: str | None = None, path_prefix: str | None = None) -> int:
+        return self.requests.count(method, path_prefix)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # -- hooks for subclasses ----------------------------------------------------------------
+
+    def authenticate(self, request: ApiRequest) -> str | None:
+        """Return the caller's identity (used for rate-limit keys) or None for a 401."""
+        raise NotImplementedError
+
+    def unauthorized(self) -> ApiResponse:
+        raise NotImplementedError
+
+    def error(self, code: int, message: str) -> ApiResponse:
+        """The provider's error response for ``code``."""
+        raise NotImplementedError
+
+    def rate_limit(self, request: ApiRequest) -> tuple[ApiResponse | None, dict[str, str]]:
+        """(a 429 response or None, headers to add to the answer). Called under the lock."""
+        return None, {}
+
+    def fault_headers(self, request: ApiRequest) -> dict[str, str]:
+        """Headers added to injected ``status``/``malformed_json``/``empty_body`` answers."""
+        return {}
+
+    def response_headers(self, request: ApiRequest) -> dict[str, str]:
+        """Headers added to every answer (request ids...)."""
+        return {}
+
+    def fail(self, code: int, message: str) -> HttpError:
+        return HttpError(self.error(code, message))
+
+    # -- helpers for subclasses --------------------------------------------------------------
+
+    def route(self, method: str, template: str, handler: Handler) -> None:
+        self._routes.append(_Route(method, template, _compile_template(template), handler))
+
+    def now(self) -> float:
+        return self.clock()
+
+    def wall_at(self, clock_time: float) -> datetime:
+        return self._wall_epoch + timedelta(seconds=clock_time - self._clock_epoch)
+
+    def wall_now(self) -> datetime:
+        return self.wall_at(self.clock())
+
+    @staticmethod
+    def iso(moment: datetime) -> str:
+        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    def rand_choice(self, options: list[str] | tuple[str, ...]) -> str:
+        return self._rng.choice(options)
+
+    def rand_string(self, length: int, alphabet: str = string.ascii_lowercase) -> str:
+        return "".join(self._rng.choice(alphabet) for _ in range(length))
+
+    def rand_int(self, low: int, high: int) -> int:
+        return self._rng.randint(low, high)
+
+    def rand_uuid(self) -> str:
+        h = self.rand_string(32, "0123456789abcdef")
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+    @staticmethod
+    def json_body(request: ApiRequest) -> Any:
+        """The parsed body; raises ValueError on invalid JSON (the pipeline answers 400)."""
+        if not request.raw_body.strip():
+            return None
+        return json.loads(request.raw_body)
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def _serve(self, handler: _HttpHandler) -> None:
+        split = urlsplit(handler.path)
+        path = unquote(split.path) or "/"
+        in_prefix = True
+        if self.prefix:
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                path = path[len(self.prefix) :] or "/"
+            else:
+                in_prefix = False
+        authorization = handler.headers.get("Authorization")
+        request = ApiRequest(
+            method=handler.command.upper(),
+            path=path,
+            query={k: list(v) for k, v in parse_qs(split.query, keep_blank_values=True).items()},
+            raw_body=handler.read_body(),
+            authorization=authorization,
+            in_prefix=in_prefix,
+        )
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query={k: list(v) for k, v in request.query.items()},
+            body=request.logged_body(),
+            auth_scheme=(authorization.split(" ", 1)[0] or None) if authorization else None,
+            request_id=secrets.token_hex(8),
+        )
+        with self._lock:
+            self._requests.append(record)
+            fault = self._take_fault(request)
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "slow":
+                self._closing.wait(fault.seconds)
+            elif fault.kind == "drop_before":
+                handler.drop()
+                return
+        overrides: Mapping[str, str | None] = {}
+        try:
+            if fault is not None and fault.kind in ("status", "malformed_json", "empty_body"):
+                with self._lock:
+                    if fault.kind == "status" and fault.body is None:
+                        response = self.error(fault.status_code, _reason(fault.status_code))
+                    else:
+                        response = ApiResponse(
+                            fault.status_code,
+                            encode_body(fault.body),
+                            {"Content-Type": JSON_TYPE},
+                        )
+                    response.headers.update(self.fault_headers(request))
+                overrides = fault.headers
+            else:
+                response = self._process(request)
+            response.headers.update(self.response_headers(request))
+        except Exception as exc:  # a bug in the fake: answer 500, keep the traceback
+            self.internal_errors.append(traceback.format_exc())
+            response = json_response(500, {"message": f"fake internal error: {exc!r}"})
+        if fault is not None and fault.kind == "drop_after":
+            handler.drop()
+            return
+        for name, value in overrides.items():
+            for existing in [h for h in response.headers if h.lower() == name.lower()]:
+                del response.headers[existing]
+            if value is not None:
+                response.headers[name] = value
+        record.status = response.status
+        handler.write(response)
+
+    def _take_fault(self, request: ApiRequest) -> Fault | None:
+        for injected in self._faults:
+            if injected.matches(request.method, request.path):
+                injected.fired += 1
+                if injected.remaining is not None:
+                    injected.remaining -= 1
+                return injected.fault
+        return None
+
+    def _process(self, request: ApiRequest) -> ApiResponse:
+        with self._lock:
+            principal = self.authenticate(request)
+            if principal is None:
+                return self.unauthorized()
+            request.principal = principal
+            route = self._match(request)
+            if isinstance(route, ApiResponse):
+                return route
+            limited, headers = self.rate_limit(request)
+            if limited is not None:
+                limited.headers.update(headers)
+                return limited
+            try:
+                try:
+                    self.json_body(request)
+                except ValueError:
+                    raise self.fail(400, "request body is not valid JSON") from None
+                response = route.handler(request)
+            except HttpError as error:
+                response = error.response
+            response.headers.update(headers)
+            return response
+
+    def _match(self, request: ApiRequest) -> _Route | ApiResponse:
+        if not request.in_prefix:
+            return self.error(404, "not found")
+        path_matched = False
+        for candidate in self._routes:
+            match = candidate.pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            path_matched = True
+            if candidate.method == request.method:
+                request.params = match.groupdict()
+                request.route = candidate.template
+                return candidate
+        if path_matched:
+            return self.error(405, "method not allowed")
+        return self.error(404, "not found")
+
+
+def _reason(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return f"HTTP {code}"

@@ -1,0 +1,57 @@
+"""A fake Render API wired to the real test servers, and the environment the CLI needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import PgServer, RedisServer
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, RealBackend
+from tests.servers import PostgresTlsProxy, RedisTlsProxy
+
+
+@dataclass
+class RenderWorld:
+    fake: FakeRenderAPI
+    service: dict[str, object]
+
+    @property
+    def service_id(self) -> str:
+        return str(self.service["id"])
+
+
+@pytest.fixture
+def real_backend(
+    pg: PgServer, redis_srv: RedisServer, pg_tls: PostgresTlsProxy, redis_tls: RedisTlsProxy
+) -> RealBackend:
+    return RealBackend(
+        pg_superuser_url=pg.superuser_url,
+        pg_external_host="127.0.0.1",
+        pg_external_port=pg_tls.port,
+        redis_admin_url=redis_srv.url,
+        redis_external_host="127.0.0.1",
+        redis_external_port=redis_tls.port,
+    )
+
+
+@pytest.fixture
+def render_world(
+    real_backend: RealBackend, monkeypatch: pytest.MonkeyPatch, pg_tls: PostgresTlsProxy
+) -> Iterator[RenderWorld]:
+    """A fake Render (real clock, stores ready at once) with one web service and 120 variables."""
+    fake = FakeRenderAPI(backend=real_backend, postgres_ready_after=0.0, redis_ready_after=0.0)
+    fake.add_owner("AuthKit Team")
+    env = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
+    service = fake.add_service("authkit-api", region="ohio", env=env)
+    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    # Render's external Key Value host has a real certificate; the test TLS front uses the
+    # throwaway CA, which Python's default trust store reads from SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", str(pg_tls.ca_path))
+    try:
+        yield RenderWorld(fake, service)
+    finally:
+        fake.drop_backend_stores()
+        fake.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.render_api import FAKE_RENDER_KEY, Fault, RateLimits
+from tests.fakes.render_api import FAKE_RENDER_KEY, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli
 from tests.render_env import RenderWorld
 
@@ -341,8 +341,8 @@ def test_check_service_uses_external_url_for_internal_host(render_world: RenderW
     assert redis_check["skipped"] is True and "internal host" in redis_check["reason"]
 
 
-def test_rate_limits_are_respected(render_world: RenderWorld) -> None:
-    render_world.fake.rate_limits = RateLimits(get_per_minute=6)
+def test_rate_limit_wait_is_announced(render_world: RenderWorld) -> None:
+    render_world.fake.inject("GET", r"/services", Fault.rate_limited(reset=2))
     result = render(render_world, "--no-verify")
-    # The client honours Ratelimit-Reset and finishes; it never gives up with a traceback.
-    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "waiting 2 s for the Render rate limit (429)" in result.stderr

@@ -48,6 +48,11 @@ def _register() -> None:
 
     app.command(name="render", help=render.HELP)(render.render)
     app.command(name="check", help=check.HELP)(check.check)
+    from authkit_setup.commands import backup, blueprint, migrations
+
+    app.command(name="migrations", help=migrations.HELP)(migrations.migrations)
+    app.command(name="backup", help=backup.HELP)(backup.backup)
+    app.command(name="blueprint", help=blueprint.HELP)(blueprint.blueprint)
 
 
 _register()

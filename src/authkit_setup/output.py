@@ -85,15 +85,32 @@ class Output:
         self._emit(f"warning: {message}")
 
     def mask_secret(self, secret: str) -> None:
-        """In GitHub Actions, ask the runner to mask `secret` in logs (before any other use)."""
+        """Keep `secret` out of our output and, in GitHub Actions, out of the job log.
+
+        Call it the moment a secret is known, before anything that could contain it is printed.
+        The `::add-mask::` line goes to stderr in both modes. The runner scans stderr for
+        workflow commands exactly as it scans stdout: actions/runner
+        src/Runner.Worker/Handlers/ScriptHandler.cs hands StepHost.OutputDataReceived and
+        StepHost.ErrorDataReceived each to an OutputManager, whose OnDataReceived runs
+        ActionCommandManager.TryProcessCommand on every line (seen working from stderr in
+        overengineeringstudio/effect-utils#969). On stderr the mask never breaks `--json` (stdout
+        stays one JSON document, no `::` lines to skip), and it still reaches the runner when a
+        script captures stdout (`$(authkit-setup …)`, `| jq`, `> out.json`), which would
+        otherwise swallow the mask and keep the raw secret in the captured text. Within stderr it
+        precedes every message; stdout only ever carries redacted results.
+        """
         from authkit_setup.masking import register_secret
 
         register_secret(secret)
-        if self.github_actions and secret and secret not in self._masked:
-            self._masked.add(secret)
-            # The workflow command must carry the raw value; it is never echoed by the runner.
-            self._stdout.write(f"::add-mask::{secret}\n")
-            self._stdout.flush()
+        if not self.github_actions or not secret or secret in self._masked:
+            return
+        self._masked.add(secret)
+        for line in secret.splitlines():
+            if line.strip():
+                # The runner un-escapes %25 (and %0D, %0A) in command data: escape % so the
+                # mask is the exact value. It carries the raw value; the runner never echoes it.
+                self._stderr.write(f"::add-mask::{line.replace('%', '%25')}\n")
+        self._stderr.flush()
 
     # -- results (stdout) ---------------------------------------------------------------
     def result(self, document: Mapping[str, Any]) -> None:

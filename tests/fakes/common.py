@@ -14,6 +14,11 @@ Conventions shared by the three fakes:
   without the query string.
 - Every request is handled under one lock per fake (state is consistent and thread-safe; a
   slow backend call therefore blocks the whole fake for that time).
+- Reachable mode (``fake.reachable``): the fields a client connects with carry
+  ``connect_host``/``connect_port`` or the backend's host/port instead of realistic provider
+  host names. On by default when ``connect_host`` is given or a backend other than
+  :class:`NullBackend` is passed; force either way with ``reachable=``. Each fake's module
+  docstring lists exactly which fields change.
 - Time: any ``Callable[[], float]`` (default ``time.monotonic``); :class:`ManualClock` moves
   only when told to. Status transitions and rate-limit windows follow that clock; timestamps
   in JSON are "wall time at construction + clock elapsed". :class:`Fault.slow` sleeps in REAL
@@ -563,6 +568,9 @@ class _HttpHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in two writes; without NODELAY, Nagle + delayed ACK add
+        # ~40 ms to every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, open=True)
 
     def finish(self) -> None:
@@ -672,6 +680,9 @@ class FakeApiServer:
         seed: int | None = None,
         host: str = LOOPBACK,
         port: int = 0,
+        connect_host: str | None = None,
+        connect_port: int | None = None,
+        reachable: bool | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._closing = threading.Event()
@@ -680,8 +691,17 @@ class FakeApiServer:
         self._wall_epoch = datetime.now(UTC)
         self._rng = random.Random(seed)
         self.backend: StoreBackend = backend if backend is not None else NullBackend()
-        self.backend_given = backend is not None
-        """True when a backend was passed: connection fields then carry its host/port."""
+        self.connect_host = connect_host
+        self.connect_port = connect_port
+        if reachable is None:
+            reachable = connect_host is not None or (
+                backend is not None and not isinstance(backend, NullBackend)
+            )
+        self.reachable = reachable
+        """Whether connection fields carry the reachable host/port (``connect_host`` /
+        ``connect_port``, else the backend's) instead of realistic provider host names.
+        Default: True when ``connect_host`` is given or a backend other than this module's
+        :class:`NullBackend` is passed."""
         self.internal_errors: list[str] = []
         """Tracebacks of bugs in the fake itself (answered as 500); assert it stays empty."""
         self._faults: list[InjectedFault] = []
@@ -784,7 +804,7 @@ class FakeApiServer:
         """(a 429 response or None, headers to add to the answer). Called under the lock."""
         return None, {}
 
-    def fault_headers(self, request: ApiRequest) -> dict[str, str]:
+    def fault_headers(self, request: ApiRequest, code: int) -> dict[str, str]:
         """Headers added to injected ``status``/``malformed_json``/``empty_body`` answers."""
         return {}
 
@@ -802,6 +822,11 @@ class FakeApiServer:
 
     def now(self) -> float:
         return self.clock()
+
+    def connect_target(self, host: str, port: int) -> tuple[str, int]:
+        """Where clients should connect in reachable mode: ``connect_host``/``connect_port``,
+        else the backend's ``host``/``port``."""
+        return self.connect_host or host, self.connect_port or port
 
     def wall_at(self, clock_time: float) -> datetime:
         return self._wall_epoch + timedelta(seconds=clock_time - self._clock_epoch)
@@ -883,7 +908,7 @@ class FakeApiServer:
                             encode_body(fault.body),
                             {"Content-Type": JSON_TYPE},
                         )
-                    response.headers.update(self.fault_headers(request))
+                    response.headers.update(self.fault_headers(request, fault.status_code))
                 overrides = fault.headers
             else:
                 response = self._process(request)

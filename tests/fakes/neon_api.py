@@ -27,8 +27,9 @@ finish after ``operation_seconds`` (final status :attr:`NeonFake.operation_final
 While any operation of a project is unfinished, mutating calls on it (create/delete branch,
 delete project) answer 423 (``lock_while_running``).
 
-Which fields carry a REACHABLE host (only when ``backend=`` or ``connect_host=`` is given;
-otherwise all hosts are realistic ``ep-…`` names and URIs have no port):
+Which fields carry a REACHABLE host (in reachable mode: ``connect_host=`` given, or a
+``backend=`` other than ``NullBackend``, or ``reachable=True``; otherwise all hosts are
+realistic ``ep-…`` names and URIs have no port):
 
 - ``connection_uris[].connection_uri`` and ``GET …/connection_uri`` -> ``{"uri"}``: host AND
   port (``postgresql://user:pw@127.0.0.1:5433/db?sslmode=require``).
@@ -215,6 +216,7 @@ class NeonFake(FakeApiServer):
         lock_while_running: bool = True,
         connect_host: str | None = None,
         connect_port: int | None = None,
+        reachable: bool | None = None,
         pooler_connect_host: str | None = None,
         pooler_connect_port: int | None = None,
         uri_sslmode: str | None = "require",
@@ -232,8 +234,6 @@ class NeonFake(FakeApiServer):
         """Final status of operations created from now on (``"failed"`` to test failures)."""
         self.require_org_id = require_org_id
         self.lock_while_running = lock_while_running
-        self.connect_host = connect_host
-        self.connect_port = connect_port
         self.pooler_connect_host = pooler_connect_host
         self.pooler_connect_port = pooler_connect_port
         self.uri_sslmode = uri_sslmode
@@ -246,7 +246,16 @@ class NeonFake(FakeApiServer):
         self._seq = 0
         self._database_ids = 30_000_000
         self._current_request_id = ""
-        super().__init__(clock=clock, backend=backend, seed=seed, host=host, port=port)
+        super().__init__(
+            clock=clock,
+            backend=backend,
+            seed=seed,
+            host=host,
+            port=port,
+            connect_host=connect_host,
+            connect_port=connect_port,
+            reachable=reachable,
+        )
         self.add_organization(org_name)
         self._register_routes()
 
@@ -795,19 +804,15 @@ class NeonFake(FakeApiServer):
 
     # -- internals: JSON ---------------------------------------------------------------------
 
-    def _reachable(self) -> bool:
-        return self.backend_given or self.connect_host is not None
-
     def _target(self, branch: _Branch, *, pooled: bool) -> tuple[str, int | None]:
         """(host, port) a client should connect to; port None means "Neon default 5432"."""
-        if not self._reachable():
+        if not self.reachable:
             assert branch.endpoint is not None
             host = branch.endpoint.host
             if pooled:
                 host = host.replace(branch.endpoint.id, f"{branch.endpoint.id}-pooler", 1)
             return host, None
-        host = self.connect_host or branch.creds.host
-        port = self.connect_port or branch.creds.port
+        host, port = self.connect_target(branch.creds.host, branch.creds.port)
         if pooled:
             host = self.pooler_connect_host or host
             port = self.pooler_connect_port or port

@@ -134,6 +134,14 @@ def render(
             show_default=False,
         ),
     ] = None,
+    migrate_command: Annotated[
+        str | None,
+        typer.Option(
+            "--migrate-command",
+            help="Run this migration on every deploy (pre-deploy command if paid, else in the build).",
+            show_default=False,
+        ),
+    ] = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -168,6 +176,8 @@ def render(
         ):
             if not value.strip():
                 raise UsageError(f"{flag} is empty")
+        from authkit_setup.flow.migrations import check_command
+
         pg_plan = normalize_postgres_plan(postgres_plan)
         if pg_plan != postgres_plan.strip().lower():
             out.info(
@@ -195,6 +205,11 @@ def render(
             yes=yes,
             timeout=timeout,
             env_file=env_file,
+            migrate_command=(
+                None
+                if migrate_command is None
+                else check_command(migrate_command, "--migrate-command")
+            ),
         )
 
         def confirm(question: str) -> bool:
@@ -232,6 +247,9 @@ def _print_summary(out: Output, report: object) -> None:
             )
     for change in report.env:
         out.print(f"  {change.key}: {change.action}{' (planned)' if report.planned else ''}")
+    if report.migration is not None:
+        m = report.migration
+        out.print(f"  {m.label}: {m.action}{' (planned)' if report.planned else ''} ({m.after})")
     if report.deploy:
         out.print(f"  deploy {report.deploy.get('id')}: {report.deploy.get('status')}")
     out.print()

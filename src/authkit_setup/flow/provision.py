@@ -60,7 +60,10 @@ def settle(provider: StoreProvider, spec: StoreSpec, mine: Store, out: Output) -
     """If another run created the same name at the same time, keep the oldest store only."""
     found = provider.find(spec.kind, spec.name)
     if len(found) <= 1:
-        return mine
+        # The listing doubles as the first status poll.
+        fresh = next((s for s in found if s.id == mine.id), mine)
+        fresh.created = mine.created
+        return fresh
     winner = _oldest(found)
     if winner.id != mine.id:
         out.warn(

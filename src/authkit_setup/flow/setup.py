@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from authkit_setup.ci import mask_connection_info
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError, UsageError
 from authkit_setup.flow.deploy import trigger_deploy, wait_for_deploy
 from authkit_setup.flow.env import EnvChange, predict, write_service_env
+from authkit_setup.flow.migrations import MigrationPlan, apply_migration, plan_migration
 from authkit_setup.flow.provision import ensure_single, provision
 from authkit_setup.flow.service import ServiceRef, resolve_service
 from authkit_setup.flow.wait import wait_until_ready
@@ -52,6 +54,7 @@ class SetupOptions:
     check_timeout: float = 5.0
     env_file: Path | None = None
     environment_id: str | None = None
+    migrate_command: str | None = None  # run on every deploy (flow/migrations.py)
 
 
 @dataclass
@@ -72,6 +75,7 @@ class SetupReport:
     checks: list[CheckResult] = field(default_factory=list)
     planned: bool = False
     env_file: dict[str, str] | None = None
+    migration: MigrationPlan | None = None
 
     @property
     def ok(self) -> bool:
@@ -107,6 +111,8 @@ class SetupReport:
         }
         if self.planned:
             doc_out["planned"] = True
+        if self.migration is not None:
+            doc_out["migration"] = self.migration.to_json()
         if self.env_file is not None:
             doc_out["env_file"] = self.env_file
         return doc_out
@@ -171,6 +177,7 @@ def plan_setup(
         if existing is not None:
             out.step(f"{spec.name}: exists ({existing.id}, {existing.status})")
             plan.info = provider.connection_info(existing)
+            mask_connection_info(out, plan.info)
         else:
             out.step(f"{spec.name}: will be created")
         plans.append(plan)
@@ -221,6 +228,8 @@ def run_setup(
 ) -> SetupReport:
     service, plans, current = plan_setup(client, opts, out, providers=providers, confirm=confirm)
     report = SetupReport(service, plans)
+    if opts.migrate_command is not None:  # decided now: a conflict stops before any change
+        report.migration = plan_migration(service, opts.migrate_command, force=opts.force)
     if opts.dry_run:
         report.planned = True
         for plan in plans:
@@ -245,6 +254,7 @@ def run_setup(
         plan.store = store
         if plan.info is None:
             plan.info = plan.provider.connection_info(store)
+            mask_connection_info(out, plan.info)
 
     desired: dict[str, str] = {}
     for plan in plans:
@@ -256,7 +266,10 @@ def run_setup(
             current[key] = client.env_var(service.id, key)
     report.env = write_service_env(client, service.id, desired, current, out)
 
+    if report.migration is not None:  # after the env step, before the one deploy for both
+        apply_migration(client, service, report.migration, out)
     changed = any(c.action != "unchanged" for c in report.env)
+    changed = changed or (report.migration is not None and report.migration.changed)
     if changed and opts.deploy:
         report.deploy = trigger_deploy(client, service.id, out)
         if opts.wait_deploy:

@@ -1,6 +1,7 @@
 """Wait step: poll each store until it is ready, with a deadline and live progress.
 
-The poll interval grows with the time waited (1 s at first, at most 15 s), so a store that is
+The poll interval grows with the time waited (1 s at first, then a sixth of the time
+waited, at most 15 s), so a store that is
 ready in seconds is seen in seconds, and a 10-minute wait does not flood the API.
 """
 
@@ -15,10 +16,13 @@ from authkit_setup.providers.base import Readiness, Store, StoreProvider
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 15.0
+# A store that is not ready when first read takes seconds at least (Render Postgres: ~40 s),
+# so the first poll waits a little longer; Terraform's poller also starts at 3 s.
+FIRST_POLL = 3.0
 
 
 def next_interval(elapsed: float) -> float:
-    return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 5.0))
+    return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 6.0))
 
 
 def wait_until_ready(
@@ -33,7 +37,8 @@ def wait_until_ready(
     start = clock()
     deadline = start + timeout
     current = {i: store for i, (_, store) in enumerate(stores)}
-    due = dict.fromkeys(current, start)
+    # Every status was just read (plan lookup or post-create listing): poll after a pause.
+    due = dict.fromkeys(current, start + FIRST_POLL)
     pending = {i for i, s in current.items() if s.readiness is not Readiness.READY}
     if not pending:
         return [current[i] for i in sorted(current)]

@@ -1,0 +1,212 @@
+"""Backup step: what protects the service's database, and a logical export on demand.
+
+Facts (render-api.md §3.6, §3.7): point-in-time recovery (`GET /postgres/{id}/recovery`) is for
+paid plans only; free databases have no backups at all and expire (`expiresAt`, 30 or 90 days:
+read the field, never assume). A logical export (`POST /postgres/{id}/export`, 202) is listed by
+`GET /postgres/{id}/export` as `[{id, createdAt, url}]`; the download URL carries a token in its
+query string, so it is masked unless the user asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.flow.service import ServiceRef
+from authkit_setup.masking import MASK, mask_url
+from authkit_setup.output import Output
+from authkit_setup.providers.base import Kind, Store, StoreSpec
+from authkit_setup.providers.render import RenderClient, RenderStores
+
+PITR_UNKNOWN = "UNKNOWN"
+
+
+def mask_export_url(url: str) -> str:
+    """Keep scheme, host and path; the query (and fragment) carries the token: `?****`."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if not parts.scheme or not parts.netloc:
+        return MASK
+    host = parts.netloc.rsplit("@", 1)[-1]
+    masked = f"{parts.scheme}://{host}{parts.path}"
+    if parts.query or parts.fragment:
+        masked += f"?{MASK}"
+    return mask_url(masked)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def backup_facts(
+    client: RenderClient, store: Store, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Backup facts of one Render Postgres `store` (for `backup` and `status`). One API call.
+
+    Keys (a JSON contract):
+    - `pitr`: Render's recoveryStatus: "AVAILABLE", "BACKUP_NOT_READY", "NOT_AVAILABLE", or
+      "UNKNOWN" when Render does not say;
+    - `pitr_starts_at`: the earliest restorable time (ISO 8601) or None;
+    - `expires_at`: when Render deletes a free database (ISO 8601) or None;
+    - `expires_in_days`: whole days left (negative once expired) or None;
+    - `backups`: True when Render keeps backups of it (paid plans; free ones have none);
+    - `plan`: the database's plan, as the API spells it.
+    """
+    try:
+        recovery = client.recovery(store.id)
+    except NotFoundError:
+        recovery = {}
+    status = recovery.get("recoveryStatus")
+    expires_raw = store.expires_at or store.raw.get("expiresAt")
+    expires = _parse_time(expires_raw)
+    days = None
+    if expires is not None:
+        days = (expires - (now or datetime.now(UTC))).days
+    starts_at = recovery.get("startsAt")
+    return {
+        "pitr": str(status) if isinstance(status, str) and status else PITR_UNKNOWN,
+        "pitr_starts_at": starts_at if isinstance(starts_at, str) else None,
+        "expires_at": expires_raw if isinstance(expires_raw, str) and expires_raw else None,
+        "expires_in_days": days,
+        "backups": store.plan != "free",
+        "plan": store.plan,
+    }
+
+
+def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:
+    """What a person should hear about this database's safety, in plain words."""
+    warnings = []
+    if not facts["backups"]:
+        expiry = ""
+        days = facts["expires_in_days"]
+        if facts["expires_at"] and days is not None and days < 0:
+            expiry = f"; it expired on {facts['expires_at']}"
+        elif facts["expires_at"]:
+            expiry = f" and deletes it on {facts['expires_at']} (in {days} days)"
+        warnings.append(
+            f"{store.name} is a free database: Render keeps no backups of it, offers no "
+            f"point-in-time recovery{expiry}. Upgrade it (e.g. to basic_256mb) before it holds "
+            "real users; until then export it regularly with `authkit-setup backup`"
+        )
+    elif facts["pitr"] != "AVAILABLE":
+        warnings.append(
+            f"{store.name}: point-in-time recovery is {facts['pitr']} (the first backup may "
+            "not be ready yet)"
+        )
+    return warnings
+
+
+def find_database(client: RenderClient, service: ServiceRef, db_name: str) -> Store:
+    """The service's Postgres by exact name in its workspace (like `render` finds it)."""
+    from authkit_setup.flow.provision import ensure_single
+
+    spec = StoreSpec(kind=Kind.POSTGRES, name=db_name, region=service.region, plan="")
+    store = ensure_single(RenderStores(client, service.owner_id).find(Kind.POSTGRES, db_name), spec)
+    if store is None:
+        raise UsageError(
+            f"no Postgres named {db_name!r} in {service.name}'s workspace",
+            hint=f"create it with `authkit-setup render --service {service.name}`, or pass "
+            "--db-name with the database's name",
+        )
+    return store
+
+
+@dataclass
+class Export:
+    id: str
+    created_at: str | None
+    url: str | None
+    new: bool = False
+
+    def to_json(self, *, show_secrets: bool) -> dict[str, Any]:
+        url = self.url if show_secrets or self.url is None else mask_export_url(self.url)
+        return {"id": self.id, "created_at": self.created_at, "url": url, "new": self.new}
+
+
+def _exports(client: RenderClient, store: Store) -> list[Export]:
+    return [
+        Export(
+            id=str(e.get("id") or ""),
+            created_at=e.get("createdAt") if isinstance(e.get("createdAt"), str) else None,
+            url=e.get("url") if isinstance(e.get("url"), str) else None,
+        )
+        for e in client.exports(store.id)
+    ]
+
+
+@dataclass
+class BackupOptions:
+    service: str
+    workspace: str | None = None
+    db_name: str = "authkit-db"
+    start_export: bool = True
+
+
+@dataclass
+class BackupReport:
+    service: ServiceRef
+    database: Store
+    facts: dict[str, Any]
+    exports: list[Export] = field(default_factory=list)
+    export_started: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "service": self.service.to_json(),
+            "database": {
+                "id": self.database.id,
+                "name": self.database.name,
+                "plan": self.database.plan,
+                "region": self.database.region,
+                "status": self.database.status,
+            },
+            **self.facts,
+            "export_started": self.export_started,
+            "exports": [e.to_json(show_secrets=show_secrets) for e in self.exports],
+            "warnings": self.warnings,
+        }
+
+
+def run_backup(client: RenderClient, opts: BackupOptions, out: Output) -> BackupReport:
+    """find the service → its database → facts and warnings → export (unless --list) → list."""
+    from authkit_setup.flow.service import resolve_service
+
+    service = resolve_service(client, opts.service, opts.workspace)
+    store = find_database(client, service, opts.db_name)
+    out.step(f"{store.name} ({store.id}): {store.plan}, {store.region}, {store.status}")
+    facts = backup_facts(client, store)
+    report = BackupReport(service, store, facts, warnings=backup_warnings(store, facts))
+    for warning in report.warnings:
+        out.warn(warning)
+
+    seen: set[str] = set()
+    if opts.start_export:
+        seen = {e.id for e in _exports(client, store)}
+        # Not retried on an ambiguous failure (RenderClient.start_export): a second export is
+        # harmless but the user should decide to run one.
+        client.start_export(store.id)
+        report.export_started = True
+        out.step(f"{store.name}: export requested")
+    report.exports = _exports(client, store)
+    if opts.start_export:
+        for export in report.exports:
+            export.new = export.id not in seen
+        if not any(e.new for e in report.exports):
+            out.info(
+                "Render is preparing the export; list it in a few minutes with "
+                f"`authkit-setup backup --service {service.name} --list`"
+            )
+    return report

@@ -1,0 +1,70 @@
+"""Preview environments: one pair of stores per pull request, named in exactly one place.
+
+`render --preview pr-123` stores are `authkit-db-pr-123` and `authkit-redis-pr-123`; `teardown
+--preview pr-123` deletes exactly those names and nothing else. Every other module asks this one
+for names, so a provider added later (Neon branches, …) names its preview resources the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from authkit_setup.errors import UsageError
+
+DEFAULT_DB_NAME = "authkit-db"
+DEFAULT_REDIS_NAME = "authkit-redis"
+MAX_PREVIEW_LENGTH = 40
+_PREVIEW_NAME = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{MAX_PREVIEW_LENGTH - 1}}}")
+# Render allows one free Postgres per workspace (render-api.md §3.7), so a second preview's
+# free database is refused; basic_256mb is the smallest paid plan (§0.3).
+PAID_PREVIEW_PLAN = "basic_256mb"
+
+
+@dataclass(frozen=True)
+class StoreNames:
+    db: str
+    redis: str
+
+
+def validate_preview(name: str) -> str:
+    """The preview name, or a one-line usage error saying what a valid one looks like."""
+    if _PREVIEW_NAME.fullmatch(name):
+        return name
+    shown = name if len(name) <= 60 and name.isprintable() else repr(name[:60])
+    raise UsageError(
+        f"--preview {shown!r} is not a valid preview name: use 1-{MAX_PREVIEW_LENGTH} lowercase "
+        "letters, digits and hyphens, starting with a letter or digit (e.g. pr-123)"
+    )
+
+
+def store_names(
+    preview: str | None,
+    base_db: str = DEFAULT_DB_NAME,
+    base_redis: str = DEFAULT_REDIS_NAME,
+) -> StoreNames:
+    """The store names for a preview (`<base>-<preview>`), or the base names without one."""
+    if preview is None:
+        return StoreNames(base_db, base_redis)
+    preview = validate_preview(preview)
+    return StoreNames(f"{base_db}-{preview}", f"{base_redis}-{preview}")
+
+
+def belongs_to_preview(store_name: str, preview: str, base: str) -> bool:
+    """True only for the exact name `<base>-<preview>`.
+
+    An exact comparison, never a prefix or suffix test: `authkit-db-pr-1` is not part of preview
+    `pr-12`, and `authkit-db-pr-12` is not part of preview `pr-1` or `12`.
+    """
+    return store_name == f"{base}-{validate_preview(preview)}"
+
+
+def free_plan_warning(preview: str | None, postgres_plan: str) -> str | None:
+    """Why a free Postgres per preview is likely to be refused, or None."""
+    if preview is None or postgres_plan != "free":
+        return None
+    return (
+        f"--preview {preview} with --postgres-plan free: Render allows one free Postgres per "
+        "workspace, so a second free database (another preview, or the base authkit-db) is "
+        f"refused; pass --postgres-plan {PAID_PREVIEW_PLAN} for per-PR databases"
+    )

@@ -1,0 +1,270 @@
+"""`status`: where a preview's (or the base) stores are, what state they are in, and whether the
+service points at them. Also the lookups `teardown` shares: scope, exact-name find, "points at".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from authkit_setup.ci import mask_connection_info, mask_urls
+from authkit_setup.errors import ApiError, UsageError
+from authkit_setup.flow.preview import store_names
+from authkit_setup.flow.service import ServiceRef, resolve_service, resolve_workspace
+from authkit_setup.output import Output
+from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
+from authkit_setup.providers.render import RenderClient, RenderStores
+
+ENV_KEYS = {Kind.POSTGRES: "DATABASE_URL", Kind.REDIS: "REDIS_URL"}
+EXPIRY_WARNING_DAYS = 7
+# Render's recovery endpoint (render-api.md §3.6): AVAILABLE, BACKUP_NOT_READY, NOT_AVAILABLE.
+PITR_STATES = {"AVAILABLE": "available", "BACKUP_NOT_READY": "not_ready"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which workspace to look in, and the service whose variables we read (if any)."""
+
+    owner_id: str
+    service: ServiceRef | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One store the command is about: its kind, exact name, and the preview it belongs to."""
+
+    kind: Kind
+    name: str
+    base: str
+    preview: str | None
+
+
+@dataclass
+class StoreStatus:
+    kind: Kind
+    provider: str
+    name: str
+    store: Store | None = None
+    expires_in_days: int | None = None
+    wired: bool | None = None
+    pitr: str | None = None
+    backups: bool = False
+
+    @property
+    def status(self) -> str:
+        return self.store.status if self.store else "missing"
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.store
+        return {
+            "kind": self.kind.value,
+            "provider": self.provider,
+            "name": self.name,
+            "id": s.id if s else None,
+            "region": s.region if s else None,
+            "plan": s.plan if s else None,
+            "status": self.status,
+            "created_at": s.created_at if s else None,
+            "expires_at": s.expires_at if s else None,
+            "expires_in_days": self.expires_in_days,
+            "wired": self.wired,
+            "pitr": self.pitr,
+            "backups": self.backups,
+        }
+
+
+@dataclass
+class StatusReport:
+    preview: str | None
+    service: ServiceRef | None
+    stores: list[StoreStatus]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every store exists and is available."""
+        return all(
+            s.store is not None and s.store.readiness is Readiness.READY for s in self.stores
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "preview": self.preview,
+            "service": self.service.to_json() if self.service else None,
+            "stores": [s.to_json() for s in self.stores],
+            "warnings": list(self.warnings),
+        }
+
+
+# -- lookups shared with teardown --------------------------------------------------------------
+
+
+def resolve_scope(client: RenderClient, service: str | None, workspace: str | None) -> Scope:
+    """The service's workspace, else --workspace, else the only workspace this key can see."""
+    if service is not None:
+        ref = resolve_service(client, service, workspace)
+        return Scope(ref.owner_id, ref)
+    if workspace is not None:
+        return Scope(resolve_workspace(client, workspace), None)
+    owners = list(client.owners())
+    if len(owners) == 1 and owners[0].get("id"):
+        return Scope(str(owners[0]["id"]), None)
+    listed = ", ".join(f"{o.get('name')} ({o.get('id')})" for o in owners) or "none"
+    raise UsageError(
+        f"this API key can see {len(owners)} workspaces ({listed}): say which one",
+        hint="pass --service NAME or --workspace tea-… [env var: RENDER_WORKSPACE]",
+    )
+
+
+def targets_for(
+    preview: str | None, db_name: str, redis_name: str, *, include_base: bool = False
+) -> list[Target]:
+    """The stores a command is about: the preview's, and the base ones if asked (or no preview)."""
+    result: list[Target] = []
+    if preview is not None:
+        names = store_names(preview, db_name, redis_name)
+        result += [
+            Target(Kind.POSTGRES, names.db, db_name, preview),
+            Target(Kind.REDIS, names.redis, redis_name, preview),
+        ]
+    if preview is None or include_base:
+        result += [
+            Target(Kind.POSTGRES, db_name, db_name, None),
+            Target(Kind.REDIS, redis_name, redis_name, None),
+        ]
+    return result
+
+
+def find_exact(provider: StoreProvider, target: Target) -> list[Store]:
+    """Stores named exactly `target.name` (the API's name filter may match more loosely)."""
+    return [s for s in provider.find(target.kind, target.name) if s.name == target.name]
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def points_at(value: str | None, store: Store, info: ConnectionInfo | None) -> bool:
+    """Does a DATABASE_URL / REDIS_URL value point at `store`?
+
+    The same URL as the store's connection strings, or a host that is the store's id: Render's
+    internal host is the bare id (`dpg-…-a`, `red-…`), the external Postgres host starts with it
+    (`dpg-…-a.oregon-postgres.render.com`), render-api.md §3.3 and §4.3.
+    """
+    if not value:
+        return False
+    if info is not None and value in {info.app_url, info.external_url}:
+        return True
+    host, store_id = _host(value), store.id.lower()
+    return bool(store_id) and (host == store_id or host.startswith(store_id + "."))
+
+
+def read_service_env(
+    client: RenderClient, out: Output, service: ServiceRef, kinds: Iterable[Kind]
+) -> dict[Kind, str | None]:
+    """The service's DATABASE_URL / REDIS_URL, masked in GitHub Actions as soon as read."""
+    values = {kind: client.env_var(service.id, ENV_KEYS[kind]) for kind in dict.fromkeys(kinds)}
+    mask_urls(out, values.values())
+    return values
+
+
+# -- status --------------------------------------------------------------------------------------
+
+
+def _days_left(expires_at: str | None, now: datetime) -> tuple[int | None, float | None]:
+    if not expires_at:
+        return None, None
+    try:
+        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None, None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    days = (moment - now).total_seconds() / 86400
+    return math.floor(days), days
+
+
+def _backup_facts(client: RenderClient, store: Store) -> tuple[str | None, bool]:
+    """(point-in-time recovery state, whether the plan has automatic backups)."""
+    if store.kind is not Kind.POSTGRES:
+        # Render Key Value has no backup or restore API; paid plans persist to disk, which is
+        # durability, not a backup (render-api.md §4).
+        return None, False
+    # PITR (Render's backup mechanism) is for paid plans only (§3.6, §3.7).
+    backups = store.plan != "free"
+    try:
+        body = client.recovery(store.id)
+    except ApiError:
+        return None, backups
+    raw = str(body.get("recoveryStatus") or "")
+    return PITR_STATES.get(raw, "not_available" if raw else None), backups
+
+
+def collect_status(
+    client: RenderClient,
+    out: Output,
+    *,
+    preview: str | None,
+    service: str | None,
+    workspace: str | None,
+    db_name: str,
+    redis_name: str,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> StatusReport:
+    scope = resolve_scope(client, service, workspace)
+    provider = RenderStores(client, scope.owner_id)
+    targets = targets_for(preview, db_name, redis_name)
+    env = (
+        read_service_env(client, out, scope.service, [t.kind for t in targets])
+        if scope.service
+        else {}
+    )
+    report = StatusReport(preview, scope.service, [])
+    for target in targets:
+        found = find_exact(provider, target)
+        if not found:
+            entry = StoreStatus(target.kind, provider.name, target.name)
+            if scope.service is not None:
+                entry.wired = False
+            report.stores.append(entry)
+            continue
+        if len(found) > 1:
+            ids = ", ".join(s.id for s in found)
+            report.warnings.append(
+                f"{len(found)} {target.kind.value} stores are named {target.name!r} ({ids}); "
+                "only the oldest is used by `render`, delete the others"
+            )
+        for store in found:
+            entry = StoreStatus(target.kind, store.provider, store.name, store)
+            entry.expires_in_days, days = _days_left(store.expires_at, now())
+            if days is not None and days < EXPIRY_WARNING_DAYS:
+                when = "has expired" if days <= 0 else f"expires in {max(days, 0):.1f} days"
+                report.warnings.append(
+                    f"{store.name} ({store.id}) is a free database and {when} "
+                    f"({store.expires_at}); upgrade it to a paid plan (e.g. basic_256mb) in the "
+                    "Render Dashboard, or export the data before then"
+                )
+            if scope.service is not None:
+                info = provider.connection_info(store)
+                mask_connection_info(out, info)
+                entry.wired = points_at(env.get(target.kind), store, info)
+                if store.region != scope.service.region:
+                    report.warnings.append(
+                        f"{store.name} is in {store.region} but {scope.service.name} runs in "
+                        f"{scope.service.region}: internal URLs do not cross regions"
+                    )
+            entry.pitr, entry.backups = _backup_facts(client, store)
+            if store.readiness is Readiness.FAILED:
+                report.warnings.append(f"{store.name} ({store.id}) is {store.status}")
+            report.stores.append(entry)
+    for warning in report.warnings:
+        out.warn(warning)
+    return report

@@ -1,0 +1,199 @@
+"""`teardown`: delete exactly one preview's stores, and unwire them from the service.
+
+Safety rules, each enforced here rather than trusted to the caller:
+
+- Stores are found by exact name (`authkit-db-pr-12`); a name is compared whole, never as a
+  prefix or suffix, so preview `pr-1` never touches `authkit-db-pr-12` and vice versa.
+- A store without the preview suffix (the base `authkit-db` / `authkit-redis`) is deleted only
+  with both `include_base` and `yes`; `may_delete` is checked again right before every DELETE.
+- `DATABASE_URL` / `REDIS_URL` are removed one key at a time (never the bulk PUT, which replaces
+  every variable), and only while they still point at a store being deleted.
+- Order: variables first, then stores. A run interrupted in between is finished by a re-run;
+  the reverse order could leave a variable pointing at a deleted store that a re-run can no
+  longer recognise.
+- Already gone is success: a second teardown deletes nothing and exits 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from authkit_setup.ci import mask_connection_info
+from authkit_setup.errors import AuthkitError, PlanConflictError
+from authkit_setup.flow.preview import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
+from authkit_setup.flow.status import (
+    ENV_KEYS,
+    Target,
+    find_exact,
+    points_at,
+    read_service_env,
+    resolve_scope,
+    targets_for,
+)
+from authkit_setup.output import Output
+from authkit_setup.providers.base import Store, StoreProvider
+from authkit_setup.providers.render import RenderClient, RenderStores
+
+EnvOutcome = Literal["removed", "kept", "absent"]
+
+
+class TeardownDeclined(AuthkitError):
+    """The person at the terminal said no; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class TeardownOptions:
+    preview: str | None
+    service: str | None = None
+    workspace: str | None = None
+    db_name: str = DEFAULT_DB_NAME
+    redis_name: str = DEFAULT_REDIS_NAME
+    include_base: bool = False
+    yes: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Doomed:
+    target: Target
+    store: Store
+    provider: StoreProvider
+
+
+@dataclass
+class TeardownReport:
+    preview: str | None
+    deleted: list[Doomed] = field(default_factory=list)
+    env: list[tuple[str, EnvOutcome]] = field(default_factory=list)
+    already_gone: list[tuple[Target, str]] = field(default_factory=list)
+    planned: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "ok": True,
+            "preview": self.preview,
+            "deleted": [
+                {
+                    "kind": d.store.kind.value,
+                    "provider": d.store.provider,
+                    "name": d.store.name,
+                    "id": d.store.id,
+                }
+                for d in self.deleted
+            ],
+            "env": [{"key": key, "action": action} for key, action in self.env],
+            "already_gone": [
+                {"kind": t.kind.value, "provider": provider, "name": t.name}
+                for t, provider in self.already_gone
+            ],
+        }
+        if self.planned:
+            doc["planned"] = True
+        return doc
+
+
+def may_delete(store: Store, target: Target, opts: TeardownOptions) -> bool:
+    """The one rule every deletion passes, checked right before the DELETE."""
+    if store.name != target.name or store.kind is not target.kind:
+        return False
+    if target.preview is not None:
+        return target.preview == opts.preview and belongs_to_preview(
+            store.name, target.preview, target.base
+        )
+    return opts.include_base and opts.yes
+
+
+def _guard(doomed: Doomed, opts: TeardownOptions) -> None:
+    if not may_delete(doomed.store, doomed.target, opts):
+        what = (
+            f"preview {opts.preview}'s {doomed.target.name}"
+            if doomed.target.preview is not None
+            else "a base store, which needs --include-base and --yes"
+        )
+        raise PlanConflictError(
+            f"refusing to delete {doomed.store.name} ({doomed.store.id}): it is not {what}",
+            hint="nothing more was deleted; this is a bug in authkit-setup, please report it",
+        )
+
+
+def run_teardown(
+    client: RenderClient,
+    opts: TeardownOptions,
+    out: Output,
+    *,
+    confirm: Callable[[str], bool] | None = None,
+) -> TeardownReport:
+    scope = resolve_scope(client, opts.service, opts.workspace)
+    provider = RenderStores(client, scope.owner_id)
+    targets = targets_for(
+        opts.preview, opts.db_name, opts.redis_name, include_base=opts.include_base
+    )
+    report = TeardownReport(opts.preview, planned=opts.dry_run)
+
+    for target in targets:
+        found = find_exact(provider, target)
+        if not found:
+            out.step(f"{target.kind.value} {target.name}: already gone")
+            report.already_gone.append((target, provider.name))
+        for store in found:
+            doomed = Doomed(target, store, provider)
+            _guard(doomed, opts)
+            report.deleted.append(doomed)
+
+    # Which variables still point at a store being deleted: read before anything is deleted.
+    removals: list[str] = []
+    if scope.service is not None:
+        kinds = [t.kind for t in targets]
+        current = read_service_env(client, out, scope.service, kinds)
+        for kind in dict.fromkeys(kinds):
+            key = ENV_KEYS[kind]
+            value = current[kind]
+            outcome: EnvOutcome = "absent" if value is None else "kept"
+            for doomed in report.deleted:
+                if doomed.store.kind is kind and value is not None:
+                    info = doomed.provider.connection_info(doomed.store)
+                    mask_connection_info(out, info)
+                    if points_at(value, doomed.store, info):
+                        outcome = "removed"
+            if outcome == "removed":
+                removals.append(key)
+            elif outcome == "kept":
+                out.step(f"{scope.service.name}: {key} points elsewhere; kept")
+            report.env.append((key, outcome))
+
+    for doomed in report.deleted:
+        verb = "would delete" if opts.dry_run else "will delete"
+        out.step(f"{verb} {doomed.store.kind.value} {doomed.store.name} ({doomed.store.id})")
+    if opts.dry_run or (not report.deleted and not removals):
+        return report
+
+    if not opts.yes:
+        names = ", ".join(d.store.name for d in report.deleted) or "no stores"
+        question = f"Delete {names} and all their data" + (
+            f", and remove {' and '.join(removals)} from {scope.service.name}"
+            if removals and scope.service
+            else ""
+        )
+        if confirm is None or not confirm(question + "?"):
+            raise TeardownDeclined(
+                "teardown cancelled; nothing was deleted",
+                hint="pass --yes to delete without asking",
+            )
+
+    if scope.service is not None:
+        for key in removals:
+            client.delete_env_var(scope.service.id, key)
+            out.success(f"{scope.service.name}: {key} removed")
+        if removals:
+            out.info(
+                f"hint: {scope.service.name} keeps the old values until its next deploy "
+                "(or delete the preview service too)"
+            )
+    for doomed in report.deleted:
+        _guard(doomed, opts)
+        doomed.provider.delete(doomed.store)
+        out.success(f"deleted {doomed.store.kind.value} {doomed.store.name} ({doomed.store.id})")
+    return report
+

@@ -36,7 +36,21 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from authkit_setup.diagnostics.model import CheckResult
+from authkit_setup.embedded import (  # the _private two: where PGDATA may go follows its rules
+    INSTALL_HINT,
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    _can_reach,
+    _postgres_run_as,
+    find_postgres_bin,
+    find_redis_server,
+    free_port,
+)
 from authkit_setup.envfile import Action, update_env_file, write_private_file
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.masking import mask_url, register_secret
@@ -44,6 +58,7 @@ from authkit_setup.output import Output
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file
 
 Server = Literal["postgres", "redis"]
+SERVERS: tuple[Server, ...] = ("postgres", "redis")
 # created: initdb ran now; started: existing data, was stopped; restarted: moved to another
 # port or password; reused: already running as wanted; stopped / not_running: `local stop`.
 ServerAction = Literal["created", "started", "restarted", "reused", "stopped", "not_running"]
@@ -344,8 +359,16 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
     if opts.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     _require_binaries()
+    fresh = not paths.data_dir.exists()
     with _locked(paths, opts.timeout):
-        plan = _plan(paths, opts, out)
+        try:
+            plan = _plan(paths, opts, out)
+        except BaseException:
+            if fresh:  # a first run that stopped at the plan leaves nothing behind
+                with contextlib.suppress(OSError):
+                    (paths.data_dir / LOCK_NAME).unlink()
+                    paths.data_dir.rmdir()
+            raise
         save_state(paths, plan.state)
         pg, pg_action = _start_postgres(paths, plan, opts.timeout, out)
         rd, rd_action = _start_redis(paths, plan, opts.timeout, out)
@@ -355,7 +378,9 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
         redis_url = rd.url(username=REDIS_USER, password=plan.state.redis.password)
         out.step(f"database {DATABASE} and user {DB_USER}: {db_action}")
 
-        actions = update_env_file(paths.env_file, {DATABASE_URL: database_url, REDIS_URL: redis_url})
+        actions = update_env_file(
+            paths.env_file, {DATABASE_URL: database_url, REDIS_URL: redis_url}
+        )
         env = [EnvChange(key, actions[key]) for key in (DATABASE_URL, REDIS_URL)]
         for change in env:
             how = " (it pointed elsewhere; --force)" if change.key in plan.replaced else ""
@@ -389,8 +414,6 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
 
 
 def _require_binaries() -> None:
-    from authkit_setup.embedded import INSTALL_HINT, find_postgres_bin, find_redis_server
-
     try:
         find_postgres_bin()
         find_redis_server()
@@ -423,7 +446,7 @@ def _plan(paths: LocalPaths, opts: UpOptions, out: Output) -> _Plan:
     }
     env_passwords: dict[Server, str | None] = {}
     replaced: list[str] = []
-    for server in ("postgres", "redis"):
+    for server in SERVERS:
         key = _ENV_KEYS[server]
         value = env_values.get(key)
         if not value:
@@ -440,6 +463,7 @@ def _plan(paths: LocalPaths, opts: UpOptions, out: Output) -> _Plan:
             continue
         env_passwords[server] = _local_password(value, server)
 
+    _check_ports({"postgres": pg_port, "redis": rd_port}, paths, previous, opts)
     pg_dir = _choose_postgres_dir(paths, previous, notes)
     for note in notes:
         out.info(note)
@@ -459,19 +483,24 @@ def _plan(paths: LocalPaths, opts: UpOptions, out: Output) -> _Plan:
     )
     register_secret(state.postgres.password)
     register_secret(state.redis.password)
+    return _Plan(state=state, previous=previous, notes=notes, replaced=replaced)
 
-    # Every port a server will (re)bind must be free now: check both before starting either.
-    running = {
-        "postgres": _postgres(state).pid is not None,
-        "redis": _redis(paths, state).pid is not None,
-    }
-    for server, port in (("postgres", pg_port), ("redis", rd_port)):
-        old = (previous.postgres.port if server == "postgres" else previous.redis.port) if previous else None
-        if running[server] and old == port:
-            continue  # it is ours, listening there already
+
+def _check_ports(
+    ports: dict[Server, int], paths: LocalPaths, previous: LocalState | None, opts: UpOptions
+) -> None:
+    """Every port a server will (re)bind must be free: check both before starting either."""
+    for server in SERVERS:
+        port = ports[server]
+        if previous is not None:
+            if server == "postgres":
+                old, running = previous.postgres.port, _postgres(previous).pid is not None
+            else:
+                old, running = previous.redis.port, _redis(paths, previous).pid is not None
+            if running and old == port:
+                continue  # ours, listening there already
         if not _port_free(port):
             raise LocalServerError(_port_taken_message(server, port, opts, previous))
-    return _Plan(state=state, previous=previous, notes=notes, replaced=replaced)
 
 
 def _port_taken_message(
@@ -492,25 +521,23 @@ def _port_taken_message(
 
 def _choose_postgres_dir(paths: LocalPaths, previous: LocalState | None, notes: list[str]) -> Path:
     """PGDATA: remembered, else `<data dir>/postgres`, else (root only) the fallback folder."""
-    from authkit_setup.embedded import _can_reach, _postgres_run_as
-
     run_as = _postgres_run_as()
     wanted = previous.postgres.data_dir if previous else paths.postgres_dir
-    if run_as is None:
-        return wanted
-    if not paths.data_dir.exists():
-        paths.data_dir.mkdir(parents=True, mode=0o711)
-        paths.data_dir.chmod(0o711)  # mkdir's mode is masked by the umask
-    if _can_reach(wanted, run_as):
+    if run_as is None or _can_reach(wanted, run_as):
         return wanted
     blocking = next(
         (p for p in reversed(wanted.parents) if not _can_reach(p / "x", run_as)), wanted.parent
     )
     why = (
         f"PostgreSQL runs as {run_as.name!r} when started by root, and {run_as.name!r} cannot "
-        f"enter {blocking} (mode {stat.S_IMODE(blocking.stat().st_mode):o})"
+        f"enter {blocking} ({_mode(blocking)})"
     )
-    if previous is not None or paths.data_dir_given:
+    if previous is not None and not paths.data_dir_given:
+        raise LocalServerError(
+            f"{why}, so it cannot use the remembered {wanted}: run as the user who set it up, "
+            "or start over with `authkit-setup local destroy --yes`"
+        )
+    if paths.data_dir_given:
         raise UsageError(
             f"{why}, so it cannot use {wanted}: pass --data-dir with a folder under /var/tmp or "
             "/tmp (or leave --data-dir out and let authkit-setup choose), or run as a normal user"
@@ -540,9 +567,7 @@ def _make_private_dir(path: Path) -> None:
     path.chmod(0o711)  # nobody must traverse it to reach PGDATA, not list it
 
 
-def _postgres(state: LocalState) -> Any:
-    from authkit_setup.embedded import EmbeddedPostgres
-
+def _postgres(state: LocalState) -> EmbeddedPostgres:
     return EmbeddedPostgres(
         state.postgres.data_dir,
         port=state.postgres.port,
@@ -552,9 +577,7 @@ def _postgres(state: LocalState) -> Any:
     )
 
 
-def _redis(paths: LocalPaths, state: LocalState) -> Any:
-    from authkit_setup.embedded import EmbeddedRedis
-
+def _redis(paths: LocalPaths, state: LocalState) -> EmbeddedRedis:
     return EmbeddedRedis(
         paths.redis_dir, port=state.redis.port, password=state.redis.password, host=HOST
     )
@@ -562,7 +585,7 @@ def _redis(paths: LocalPaths, state: LocalState) -> Any:
 
 def _start_postgres(
     paths: LocalPaths, plan: _Plan, timeout: float, out: Output
-) -> tuple[Any, ServerAction]:
+) -> tuple[EmbeddedPostgres, ServerAction]:
     pg = _postgres(plan.state)
     action: ServerAction
     if pg.pid is not None:
@@ -583,7 +606,7 @@ def _start_postgres(
 
 def _start_redis(
     paths: LocalPaths, plan: _Plan, timeout: float, out: Output
-) -> tuple[Any, ServerAction]:
+) -> tuple[EmbeddedRedis, ServerAction]:
     rd = _redis(paths, plan.state)
     action: ServerAction
     if rd.pid is not None:
@@ -593,17 +616,13 @@ def _start_redis(
         rd.stop(timeout)  # another port or password: the config is rewritten on start
         action = "restarted"
     else:
-        action = "started" if (paths.redis_dir / "appendonly.aof").exists() else "created"
+        action = "started" if rd.conf_path.exists() else "created"  # written on every start
     rd.start(timeout=timeout)
     out.step(f"Redis: {action} on {HOST}:{rd.port} (pid {rd.pid})")
     return rd, action
 
 
-def _redis_client(state: RedisState, timeout: float) -> Any:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
+def _redis_client(state: RedisState, timeout: float) -> redis.Redis:
     return redis.Redis(
         host=HOST,
         port=state.port,
@@ -612,14 +631,12 @@ def _redis_client(state: RedisState, timeout: float) -> Any:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         protocol=2,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 0),  # redis-py 8 retries 3x with backoff by default
     )
 
 
 def _redis_answers(state: RedisState, timeout: float) -> bool:
     """Whether a Redis answers on the wanted port with the wanted password."""
-    import redis
-
     try:
         with _redis_client(state, min(timeout, 2.0)) as client:
             return bool(client.ping())
@@ -629,25 +646,44 @@ def _redis_answers(state: RedisState, timeout: float) -> bool:
 
 def _ensure_noeviction(state: RedisState, timeout: float) -> None:
     """AuthKit keeps sessions in Redis: evicting keys would log people out."""
-    with _redis_client(state, timeout) as client:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-        if policy != "noeviction":
-            client.config_set("maxmemory-policy", "noeviction")
+    try:
+        with _redis_client(state, timeout) as client:
+            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+            if policy != "noeviction":
+                client.config_set("maxmemory-policy", "noeviction")
+    except redis.RedisError as exc:
+        raise LocalServerError(f"Redis on {HOST}:{state.port} did not answer: {exc}") from None
 
 
-def _ensure_database(pg: Any, state: PostgresState, timeout: float) -> str:
+def _ensure_database(pg: EmbeddedPostgres, state: PostgresState, timeout: float) -> str:
     """Create the role and database if missing; reset the password if the app cannot log in.
 
     Administration goes over the unix socket (trust; its folder is private), so it works even
     when state.json was lost and the superuser password with it.
     """
     import psycopg
+
+    socket_dir = pg.socket_dir
+    if socket_dir is None:
+        raise LocalServerError(f"PostgreSQL in {pg.data_dir} is not running (log: {pg.log_path})")
+    try:
+        return _create_role_and_database(pg, socket_dir, state, max(1, int(timeout)))
+    except psycopg.Error as exc:
+        raise LocalServerError(
+            f"PostgreSQL: could not set up database {state.database} and user {state.user}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
+
+
+def _create_role_and_database(
+    pg: EmbeddedPostgres, socket_dir: Path, state: PostgresState, connect_timeout: int
+) -> str:
+    import psycopg
     from psycopg import sql
 
-    connect_timeout = max(1, int(timeout))
     action = "unchanged"
     with psycopg.connect(
-        host=str(pg.socket_dir),
+        host=str(socket_dir),
         port=pg.port,
         user=SUPERUSER,
         dbname="postgres",
@@ -754,13 +790,17 @@ def _ignore_data_dir(paths: LocalPaths, out: Output) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- status, stop, destroy
 
 
-def _status_of_postgres(pg: Any, action: ServerAction | None, url: str | None) -> ServerStatus:
+def _status_of_postgres(
+    pg: EmbeddedPostgres, action: ServerAction | None, url: str | None
+) -> ServerStatus:
     return ServerStatus(
         "postgres", pg.port, pg.pid, pg.data_dir, pg.log_path, action=action, url=url
     )
 
 
-def _status_of_redis(rd: Any, action: ServerAction | None, url: str | None) -> ServerStatus:
+def _status_of_redis(
+    rd: EmbeddedRedis, action: ServerAction | None, url: str | None
+) -> ServerStatus:
     return ServerStatus("redis", rd.port, rd.pid, rd.data_dir, rd.log_path, action=action, url=url)
 
 
@@ -789,18 +829,19 @@ def stop_servers(paths: LocalPaths, out: Output, timeout: float = 30.0) -> Statu
 
 def _stop(paths: LocalPaths, state: LocalState, out: Output, timeout: float) -> list[ServerStatus]:
     servers = []
-    for server, proc in (("postgres", _postgres(state)), ("redis", _redis(paths, state))):
+    for proc in (_postgres(state), _redis(paths, state)):
+        title = "PostgreSQL" if isinstance(proc, EmbeddedPostgres) else "Redis"
         pid = proc.pid
         if pid is not None:
             proc.stop(timeout)
             if proc.pid is not None:
-                raise LocalServerError(f"{_TITLES[server]} (pid {pid}) did not stop")
-            out.step(f"{_TITLES[server]}: stopped (pid {pid})")
+                raise LocalServerError(f"{title} (pid {pid}) did not stop within {timeout:g}s")
+            out.step(f"{title}: stopped (pid {pid})")
         action: ServerAction = "stopped" if pid is not None else "not_running"
-        status = (_status_of_postgres if server == "postgres" else _status_of_redis)(
-            proc, action, None
-        )
-        servers.append(status)
+        if isinstance(proc, EmbeddedPostgres):
+            servers.append(_status_of_postgres(proc, action, None))
+        else:
+            servers.append(_status_of_redis(proc, action, None))
     return servers
 
 
@@ -809,9 +850,12 @@ def destroy(paths: LocalPaths, out: Output, timeout: float = 30.0) -> StatusRepo
 
     Deletes only what this tool made (state.json, postgres/, redis/, the fallback folder), then
     the data folder if that left it empty: a `--data-dir` shared with other files keeps them.
+    Without state.json nothing proves postgres/ and redis/ are ours, so they stay.
     """
     if not paths.data_dir.exists():
-        return StatusReport(paths, [], notes=[f"nothing to destroy: {paths.data_dir} does not exist"])
+        note = f"nothing to destroy: {paths.data_dir} does not exist"
+        out.info(note)
+        return StatusReport(paths, [], notes=[note])
     with _locked(paths, timeout):
         state = load_state(paths)
         report = StatusReport(paths, _stop(paths, state, out, timeout) if state else [])
@@ -825,23 +869,31 @@ def destroy(paths: LocalPaths, out: Output, timeout: float = 30.0) -> StatusRepo
                 report.notes.append(
                     f"{change.key} in {_rel(paths.env_file)} points elsewhere; kept"
                 )
-        candidates = [paths.postgres_dir, paths.redis_dir, paths.fallback_dir]
+        candidates = [paths.fallback_dir]
         if state is not None:
-            candidates.insert(0, state.postgres.data_dir)
+            candidates += [state.postgres.data_dir, paths.postgres_dir, paths.redis_dir]
         for path in dict.fromkeys(candidates):
-            if path == paths.fallback_dir or path.parent == paths.fallback_dir:
+            if path.parent == paths.fallback_dir:
                 path = paths.fallback_dir
+            if path == paths.fallback_dir and not _owned_dir(path):
+                continue  # not ours to delete (or not there)
+            if (
+                path not in (paths.fallback_dir, paths.postgres_dir, paths.redis_dir)
+                and not (path / "PG_VERSION").is_file()
+            ):
+                report.notes.append(f"kept {path}: not a PostgreSQL data folder")
+                continue  # state.json names it, but it is no cluster: never delete it
             if path.exists():
                 shutil.rmtree(path)
                 report.removed.append(path)
-                out.step(f"removed {path}")
+                out.step(f"removed {_rel(path)}")
         for name in (STATE_NAME, LOCK_NAME):
             with contextlib.suppress(FileNotFoundError):
                 (paths.data_dir / name).unlink()
     try:
         paths.data_dir.rmdir()
         report.removed.append(paths.data_dir)
-        out.step(f"removed {paths.data_dir}")
+        out.step(f"removed {_rel(paths.data_dir)}")
     except OSError:
         report.notes.append(f"kept {paths.data_dir}: it holds files authkit-setup did not make")
     for note in report.notes:
@@ -849,18 +901,30 @@ def destroy(paths: LocalPaths, out: Output, timeout: float = 30.0) -> StatusRepo
     return report
 
 
+def _owned_dir(path: Path) -> bool:
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
+
+
 def _forget_env(paths: LocalPaths, state: LocalState | None) -> list[EnvChange]:
     """Remove DATABASE_URL / REDIS_URL from .env only if they still point at these servers."""
     values = read_env_file(paths.env_file)
     remove: list[str] = []
     changes: list[EnvChange] = []
-    for server in ("postgres", "redis"):
+    for server in SERVERS:
         key = _ENV_KEYS[server]
         value = values.get(key)
         if not value:
             changes.append(EnvChange(key, "absent"))
             continue
-        port = None if state is None else (state.postgres.port if server == "postgres" else state.redis.port)
+        port = (
+            None
+            if state is None
+            else (state.postgres.port if server == "postgres" else state.redis.port)
+        )
         if port is not None and points_at_local(value, server, {port}):
             remove.append(key)
             changes.append(EnvChange(key, "removed"))
@@ -879,8 +943,7 @@ def _locked(paths: LocalPaths, timeout: float) -> Iterator[None]:
     """One `authkit-setup local` at a time per data folder (two initdb's would collide)."""
     import fcntl
 
-    if not paths.data_dir.exists():
-        paths.data_dir.mkdir(parents=True, mode=0o700)
+    _make_data_dir(paths)
     fd = os.open(paths.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -900,6 +963,26 @@ def _locked(paths: LocalPaths, timeout: float) -> Iterator[None]:
         os.close(fd)
 
 
+def _make_data_dir(paths: LocalPaths) -> None:
+    """Create the data folder: private, but traversable when root's `nobody` needs PGDATA in it."""
+    if paths.data_dir.exists():
+        return  # maybe a folder shared with other things (--data-dir): leave its mode alone
+    try:
+        paths.data_dir.mkdir(parents=True)
+        paths.data_dir.chmod(0o711 if _postgres_run_as() is not None else 0o700)
+    except OSError as exc:
+        raise UsageError(
+            f"--data-dir {paths.data_dir}: cannot create it ({exc.strerror}); pass another folder"
+        ) from None
+
+
+def _mode(path: Path) -> str:
+    try:
+        return f"mode {stat.S_IMODE(path.stat().st_mode):o}"
+    except OSError:
+        return "missing"
+
+
 def _port_free(port: int) -> bool:
     # SO_REUSEADDR like the servers themselves: a port in TIME_WAIT is free, a listener is not.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -912,8 +995,6 @@ def _port_free(port: int) -> bool:
 
 
 def _free_port(avoid: set[int | None] | None = None) -> int:
-    from authkit_setup.embedded import free_port
-
     while True:
         port = free_port(HOST)
         if port not in (avoid or set()):

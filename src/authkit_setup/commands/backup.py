@@ -17,7 +17,7 @@ Also reports point-in-time recovery, and warns when the database is on the free 
 keeps no backups of free databases and deletes them when they expire. Export links carry an
 access token: they are shown as https://host/path?**** unless --show-secrets.
 
-\\b
+\b
 Examples:
   authkit-setup backup --service my-api
   authkit-setup backup --service my-api --list --json
@@ -83,7 +83,7 @@ def backup(
         str | None,
         typer.Option(
             "--workspace",
-            help="Workspace ID (tea-…) or name. [env var: RENDER_WORKSPACE]",
+            help="Workspace ID (tea-…) or name; default: the service's.",
             envvar="RENDER_WORKSPACE",
             show_default=False,
         ),

@@ -18,7 +18,7 @@ Without it, the defaults `authkit-setup render` uses, with a placeholder web ser
 `authkit-api` to edit. DATABASE_URL and REDIS_URL are wired with fromDatabase / fromService, so
 the file holds no secret.
 
-\\b
+\b
 Examples:
   authkit-setup blueprint
   authkit-setup blueprint --service my-api --output render.yaml
@@ -52,7 +52,7 @@ def blueprint(
         str | None,
         typer.Option(
             "--workspace",
-            help="Workspace ID (tea-…) or name. [env var: RENDER_WORKSPACE]",
+            help="Workspace ID (tea-…) or name; default: the service's.",
             envvar="RENDER_WORKSPACE",
             show_default=False,
         ),

@@ -19,7 +19,7 @@ has no pre-deploy command, it goes into the build command before the build step:
 recognizable build step it is appended with &&. Safe to re-run: a command that already runs is
 left alone, and nothing changes or deploys. Deploys after a change unless --no-deploy.
 
-\\b
+\b
 Examples:
   authkit-setup migrations --service my-api --command "pnpm db:push"
   authkit-setup migrations --service my-api --command "pnpm db:migrate" --dry-run
@@ -42,7 +42,7 @@ def migrations(
         str | None,
         typer.Option(
             "--workspace",
-            help="Workspace ID (tea-…) or name. [env var: RENDER_WORKSPACE]",
+            help="Workspace ID (tea-…) or name; default: the service's.",
             envvar="RENDER_WORKSPACE",
             show_default=False,
         ),

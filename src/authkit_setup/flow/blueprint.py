@@ -193,7 +193,7 @@ class Blueprint:
     document: dict[str, Any]
     source: str  # "service" or "defaults"
     service: ServiceRef | None = None
-    stores: dict[str, str | None] = field(default_factory=dict)
+    stores: dict[str, str | None] = field(default_factory=lambda: {"postgres": None, "redis": None})
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -4,25 +4,23 @@ service points at them. Also the lookups `teardown` shares: scope, exact-name fi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from authkit_setup.ci import mask_connection_info, mask_urls
-from authkit_setup.errors import ApiError, UsageError
+from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
+from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.flow.backup import backup_facts
 from authkit_setup.flow.preview import store_names
 from authkit_setup.flow.service import ServiceRef, resolve_service, resolve_workspace
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
-from authkit_setup.providers.render import RenderClient, RenderStores
+from authkit_setup.providers.render import SERVICE_ID, RenderClient, RenderStores
 
 ENV_KEYS = {Kind.POSTGRES: "DATABASE_URL", Kind.REDIS: "REDIS_URL"}
 EXPIRY_WARNING_DAYS = 7
-# Render's recovery endpoint (render-api.md §3.6): AVAILABLE, BACKUP_NOT_READY, NOT_AVAILABLE.
-PITR_STATES = {"AVAILABLE": "available", "BACKUP_NOT_READY": "not_ready"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,16 @@ class StatusReport:
             s.store is not None and s.store.readiness is Readiness.READY for s in self.stores
         )
 
+    def github_outputs(self) -> dict[str, OutputValue]:
+        """Non-secret results for `$GITHUB_OUTPUT`: ok, and per kind its name, id and status."""
+        outputs: dict[str, OutputValue] = {"ok": self.ok, "preview": self.preview}
+        for entry in self.stores:  # the first store of a kind wins (duplicates are warned about)
+            kind = entry.kind.value
+            outputs.setdefault(f"{kind}_name", entry.name)
+            outputs.setdefault(f"{kind}_id", entry.store.id if entry.store else "")
+            outputs.setdefault(f"{kind}_status", entry.status)
+        return outputs
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -104,11 +112,41 @@ class StatusReport:
 # -- lookups shared with teardown --------------------------------------------------------------
 
 
-def resolve_scope(client: RenderClient, service: str | None, workspace: str | None) -> Scope:
-    """The service's workspace, else --workspace, else the only workspace this key can see."""
+def _service_is_gone(client: RenderClient, service: str) -> bool:
+    """True when no service has this srv-ID or exact name (not when several have the name)."""
+    ref = service.strip()
+    if SERVICE_ID.match(ref):
+        try:
+            client.service(ref)
+        except NotFoundError:
+            return True
+        return False
+    return not client.services_named(ref, None)
+
+
+def resolve_scope(
+    client: RenderClient,
+    service: str | None,
+    workspace: str | None,
+    *,
+    out: Output | None = None,
+    missing_service_ok: bool = False,
+) -> Scope:
+    """The service's workspace, else --workspace, else the only workspace this key can see.
+
+    `missing_service_ok` (teardown): a pull request's preview service is often deleted when the
+    pull request closes, maybe before the teardown job runs; its stores must still go.
+    """
     if service is not None:
-        ref = resolve_service(client, service, workspace)
-        return Scope(ref.owner_id, ref)
+        try:
+            ref = resolve_service(client, service, workspace)
+        except UsageError:
+            if not (missing_service_ok and service.strip() and _service_is_gone(client, service)):
+                raise
+            if out is not None:
+                out.warn(f"no service {service!r} (deleted already?): no variables to remove")
+        else:
+            return Scope(ref.owner_id, ref)
     if workspace is not None:
         return Scope(resolve_workspace(client, workspace), None)
     owners = list(client.owners())
@@ -179,33 +217,33 @@ def read_service_env(
 # -- status --------------------------------------------------------------------------------------
 
 
-def _days_left(expires_at: str | None, now: datetime) -> tuple[int | None, float | None]:
+def _days_left(expires_at: str | None, now: datetime) -> int | None:
+    """Whole days left (rounded down, negative once expired), like `flow.backup`."""
     if not expires_at:
-        return None, None
+        return None
     try:
         moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
     except ValueError:
-        return None, None
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    days = (moment - now).total_seconds() / 86400
-    return math.floor(days), days
+    return (moment - now).days
 
 
-def _backup_facts(client: RenderClient, store: Store) -> tuple[str | None, bool]:
-    """(point-in-time recovery state, whether the plan has automatic backups)."""
-    if store.kind is not Kind.POSTGRES:
+def _store_facts(client: RenderClient, entry: StoreStatus, now: datetime) -> None:
+    """Expiry, point-in-time recovery and backups of one existing store."""
+    store = entry.store
+    assert store is not None
+    if store.kind is Kind.POSTGRES:
+        facts = backup_facts(client, store, now=now)
+        entry.expires_in_days = facts["expires_in_days"]
+        entry.pitr = facts["pitr"]
+        entry.backups = bool(facts["backups"])
+    else:
         # Render Key Value has no backup or restore API; paid plans persist to disk, which is
         # durability, not a backup (render-api.md §4).
-        return None, False
-    # PITR (Render's backup mechanism) is for paid plans only (§3.6, §3.7).
-    backups = store.plan != "free"
-    try:
-        body = client.recovery(store.id)
-    except ApiError:
-        return None, backups
-    raw = str(body.get("recoveryStatus") or "")
-    return PITR_STATES.get(raw, "not_available" if raw else None), backups
+        entry.expires_in_days = _days_left(store.expires_at, now)
+        entry.pitr, entry.backups = None, False
 
 
 def collect_status(
@@ -240,13 +278,18 @@ def collect_status(
             ids = ", ".join(s.id for s in found)
             report.warnings.append(
                 f"{len(found)} {target.kind.value} stores are named {target.name!r} ({ids}); "
-                "only the oldest is used by `render`, delete the others"
+                "`render` stops until only one is left: delete the others"
             )
         for store in found:
             entry = StoreStatus(target.kind, store.provider, store.name, store)
-            entry.expires_in_days, days = _days_left(store.expires_at, now())
+            _store_facts(client, entry, now())
+            days = entry.expires_in_days
             if days is not None and days < EXPIRY_WARNING_DAYS:
-                when = "has expired" if days <= 0 else f"expires in {max(days, 0):.1f} days"
+                when = (
+                    "has expired"
+                    if days < 0
+                    else ("expires within a day" if days == 0 else f"expires in {days} days")
+                )
                 report.warnings.append(
                     f"{store.name} ({store.id}) is a free database and {when} "
                     f"({store.expires_at}); upgrade it to a paid plan (e.g. basic_256mb) in the "
@@ -261,10 +304,17 @@ def collect_status(
                         f"{store.name} is in {store.region} but {scope.service.name} runs in "
                         f"{scope.service.region}: internal URLs do not cross regions"
                     )
-            entry.pitr, entry.backups = _backup_facts(client, store)
             if store.readiness is Readiness.FAILED:
                 report.warnings.append(f"{store.name} ({store.id}) is {store.status}")
             report.stores.append(entry)
     for warning in report.warnings:
         out.warn(warning)
+    missing = [s.name for s in report.stores if s.store is None]
+    if missing:
+        flags = f" --preview {preview}" if preview else ""
+        service_name = scope.service.name if scope.service else "NAME"
+        out.info(
+            f"missing: {', '.join(missing)}; `authkit-setup render --service {service_name}"
+            f"{flags}` creates them"
+        )
     return report

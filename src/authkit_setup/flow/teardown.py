@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from authkit_setup.ci import mask_connection_info
+from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
 from authkit_setup.flow.preview import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
 from authkit_setup.flow.status import (
@@ -69,6 +69,15 @@ class TeardownReport:
     env: list[tuple[str, EnvOutcome]] = field(default_factory=list)
     already_gone: list[tuple[Target, str]] = field(default_factory=list)
     planned: bool = False
+
+    def github_outputs(self) -> dict[str, OutputValue]:
+        """Non-secret results for `$GITHUB_OUTPUT`."""
+        return {
+            "ok": True,
+            "preview": self.preview,
+            "deleted_count": len(self.deleted),
+            "already_gone_count": len(self.already_gone),
+        }
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -125,7 +134,7 @@ def run_teardown(
     *,
     confirm: Callable[[str], bool] | None = None,
 ) -> TeardownReport:
-    scope = resolve_scope(client, opts.service, opts.workspace)
+    scope = resolve_scope(client, opts.service, opts.workspace, out=out, missing_service_ok=True)
     provider = RenderStores(client, scope.owner_id)
     targets = targets_for(
         opts.preview, opts.db_name, opts.redis_name, include_base=opts.include_base
@@ -163,9 +172,6 @@ def run_teardown(
                 out.step(f"{scope.service.name}: {key} points elsewhere; kept")
             report.env.append((key, outcome))
 
-    for doomed in report.deleted:
-        verb = "would delete" if opts.dry_run else "will delete"
-        out.step(f"{verb} {doomed.store.kind.value} {doomed.store.name} ({doomed.store.id})")
     if opts.dry_run or (not report.deleted and not removals):
         return report
 
@@ -196,4 +202,3 @@ def run_teardown(
         doomed.provider.delete(doomed.store)
         out.success(f"deleted {doomed.store.kind.value} {doomed.store.name} ({doomed.store.id})")
     return report
-

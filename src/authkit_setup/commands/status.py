@@ -1,0 +1,147 @@
+"""`authkit-setup status`: the stores of the base setup or of one preview, at a glance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.errors import UsageError
+from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.flow.status import StatusReport
+
+HELP = """Show authkit-db and authkit-redis (or a preview's stores): state, plan, expiry, backups, wiring.
+
+For each store: provider, name, id, region, plan, status, creation time, free-plan expiry (a
+warning under 7 days), whether point-in-time recovery and backups exist on its plan, and with
+--service whether the service's DATABASE_URL / REDIS_URL point at it. A store that does not
+exist is listed with status "missing". Changes nothing.
+
+Exit codes: 0 every store exists and is available, 1 otherwise (missing, failing, still
+creating), 2 usage, 3 credentials.
+
+\b
+Examples:
+  authkit-setup status
+  authkit-setup status --preview pr-123 --service my-api --json
+"""
+
+
+def status(
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview", help="Show this preview's stores, e.g. pr-123.", show_default=False
+        ),
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="Also say whether this service's DATABASE_URL / REDIS_URL point at the stores.",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
+            envvar="RENDER_WORKSPACE",
+            show_default=False,
+        ),
+    ] = None,
+    db_name: Annotated[
+        str, typer.Option("--db-name", help="Base name of the Postgres store.")
+    ] = "authkit-db",
+    redis_name: Annotated[
+        str, typer.Option("--redis-name", help="Base name of the Key Value store.")
+    ] = "authkit-redis",
+    api_key: ApiKeyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    out = Output(json_mode=json_output)
+
+    def body() -> int:
+        from authkit_setup.ci import write_outputs
+        from authkit_setup.flow.preview import validate_preview
+        from authkit_setup.flow.status import collect_status
+        from authkit_setup.providers import render_client
+
+        if preview is not None:
+            validate_preview(preview)
+        for flag, value in (("--db-name", db_name), ("--redis-name", redis_name)):
+            if not value.strip():
+                raise UsageError(f"{flag} is empty")
+        with render_client(out, api_key=api_key) as client:
+            report = collect_status(
+                client,
+                out,
+                preview=preview,
+                service=service,
+                workspace=workspace,
+                db_name=db_name,
+                redis_name=redis_name,
+            )
+        write_outputs(out, report.github_outputs())
+        out.result(report.to_json())
+        if not out.json_mode:
+            _print_table(out, report)
+        return 0 if report.ok else 1
+
+    execute(out, body)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def _print_table(out: Output, report: StatusReport) -> None:
+    """One column per store, one row per fact: fits a 100-column log, however long the ids."""
+    fields: list[tuple[str, list[str]]] = [
+        ("kind", []),
+        ("provider", []),
+        ("id", []),
+        ("region", []),
+        ("plan", []),
+        ("status", []),
+        ("created", []),
+        ("expires", []),
+        ("wired", []),
+        ("point-in-time recovery", []),
+        ("backups", []),
+    ]
+    for entry in report.stores:
+        s = entry.store
+        expires = "-"
+        if s is not None and s.expires_at:
+            expires = f"{s.expires_at[:10]} ({entry.expires_in_days} days)"
+        created = (s.created_at or "-")[:16].replace("T", " ") if s else "-"
+        values = [
+            entry.kind.value,
+            entry.provider,
+            s.id if s else "-",
+            s.region if s else "-",
+            s.plan if s else "-",
+            entry.status,
+            created,
+            expires,
+            _yes_no(entry.wired),
+            entry.pitr or "-",
+            _yes_no(entry.backups) if s else "-",
+        ]
+        for (_, column), value in zip(fields, values, strict=True):
+            column.append(value)
+    if report.service is None:
+        fields = [f for f in fields if f[0] != "wired"]
+    title = f"Preview {report.preview}" if report.preview else "Stores"
+    if report.service is not None:
+        title += f" (service {report.service.name}, {report.service.region})"
+    out.table(
+        title,
+        ["", *(entry.name for entry in report.stores)],
+        [[name, *values] for name, values in fields],
+    )

@@ -1,0 +1,144 @@
+"""`authkit-setup teardown`: delete a preview environment's stores (the end of a PR)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.errors import UsageError
+from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.flow.teardown import TeardownReport
+
+HELP = """Delete a preview's stores (authkit-db-NAME, authkit-redis-NAME) and unwire them from the service.
+
+Deletes exactly the stores named for --preview, never a store without that suffix (the base
+authkit-db / authkit-redis only with --include-base --yes). With --service, DATABASE_URL and
+REDIS_URL are removed from the service (one key at a time) only while they still point at a
+store being deleted. Safe to re-run: when everything is already gone it succeeds and changes
+nothing. Without a terminal it needs --yes.
+
+Exit codes: 0 done (also when already gone), 1 failed or cancelled, 2 usage, 3 credentials.
+
+\b
+Examples:
+  authkit-setup teardown --preview pr-123 --dry-run
+  authkit-setup teardown --preview pr-123 --service my-api-pr-123 --yes --json
+"""
+
+
+def teardown(
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            help="The preview whose stores to delete, e.g. pr-123.",
+            show_default=False,
+        ),
+    ] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="Also remove DATABASE_URL / REDIS_URL from this service (name or srv-… ID) if they point at the deleted stores.",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
+            envvar="RENDER_WORKSPACE",
+            show_default=False,
+        ),
+    ] = None,
+    db_name: Annotated[
+        str, typer.Option("--db-name", help="Base name of the Postgres store.")
+    ] = "authkit-db",
+    redis_name: Annotated[
+        str, typer.Option("--redis-name", help="Base name of the Key Value store.")
+    ] = "authkit-redis",
+    include_base: Annotated[
+        bool,
+        typer.Option(
+            "--include-base",
+            help="Also delete the base stores (authkit-db, authkit-redis). Needs --yes.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (CI).")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
+    ] = False,
+    api_key: ApiKeyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    out = Output(json_mode=json_output)
+
+    def body() -> int:
+        from authkit_setup.ci import write_outputs
+        from authkit_setup.flow.preview import validate_preview
+        from authkit_setup.flow.teardown import TeardownOptions, run_teardown
+        from authkit_setup.providers import render_client
+
+        if preview is None and not include_base:
+            raise UsageError(
+                "teardown needs --preview NAME: the preview whose stores to delete",
+                hint="e.g. authkit-setup teardown --preview pr-123 --yes",
+            )
+        if preview is not None:
+            validate_preview(preview)
+        for flag, value in (("--db-name", db_name), ("--redis-name", redis_name)):
+            if not value.strip():
+                raise UsageError(f"{flag} is empty")
+        if include_base and not yes:
+            raise UsageError(
+                f"--include-base also deletes the base stores {db_name} and {redis_name}: "
+                "pass --yes as well"
+            )
+        if not yes and not dry_run and not out.can_prompt:
+            raise UsageError(
+                "teardown deletes stores and all their data: pass --yes (no terminal to ask)",
+                hint="or --dry-run to list what would be deleted",
+            )
+        opts = TeardownOptions(
+            preview=preview,
+            service=service,
+            workspace=workspace,
+            db_name=db_name,
+            redis_name=redis_name,
+            include_base=include_base,
+            yes=yes,
+            dry_run=dry_run,
+        )
+
+        def confirm(question: str) -> bool:
+            return out.can_prompt and typer.confirm(question, default=False, err=True)
+
+        with render_client(out, api_key=api_key) as client:
+            report = run_teardown(client, opts, out, confirm=confirm)
+        if not report.planned:
+            write_outputs(out, report.github_outputs())
+        out.result(report.to_json())
+        if not out.json_mode:
+            _print_summary(out, report)
+        return 0
+
+    execute(out, body)
+
+
+def _print_summary(out: Output, report: TeardownReport) -> None:
+    verb = "would delete" if report.planned else "deleted"
+    title = "Plan (dry run, nothing changed)" if report.planned else "Done"
+    out.print(f"{title}: preview {report.preview}" if report.preview else f"{title}:")
+    for doomed in report.deleted:
+        store = doomed.store
+        out.print(f"  {store.kind.value:<9} {store.name} ({store.id}): {verb}")
+    for target, _ in report.already_gone:
+        out.print(f"  {target.kind.value:<9} {target.name}: already gone")
+    for key, action in report.env:
+        planned = " (planned)" if report.planned and action == "removed" else ""
+        out.print(f"  {key}: {action}{planned}")

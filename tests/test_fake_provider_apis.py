@@ -4,9 +4,7 @@ when a store backend is given."""
 
 from __future__ import annotations
 
-import itertools
 import re
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,14 +13,11 @@ import httpx
 import psycopg
 import pytest
 import redis
-from psycopg import sql
 
 from tests.conftest import PgServer, RedisServer
 from tests.fakes.common import (
     ManualClock,
     NullBackend,
-    PgCredentials,
-    RedisCredentials,
     StoreBackend,
     drop_after,
     drop_before,
@@ -31,6 +26,7 @@ from tests.fakes.common import (
     slow,
     status,
 )
+from tests.fakes.local_backend import LocalBackend
 from tests.fakes.neon_api import FAKE_NEON_KEY, NeonFake
 from tests.fakes.supabase_api import FAKE_SUPABASE_TOKEN, SupabaseFake
 from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL, UpstashFake
@@ -537,43 +533,6 @@ def test_fault_empty_body(upstash: UpstashFake, upstash_client: httpx.Client) ->
 
 
 # ------------------------------------------------------------------------------- real backend
-
-
-class LocalBackend:
-    """Real roles/databases on the test PostgreSQL and ACL users on the test Redis; names get a
-    numeric suffix so several fake projects can share one server."""
-
-    def __init__(self, pg: PgServer, redis_server: RedisServer) -> None:
-        self.pg = pg
-        self.redis_server = redis_server
-        self._ids = itertools.count(1)
-
-    def create_postgres(
-        self, database: str, user: str, password: str | None = None
-    ) -> PgCredentials:
-        n = next(self._ids)
-        tag = secrets.token_hex(3)
-        db = f"{re.sub(r'[^a-z0-9]', '_', database.lower())}_{tag}{n}"
-        role = f"{re.sub(r'[^a-z0-9]', '_', user.lower())}_{tag}{n}"
-        password = password or secrets.token_urlsafe(18)
-        self.pg.create_database_and_role(db, role, password)
-        return PgCredentials(self.pg.host, self.pg.port, db, role, password)
-
-    def drop_postgres(self, database: str, user: str) -> None:
-        with psycopg.connect(self.pg.superuser_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
-
-    def create_redis(self, username: str) -> RedisCredentials:
-        password = secrets.token_hex(16)
-        self.redis_server.add_acl_user(username, password)
-        return RedisCredentials(self.redis_server.host, self.redis_server.port, username, password)
-
-    def drop_redis(self, username: str) -> None:
-        with redis.Redis.from_url(self.redis_server.url, protocol=2) as client:
-            client.execute_command("ACL", "DELUSER", username)
 
 
 def _can_login(url: str) -> bool:

@@ -162,6 +162,17 @@ def _classify(exc: Exception, url: Any, timeout: float) -> RungFailed:
             "close idle connections or use a pooler (e.g. pgbouncer)",
             rung="query",
         )
+    if "endpoint id is not specified" in text:  # Neon's proxy got no TLS SNI
+        from authkit_setup.diagnostics.url import neon_endpoint_id
+
+        endpoint = neon_endpoint_id(url.host) or "<endpoint-id>"
+        return RungFailed(
+            "neon_sni",
+            "Neon could not tell which endpoint to route to: the client sent no TLS SNI",
+            "upgrade libpq (14 or newer sends SNI) and remove sslsni=0, or add "
+            f"options=endpoint%3D{endpoint} to the URL",
+            rung="tls",
+        )
     if "no password supplied" in text:
         return RungFailed(
             "auth_required",

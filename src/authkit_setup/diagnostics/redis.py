@@ -10,7 +10,7 @@ from typing import Any
 from authkit_setup.diagnostics.model import CheckResult, RungFailed
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import ConnectionUrl, lint, parse_url
+from authkit_setup.diagnostics.url import UPSTASH_HOST, ConnectionUrl, lint, parse_url
 from authkit_setup.masking import redact
 
 SLOW_MS = 30.0
@@ -104,7 +104,8 @@ def _classify(exc: Exception, url: ConnectionUrl, address: str, timeout: float) 
     if (
         isinstance(exc, rexc.ConnectionError)
         and url.scheme == "redis"
-        and _speaks_tls(url, address, timeout)
+        # Upstash only speaks TLS: a plaintext failure there needs no probe to explain.
+        and (bool(UPSTASH_HOST.search(url.host)) or _speaks_tls(url, address, timeout))
     ):
         return RungFailed(
             "tls_required",

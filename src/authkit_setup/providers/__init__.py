@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,11 @@ from authkit_setup.settings import (
 )
 
 if TYPE_CHECKING:
+    from authkit_setup.providers.neon import NeonStores
+    from authkit_setup.providers.registry import ProviderSettings
     from authkit_setup.providers.render import RenderClient
+    from authkit_setup.providers.supabase import SupabaseStores
+    from authkit_setup.providers.upstash import UpstashStores
 
 
 def render_client(
@@ -33,8 +38,136 @@ def render_client(
         what="Render API key",
         where="Render Dashboard → Account Settings → API Keys",
     )
+    from authkit_setup.http import timeout_from_env
+
     return RenderClient(
         token=key,
         base_url=api_url(RENDER_API_URL, DEFAULT_RENDER_API_URL),
+        timeout=timeout_from_env(),
         on_wait=lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}"),
+    )
+
+
+# -- Neon, Supabase, Upstash: factories the registry calls (registry.py) ---------------------
+
+
+def _on_wait(out: Output) -> Callable[[float, str], None]:
+    return lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}")
+
+
+def neon_stores(settings: ProviderSettings) -> NeonStores:
+    """Neon projects: NEON_API_KEY (+ NEON_ORG_ID), NEON_API_URL honoured."""
+    from authkit_setup.http import timeout_from_env
+    from authkit_setup.providers.neon import NeonClient, NeonStores, check_version
+    from authkit_setup.settings import DEFAULT_NEON_API_URL, NEON_API_KEY, NEON_API_URL, NEON_ORG_ID
+
+    key = require_key(
+        settings.setting(NEON_API_KEY),
+        flag="--neon-api-key",
+        what="Neon API key",
+        where="Neon Console → Account settings → API keys",
+    )
+    check_version(settings.postgres_version)
+    client = NeonClient(
+        token=key,
+        base_url=api_url(NEON_API_URL, DEFAULT_NEON_API_URL),
+        timeout=timeout_from_env(),
+        on_wait=_on_wait(settings.out),
+    )
+    return NeonStores(
+        client,
+        org_id=settings.setting(NEON_ORG_ID).value,
+        region=settings.region,
+        database=settings.database,
+        role=settings.user,
+        on_notice=settings.out.info,
+    )
+
+
+def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
+    """Supabase projects: SUPABASE_ACCESS_TOKEN (+ SUPABASE_ORG, SUPABASE_DB_PASSWORD)."""
+    from authkit_setup.http import timeout_from_env
+    from authkit_setup.providers.supabase import SupabaseClient, SupabaseStores
+    from authkit_setup.settings import (
+        DEFAULT_SUPABASE_API_URL,
+        SUPABASE_ACCESS_TOKEN,
+        SUPABASE_API_URL,
+        SUPABASE_DB_PASSWORD,
+        SUPABASE_ORG,
+    )
+
+    token = require_key(
+        settings.setting(SUPABASE_ACCESS_TOKEN),
+        flag="--supabase-access-token",
+        what="Supabase access token",
+        where="supabase.com/dashboard/account/tokens",
+    )
+    client = SupabaseClient(
+        token=token,
+        base_url=api_url(SUPABASE_API_URL, DEFAULT_SUPABASE_API_URL),
+        timeout=timeout_from_env(),
+        on_wait=_on_wait(settings.out),
+    )
+    return SupabaseStores(
+        client,
+        org=settings.setting(SUPABASE_ORG).value,
+        region=settings.region,
+        db_password=settings.setting(SUPABASE_DB_PASSWORD).value,
+        on_notice=settings.out.info,
+    )
+
+
+def upstash_stores(settings: ProviderSettings) -> UpstashStores:
+    """Upstash Redis databases: UPSTASH_EMAIL + UPSTASH_API_KEY (HTTP Basic)."""
+    from authkit_setup.http import timeout_from_env
+    from authkit_setup.providers.upstash import UpstashClient, UpstashStores
+    from authkit_setup.settings import (
+        DEFAULT_UPSTASH_API_URL,
+        UPSTASH_API_KEY,
+        UPSTASH_API_URL,
+        UPSTASH_EMAIL,
+    )
+
+    where = "console.upstash.com → Account → Management API"
+    email = settings.setting(UPSTASH_EMAIL).value
+    if not email:  # not a secret: checked here rather than registered by require_key
+        from authkit_setup.errors import CredentialsError
+
+        raise CredentialsError(
+            "no Upstash account email: pass --upstash-email or set UPSTASH_EMAIL "
+            "(in the environment or in .env)",
+            hint=f"the Upstash Developer API logs in with the account email and a key from {where}",
+        )
+    api_key = require_key(
+        settings.setting(UPSTASH_API_KEY),
+        flag="--upstash-api-key",
+        what="Upstash API key",
+        where=where,
+    )
+    client = UpstashClient(
+        email=email,
+        api_key=api_key,
+        base_url=api_url(UPSTASH_API_URL, DEFAULT_UPSTASH_API_URL),
+        timeout=timeout_from_env(),
+        on_wait=_on_wait(settings.out),
+    )
+    return UpstashStores(client, region=settings.region)
+
+
+def register_builtin_providers() -> None:
+    """The built-ins register exactly as a plug-in would (see registry.py)."""
+    from authkit_setup.providers.base import Kind
+    from authkit_setup.providers.registry import register
+
+    both = frozenset({Kind.POSTGRES, Kind.REDIS})
+    register("render", kinds=both, factory=None, summary="Render Postgres / Key Value")
+    register("neon", kinds=frozenset({Kind.POSTGRES}), factory=neon_stores, summary="Neon Postgres")
+    register(
+        "supabase",
+        kinds=frozenset({Kind.POSTGRES}),
+        factory=supabase_stores,
+        summary="Supabase Postgres",
+    )
+    register(
+        "upstash", kinds=frozenset({Kind.REDIS}), factory=upstash_stores, summary="Upstash Redis"
     )

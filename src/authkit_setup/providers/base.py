@@ -6,9 +6,10 @@ strings and deletes it. `flow/` drives providers only through this interface.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 class Kind(StrEnum):
@@ -76,6 +77,9 @@ class ConnectionInfo:
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. DIRECT_URL for Prisma migrations
     external_reachable: bool = True
     unreachable_reason: str | None = None
+    # Seconds a fresh store's endpoint may refuse its first connections (Upstash answers the
+    # API at once, the TCP endpoint possibly a little later): verification retries that long.
+    verify_grace: float = 0.0
 
 
 class StoreProvider(Protocol):
@@ -91,3 +95,15 @@ class StoreProvider(Protocol):
     def connection_info(self, store: Store) -> ConnectionInfo: ...
 
     def delete(self, store: Store) -> None: ...
+
+    def region_for(self, render_region: str) -> str:
+        """This provider's region nearest a Render region (oregon, ohio, …), in its spelling."""
+        ...
+
+
+@runtime_checkable
+class RecoversPasswords(Protocol):
+    """A provider that cannot read a store's password back (Supabase) takes it from URLs it
+    wrote earlier (the service's or the .env file's DATABASE_URL / DIRECT_URL)."""
+
+    def recover_password(self, urls: Iterable[str]) -> None: ...

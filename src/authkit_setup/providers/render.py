@@ -415,3 +415,6 @@ class RenderStores:
 
     def delete(self, store: Store) -> None:
         self.client.delete_store(store.kind, store.id)
+
+    def region_for(self, render_region: str) -> str:
+        return render_region

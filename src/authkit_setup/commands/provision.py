@@ -1,0 +1,243 @@
+"""`authkit-setup provision`: Neon / Supabase Postgres and Upstash Redis for a local .env."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from authkit_setup.commands._common import JsonOption, execute
+from authkit_setup.commands._providers import (
+    NeonApiKeyOption,
+    NeonOrgOption,
+    ProviderChoice,
+    ProviderRegionOption,
+    SupabaseOrgOption,
+    SupabasePasswordOption,
+    SupabaseTokenOption,
+    UpstashApiKeyOption,
+    UpstashEmailOption,
+)
+from authkit_setup.output import Output
+
+HELP = """Create (or reuse) Postgres on Neon or Supabase and Redis on Upstash, without Render.
+
+Gets or creates authkit-db and authkit-redis by exact name in the region nearest --region (a
+Render region, default ohio) or exactly --provider-region, waits until they are ready, writes
+DATABASE_URL (pooled, with pgbouncer=true for Prisma), DIRECT_URL (for migrations) and
+REDIS_URL (rediss://) into --env-file (atomic, mode 600, every other line kept), and verifies
+them with the `check` ladder. Without --env-file the URLs are printed, with their passwords
+masked unless --show-secrets. Safe to re-run: nothing is created or changed twice.
+
+Credentials (flag > environment > ./.env): NEON_API_KEY (+ NEON_ORG_ID),
+SUPABASE_ACCESS_TOKEN (+ SUPABASE_ORG, SUPABASE_DB_PASSWORD), UPSTASH_EMAIL + UPSTASH_API_KEY.
+Exit codes: 0 ready and verified; 1 a provider or check failed, or a conflict; 2 bad input;
+3 a missing or rejected credential.
+
+\b
+Examples:
+  authkit-setup provision --postgres neon --redis upstash --env-file .env
+  authkit-setup provision --postgres supabase --redis upstash --env-file .env --region frankfurt
+  authkit-setup provision --postgres neon --provider-region us-west-2 --json --show-secrets
+"""
+
+
+class _RevealingOutput(Output):
+    """`--show-secrets`: the URLs leave unmasked; everything else (API keys) stays redacted."""
+
+    def __init__(self, *, json_mode: bool) -> None:
+        super().__init__(json_mode=json_mode)
+        self.revealed: set[str] = set()
+
+    def _redact(self, text: str) -> str:
+        from authkit_setup.masking import redact
+
+        # Swap each revealed value for a placeholder, redact the rest, swap back.
+        held = {f"\x00{i}\x00": v for i, v in enumerate(sorted(self.revealed, key=len)[::-1])}
+        for placeholder, value in held.items():
+            text = text.replace(value, placeholder)
+        text = redact(text)
+        for placeholder, value in held.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, Mapping):
+            return {k: self._walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._walk(v) for v in value]
+        return value
+
+    def result(self, document: Mapping[str, Any]) -> None:
+        if self.json_mode:
+            self._stdout.write(json.dumps(self._walk(document), indent=2, default=str) + "\n")
+            self._stdout.flush()
+
+    def print(self, text: str = "") -> None:
+        if not self.json_mode:
+            self._stdout.write(self._redact(text) + "\n")
+            self._stdout.flush()
+
+
+def provision(
+    postgres: Annotated[
+        str | None,
+        typer.Option("--postgres", help="Postgres provider: neon or supabase.", show_default=False),
+    ] = None,
+    redis: Annotated[
+        str | None,
+        typer.Option("--redis", help="Redis provider: upstash.", show_default=False),
+    ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Write DATABASE_URL, DIRECT_URL and REDIS_URL into this .env (mode 600, other lines kept).",
+            show_default=False,
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Put the stores near this Render region: oregon, ohio, virginia, frankfurt, singapore. [default: ohio]",
+            show_default=False,
+        ),
+    ] = None,
+    provider_region: ProviderRegionOption = None,
+    db_name: Annotated[
+        str, typer.Option("--db-name", help="Name of the Postgres project.")
+    ] = "authkit-db",
+    redis_name: Annotated[
+        str, typer.Option("--redis-name", help="Name of the Redis database.")
+    ] = "authkit-redis",
+    database: Annotated[str, typer.Option("--database", help="Database name (Neon).")] = "authkit",
+    db_user: Annotated[
+        str, typer.Option("--db-user", help="Database role (Neon).")
+    ] = "authkit_user",
+    postgres_version: Annotated[
+        str, typer.Option("--postgres-version", help="PostgreSQL major version (Neon: 14-18).")
+    ] = "16",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a DATABASE_URL / REDIS_URL in the .env that points elsewhere."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; create and write nothing.")
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the connection checks.")
+    ] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print the URLs with their passwords.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the stores.", min=1)
+    ] = 900.0,
+    neon_api_key: NeonApiKeyOption = None,
+    neon_org_id: NeonOrgOption = None,
+    supabase_access_token: SupabaseTokenOption = None,
+    supabase_org: SupabaseOrgOption = None,
+    supabase_db_password: SupabasePasswordOption = None,
+    upstash_email: UpstashEmailOption = None,
+    upstash_api_key: UpstashApiKeyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    out: Output = (
+        _RevealingOutput(json_mode=json_output) if show_secrets else Output(json_mode=json_output)
+    )
+
+    def body() -> int:
+        from authkit_setup.commands._providers import store_providers
+        from authkit_setup.errors import UsageError
+        from authkit_setup.flow.provision_env import ProvisionOptions, run_provision
+
+        if postgres is None and redis is None:
+            raise UsageError(
+                "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
+            )
+        for name in (postgres, redis):
+            if name is not None and name.strip().lower() == "render":
+                raise UsageError(
+                    "Render stores belong to a service: use `authkit-setup render --service NAME`"
+                )
+        for flag, value in (
+            ("--db-name", db_name),
+            ("--redis-name", redis_name),
+            ("--database", database),
+            ("--db-user", db_user),
+        ):
+            if not value.strip():
+                raise UsageError(f"{flag} is empty")
+        opts = ProvisionOptions(
+            region=region,
+            db_name=db_name,
+            redis_name=redis_name,
+            database=database,
+            db_user=db_user,
+            postgres_version=postgres_version,
+            env_file=env_file,
+            force=force,
+            dry_run=dry_run,
+            verify=not no_verify,
+            timeout=timeout,
+        )
+        choice = ProviderChoice(
+            postgres,
+            redis,
+            provider_region,
+            neon_api_key,
+            neon_org_id,
+            supabase_access_token,
+            supabase_org,
+            supabase_db_password,
+            upstash_email,
+            upstash_api_key,
+        )
+        with store_providers(
+            out, choice, database=database, user=db_user, postgres_version=postgres_version
+        ) as providers:
+            report = run_provision(providers, opts, out)
+        urls = report.urls()
+        if isinstance(out, _RevealingOutput):
+            out.revealed.update(urls.values())
+        out.result(report.to_json())
+        if not out.json_mode:
+            _print_summary(out, report)
+        return 0 if report.ok else 1
+
+    execute(out, body)
+
+
+def _print_summary(out: Output, report: object) -> None:
+    from authkit_setup.flow.provision_env import ProvisionReport
+    from authkit_setup.flow.verify import print_check
+
+    assert isinstance(report, ProvisionReport)
+    out.print("Plan (dry run, nothing changed)" if report.planned else "Done")
+    for plan in report.plans:
+        store = plan.store or plan.existing
+        where = f"{plan.provider.name}, {plan.spec.region}"
+        if store is None:
+            out.print(f"  {plan.spec.kind.value:<9} {plan.spec.name}: will be created ({where})")
+        else:
+            verb = "exists, reused" if report.planned or not store.created else "created"
+            out.print(
+                f"  {plan.spec.kind.value:<9} {store.name} ({store.id}): {verb}, {store.status} ({where})"
+            )
+    if report.env_file is not None and report.env_changes is not None:
+        for key, action in report.env_changes.items():
+            out.print(f"  {report.env_file}: {key} {action}")
+    elif not report.planned:
+        for key, value in report.urls().items():
+            out.print(f"{key}={value}")
+    out.print()
+    for result in report.checks:
+        print_check(out, result)

@@ -1,0 +1,316 @@
+"""Neon: a Postgres project per store (facts: shared/reference/neon-supabase-upstash.md §1).
+
+- A store is a Neon *project*; its name is the store name. `GET /projects?search=` matches
+  partially, so the listing is filtered to the exact name here.
+- Ready when none of the project's operations is `scheduling`/`running` (§1.3).
+- DATABASE_URL is the pooled URI (host `<endpoint>-pooler…`, still port 5432) with
+  `sslmode=require` and Prisma's `pgbouncer=true`; DIRECT_URL is the direct URI, for
+  migrations (Prisma Migrate fails through PgBouncer, §1.6).
+- 423 Locked (a conflicting operation still runs) and 429 are retried for every method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from authkit_setup.errors import (
+    ApiError,
+    BadResponseError,
+    CredentialsError,
+    NotFoundError,
+    UsageError,
+)
+from authkit_setup.http import ApiClient, Sleep, WaitNotice, expect_type
+from authkit_setup.masking import register_secret
+from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
+from authkit_setup.providers.regions import pick_region
+from authkit_setup.providers.urls import rebuild
+
+CREDENTIALS_HINT = (
+    "pass --neon-api-key or set NEON_API_KEY; create a key in the Neon Console → "
+    "Account settings → API keys"
+)
+# The regions page (neon.com/docs/introduction/regions, 2026-01).
+REGIONS = (
+    "aws-us-east-1",
+    "aws-us-east-2",
+    "aws-us-west-2",
+    "aws-eu-central-1",
+    "aws-eu-west-2",
+    "aws-ap-southeast-1",
+    "aws-ap-southeast-2",
+    "aws-sa-east-1",
+    "azure-eastus2",
+    "azure-westus3",
+    "azure-gwc",
+)
+PG_VERSIONS = range(14, 19)
+UNFINISHED = frozenset({"scheduling", "running"})
+FAILED = frozenset({"failed", "error"})
+PAGE_LIMIT = 400
+
+
+def check_version(version: str) -> int:
+    """Neon runs PostgreSQL 14-18; say so before anything is created."""
+    if not version.isdigit() or int(version) not in PG_VERSIONS:
+        raise UsageError(
+            f"--postgres-version {version}: Neon offers PostgreSQL 14 to 18",
+            hint="pass --postgres-version 16 (or 14-18)",
+        )
+    return int(version)
+
+
+class NeonClient(ApiClient):
+    provider = "Neon"
+    credentials_hint = CREDENTIALS_HINT
+    # 423: "project already has running conflicting operations" -- nothing was applied; neonctl
+    # retries it too (src/api.ts retryOnLock).
+    retry_any_method = frozenset({423, 429})
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        base_url: str,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Sleep = time.sleep,
+        on_wait: WaitNotice | None = None,
+    ) -> None:
+        super().__init__(
+            base_url=base_url,
+            token=token,
+            timeout=timeout,
+            transport=transport,
+            sleep=sleep,
+            on_wait=on_wait,
+        )
+
+    def organizations(self) -> list[dict[str, Any]]:
+        body = expect_type(self.get("/users/me/organizations"), dict, "organizations")
+        return [dict(o) for o in body.get("organizations") or [] if isinstance(o, dict)]
+
+    def projects(self, *, search: str, org_id: str | None) -> Iterator[dict[str, Any]]:
+        """Every project whose name or id contains `search`, page by page (cursor paging)."""
+        params: dict[str, Any] = {"search": search, "limit": PAGE_LIMIT}
+        if org_id:
+            params["org_id"] = org_id
+        seen: set[str] = set()
+        while True:
+            body = expect_type(self.get("/projects", params), dict, "projects")
+            page = expect_type(body.get("projects"), list, "projects")
+            yield from (dict(p) for p in page if isinstance(p, dict))
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if len(page) < PAGE_LIMIT or not isinstance(cursor, str) or cursor in seen:
+                return
+            seen.add(cursor)
+            params["cursor"] = cursor
+
+    def create_project(self, project: dict[str, Any]) -> dict[str, Any]:
+        # Never retried on 5xx/timeouts: flow/provision.py looks the name up first.
+        body = self.request("POST", "/projects", json_body={"project": project}, idempotent=False)
+        return dict(expect_type(body, dict, "created project"))
+
+    def project(self, project_id: str) -> dict[str, Any]:
+        body = expect_type(self.get(f"/projects/{project_id}"), dict, "project")
+        return dict(expect_type(body.get("project"), dict, "project"))
+
+    def operations(self, project_id: str) -> list[dict[str, Any]]:
+        body = expect_type(self.get(f"/projects/{project_id}/operations"), dict, "operations")
+        return [dict(o) for o in body.get("operations") or [] if isinstance(o, dict)]
+
+    def connection_uri(self, project_id: str, *, database: str, role: str, pooled: bool) -> str:
+        params = {"database_name": database, "role_name": role, "pooled": str(pooled).lower()}
+        body = expect_type(
+            self.get(f"/projects/{project_id}/connection_uri", params), dict, "connection URI"
+        )
+        uri = body.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise BadResponseError("Neon returned no connection URI")
+        return uri
+
+    def delete_project(self, project_id: str) -> None:
+        try:
+            self.request("DELETE", f"/projects/{project_id}", expect_json=False)
+        except NotFoundError:
+            pass
+
+
+def _readiness(operations: list[dict[str, Any]]) -> tuple[str, Readiness]:
+    """(status, readiness) from a project's operations (newest first, as Neon lists them)."""
+    statuses = [str(op.get("status") or "") for op in operations]
+    running = [s for s in statuses if s in UNFINISHED]
+    if running:
+        return f"{len(running)} operation{'s' if len(running) > 1 else ''} running", (
+            Readiness.PENDING
+        )
+    if statuses and statuses[0] in FAILED:
+        action = operations[0].get("action") or "operation"
+        return f"{action} {statuses[0]}", Readiness.FAILED
+    return "ready", Readiness.READY
+
+
+def neon_region(region: str) -> str:
+    """Neon spells regions with the cloud first: `us-east-2` → `aws-us-east-2`."""
+    return region if region.startswith(("aws-", "azure-")) else f"aws-{region}"
+
+
+def pooled_host(host: str) -> str:
+    """Neon's pooler host inserts `-pooler` after the endpoint id (the first label), as neonctl
+    does (`connection_string.ts`); a host already pooled or not an endpoint stays as it is."""
+    label, dot, rest = host.partition(".")
+    if not label.startswith("ep-") or label.endswith("-pooler"):
+        return host
+    return f"{label}-pooler{dot}{rest}"
+
+
+def database_urls(direct_uri: str, pooled_uri: str) -> tuple[str, str]:
+    """(DATABASE_URL, DIRECT_URL): the pooled URI for the app, the direct one for migrations.
+
+    Neon requires TLS: `sslmode=require` is added when missing (whether the API appends it is
+    UNCONFIRMED). The pooled URL gets `pgbouncer=true` because AuthKit uses Prisma.
+    """
+    host = urlsplit(pooled_uri).hostname or ""
+    pooled = rebuild(
+        pooled_uri,
+        host=pooled_host(host),
+        query={"sslmode": "require", "pgbouncer": "true"},
+    )
+    direct = rebuild(direct_uri, query={"sslmode": "require"})
+    return pooled, direct
+
+
+class NeonStores:
+    """Neon projects behind the StoreProvider interface (Postgres only)."""
+
+    name: ClassVar[str] = "neon"
+    kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
+
+    def __init__(
+        self,
+        client: NeonClient,
+        *,
+        org_id: str | None = None,
+        region: str | None = None,
+        database: str = "authkit",
+        role: str = "authkit_user",
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.org_id = org_id
+        self.region_override = region
+        self.database = database
+        self.role = role
+        self._notice = on_notice or (lambda message: None)
+
+    def region_for(self, render_region: str) -> str:
+        return pick_region(render_region, self.region_override, REGIONS, "Neon", neon_region)
+
+    # -- organizations: a personal key that sees organizations must name one (§1.1) -----------
+    def _with_org(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except ApiError as exc:
+            if exc.status != 400 or "org_id" not in exc.message or self.org_id:
+                raise
+        orgs = self.client.organizations()
+        if len(orgs) == 1:
+            self.org_id = str(orgs[0].get("id"))
+            self._notice(f"Neon: using organization {orgs[0].get('name')} ({self.org_id})")
+            return call()
+        listed = ", ".join(f"{o.get('id')} ({o.get('name')})" for o in orgs) or "none visible"
+        raise CredentialsError(
+            "this Neon API key needs an organization: pass --neon-org-id or set NEON_ORG_ID",
+            hint=f"your organizations: {listed}",
+        )
+
+    def find(self, kind: Kind, name: str) -> list[Store]:
+        projects = self._with_org(
+            lambda: list(self.client.projects(search=name, org_id=self.org_id))
+        )
+        return [self._store(p) for p in projects if p.get("name") == name]
+
+    def _store(
+        self, project: dict[str, Any], operations: list[dict[str, Any]] | None = None
+    ) -> Store:
+        try:
+            project_id = str(project["id"])
+            name = str(project["name"])
+        except KeyError as missing:
+            raise BadResponseError(f"Neon returned a project without {missing}") from None
+        if operations is None:
+            operations = self.client.operations(project_id)
+        status, readiness = _readiness(operations)
+        return Store(
+            provider=self.name,
+            kind=Kind.POSTGRES,
+            id=project_id,
+            name=name,
+            region=str(project.get("region_id") or ""),
+            plan="",
+            status=status,
+            readiness=readiness,
+            created_at=project.get("created_at"),
+            raw=project,
+        )
+
+    def create(self, spec: StoreSpec) -> Store:
+        body: dict[str, Any] = {
+            "name": spec.name,
+            "region_id": spec.region,
+            "pg_version": check_version(spec.version),
+            "branch": {"name": "main", "database_name": spec.database, "role_name": spec.user},
+        }
+
+        def send() -> dict[str, Any]:
+            if self.org_id:
+                body["org_id"] = self.org_id
+            return self.client.create_project(body)
+
+        created = self._with_org(send)
+        # The role's password is in this answer (and later only via connection_uri): mask it now.
+        for role in created.get("roles") or []:
+            if isinstance(role, dict) and isinstance(role.get("password"), str):
+                register_secret(role["password"])
+        project = expect_type(created.get("project"), dict, "created project")
+        operations = [o for o in created.get("operations") or [] if isinstance(o, dict)]
+        store = self._store(project, operations)
+        store.created = True
+        return store
+
+    def refresh(self, store: Store) -> Store:
+        fresh = self._store(self.client.project(store.id))
+        fresh.created = store.created
+        return fresh
+
+    def connection_info(self, store: Store) -> ConnectionInfo:
+        # The connection_uri call returns the role's password too (stored passwords, §1.4), so
+        # a re-run can read it back; the names are --database / --db-user, as at create time.
+        database, role = self.database, self.role
+        try:
+            direct = self.client.connection_uri(
+                store.id, database=database, role=role, pooled=False
+            )
+            pooled = self.client.connection_uri(store.id, database=database, role=role, pooled=True)
+        except NotFoundError:
+            raise UsageError(
+                f"Neon project {store.name} ({store.id}) has no database {database!r} with role "
+                f"{role!r}",
+                hint="pass --database and --db-user with the project's names (Neon's defaults "
+                "are neondb and neondb_owner), or choose another --db-name",
+            ) from None
+        app_url, direct_url = database_urls(direct, pooled)
+        return ConnectionInfo(
+            app_url=app_url, external_url=app_url, extra_env={"DIRECT_URL": direct_url}
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def delete(self, store: Store) -> None:
+        self.client.delete_project(store.id)

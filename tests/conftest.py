@@ -270,4 +270,5 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     forget_secrets()
 
 
+from tests.fakes.local_backend import cloud_fakes  # noqa: E402, F401  (fixture)
 from tests.render_env import real_backend, render_world  # noqa: E402, F401  (fixtures)

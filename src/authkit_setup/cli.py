@@ -48,11 +48,21 @@ def _register() -> None:
 
     app.command(name="render", help=render.HELP)(render.render)
     app.command(name="check", help=check.HELP)(check.check)
+    from authkit_setup.commands import provision
+
+    app.command(name="provision", help=provision.HELP)(provision.provision)
+    from authkit_setup.commands import local
+
+    app.add_typer(local.app, name="local")
     from authkit_setup.commands import backup, blueprint, migrations
 
     app.command(name="migrations", help=migrations.HELP)(migrations.migrations)
     app.command(name="backup", help=backup.HELP)(backup.backup)
     app.command(name="blueprint", help=blueprint.HELP)(blueprint.blueprint)
+    from authkit_setup.commands import status, teardown
+
+    app.command(name="status", help=status.HELP)(status.status)
+    app.command(name="teardown", help=teardown.HELP)(teardown.teardown)
 
 
 _register()

@@ -33,7 +33,8 @@ def quote_value(value: str) -> str:
         raise UsageError("values with line breaks cannot be written to a .env file")
     if _SAFE_VALUE.match(value):
         return value
-    if "'" not in value:
+    # python-dotenv decodes \\ and \' inside single quotes too: a backslash needs double quotes.
+    if "'" not in value and "\\" not in value:
         return f"'{value}'"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -75,19 +76,21 @@ def _split(data: bytes) -> list[bytes]:
     return data.splitlines(keepends=True)
 
 
-def _assignments(lines: list[bytes]) -> list[tuple[int, str]]:
-    """(line index, key) of every assignment, skipping continuation lines of quoted values."""
-    found: list[tuple[int, str]] = []
+def _assignments(lines: list[bytes]) -> list[tuple[int, str, int]]:
+    """(first line, key, end) of every assignment; a quoted value may run on to line end - 1."""
+    found: list[tuple[int, str, int]] = []
     open_quote: bytes | None = None
     for index, line in enumerate(lines):
         if open_quote is not None:
             if _closes(line, open_quote):
                 open_quote = None
+            first, key, _ = found[-1]
+            found[-1] = (first, key, index + 1)
             continue
         match = _ASSIGN.match(line)
         if not match:
             continue
-        found.append((index, match.group("key").decode("utf-8", "replace")))
+        found.append((index, match.group("key").decode("utf-8", "replace"), index + 1))
         open_quote = _open_quote(match.group("value"))
     return found
 
@@ -120,7 +123,8 @@ def update_env_file(
 
     for key, value in updates.items():
         encoded = f"{key}={quote_value(value)}".encode()
-        indexes = [i for i, k in positions if k == key]
+        spans = [(i, end) for i, k, end in positions if k == key]
+        indexes = [i for i, _ in spans]
         if not indexes:
             actions[key] = "created"
             if lines and not lines[-1].endswith((b"\n", b"\r")):
@@ -135,14 +139,19 @@ def update_env_file(
         match = _ASSIGN.match(lines[first])
         assert match is not None
         prefix = (match.group("indent") or b"") + (match.group("export") or b"")
-        line_eol = match.group("eol") or (eol if first < len(lines) - 1 else b"")
+        # The new value is one line: it ends the way the old value's last line ended.
+        last = lines[spans[0][1] - 1]
+        line_eol = last[len(last.rstrip(b"\r\n")) :]
         lines[first] = prefix + encoded + (line_eol or eol)
-        drop.update(indexes[1:])  # a duplicate later line would win when read back
+        drop.update(range(first + 1, spans[0][1]))  # the old value's continuation lines
+        for start, end in spans[1:]:  # a duplicate later line would win when read back
+            drop.update(range(start, end))
 
     for key in remove:
-        indexes = [i for i, k in positions if k == key]
-        actions[key] = "removed" if indexes else "absent"
-        drop.update(indexes)
+        spans = [(i, end) for i, k, end in positions if k == key]
+        actions[key] = "removed" if spans else "absent"
+        for start, end in spans:
+            drop.update(range(start, end))
 
     if all(a in ("unchanged", "absent") for a in actions.values()) and target.exists():
         _ensure_mode(target)

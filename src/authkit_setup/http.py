@@ -1,17 +1,23 @@
 """One API client base for every provider: auth, timeouts, retries by policy, errors, paging.
 
 Retry policy (one place, see `ApiClient.request`):
-- 429 is retried for every method: the server refused the request, nothing was applied. The wait
+- 429 (and a provider's `retry_any_method` statuses, e.g. Neon's 423 Locked) is retried for every
+  method: the server refused the request, nothing was applied. The wait
   honours `Retry-After`, then `Ratelimit-Reset` / `X-RateLimit-Reset` (seconds, or an epoch).
 - 5xx, timeouts and dropped connections are retried only for idempotent calls (GET, PUT, DELETE,
   PATCH). A POST that creates something is never retried blindly: the caller looks the name up
   first (see `flow/provision.py`), so neither a retry nor a re-run can make a duplicate.
+
+Each call may take `AUTHKIT_HTTP_TIMEOUT` seconds (default 30): raise it on a slow network;
+the fault tests lower it to exercise timeouts quickly.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import math
+import os
 import random
 import threading
 import time
@@ -35,6 +41,8 @@ from authkit_setup.errors import (
 )
 from authkit_setup.masking import redact, register_secret
 
+HTTP_TIMEOUT_ENV = "AUTHKIT_HTTP_TIMEOUT"
+DEFAULT_TIMEOUT = 30.0
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "PATCH", "HEAD"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_SINGLE_WAIT = 120.0
@@ -42,6 +50,20 @@ MAX_SINGLE_WAIT = 120.0
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 WaitNotice = Callable[[float, str], None]
+
+
+def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
+    """Seconds each API call may take: $AUTHKIT_HTTP_TIMEOUT when set, else `default`."""
+    raw = os.environ.get(HTTP_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"{HTTP_TIMEOUT_ENV}={raw!r} is not a positive number of seconds")
+    return seconds
 
 
 @dataclass
@@ -84,10 +106,16 @@ def _parse_reset(value: str | None, now_epoch: float) -> float | None:
     return max(0.0, number - now_epoch) if number > 1e9 else max(0.0, number)
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks us to wait, from the first header that says so."""
+def retry_after(response: httpx.Response, *, rate_limited: bool = True) -> float | None:
+    """Seconds the server asks us to wait, from the first header that says so.
+
+    Render sends `Ratelimit-Reset` on every response: the end of the current rate-limit window,
+    up to a minute (or an hour for creates) away. It is a wait only on a 429; for anything else
+    (`rate_limited=False`, e.g. a 503) only `Retry-After` asks us to wait.
+    """
     now = time.time()
-    for header in ("retry-after", "ratelimit-reset", "x-ratelimit-reset"):
+    headers = ("retry-after", "ratelimit-reset", "x-ratelimit-reset") if rate_limited else ()
+    for header in headers or ("retry-after",):
         seconds = _parse_reset(response.headers.get(header), now)
         if seconds is not None:
             return seconds
@@ -149,6 +177,9 @@ class ApiClient:
 
     provider = "API"
     credentials_hint = "check the API key"
+    # Statuses that mean "refused, nothing applied, try again later" for every method, like 429
+    # (providers add theirs: Neon answers 423 while a conflicting operation runs).
+    retry_any_method: frozenset[int] = frozenset({429})
 
     def __init__(
         self,
@@ -241,6 +272,11 @@ class ApiClient:
             self.request_count += 1
             try:
                 response = self._http.request(method, path, params=params, json=json_body)
+            except httpx.InvalidURL as exc:  # e.g. a 100 kB --service name in the query
+                raise UsageError(
+                    f"{self.provider} API: {method} {path}: cannot build the request URL ({exc})",
+                    hint="check the names and IDs passed on the command line (too long?)",
+                ) from None
             except httpx.TimeoutException as exc:
                 if retryable_failure and attempt < self.max_retries:
                     self._sleep(self._backoff(attempt))
@@ -261,16 +297,17 @@ class ApiClient:
                 ) from None
 
             status = response.status_code
-            if status == 429 and attempt < self.max_retries:
+            if status in self.retry_any_method and attempt < self.max_retries:
                 wait = retry_after(response)
                 wait = self._backoff(attempt) if wait is None else wait + random.random() * 0.25
                 wait = min(wait, MAX_SINGLE_WAIT)
-                self._notify_wait(wait, f"{self.provider} rate limit (429)")
+                reason = "rate limit" if status == 429 else "busy signal"
+                self._notify_wait(wait, f"{self.provider} {reason} ({status})")
                 self._sleep(wait)
                 attempt += 1
                 continue
             if status in RETRY_STATUSES and retryable_failure and attempt < self.max_retries:
-                wait = retry_after(response)
+                wait = retry_after(response, rate_limited=False)
                 self._sleep(
                     min(wait, MAX_SINGLE_WAIT) if wait is not None else self._backoff(attempt)
                 )

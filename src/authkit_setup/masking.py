@@ -14,8 +14,9 @@ from urllib.parse import quote, unquote
 MASK = "****"
 
 # scheme://userinfo@host...  userinfo ends at the last "@" before the first "/", "?" or "#"
-# after the scheme (RFC 3986 authority). Whitespace and quotes end a URL in free text.
-_URL_RE = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<rest>[^\s'\"<>]+)")
+# after the scheme (RFC 3986 authority). Whitespace and quotes end a URL in free text. No \b
+# before the scheme: a URL glued to a word ("DB_postgresql://…", "é…") must be masked too.
+_URL_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<rest>[^\s'\"<>]+)")
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -51,7 +52,7 @@ def _mask_authority(scheme: str, rest: str) -> str:
     user, colon, password = userinfo.partition(":")
     if not colon:
         # redis://PASSWORD@host is a common form: a lone userinfo is a password for redis URLs.
-        lone_is_password = scheme.lower().startswith("redis")
+        lone_is_password = scheme.lower().endswith(("redis://", "rediss://"))
         return f"{MASK}@{hostport}{tail}" if user and lone_is_password else rest
     register_secret(unquote(password))
     return f"{user}:{MASK}@{hostport}{tail}" if password else rest

@@ -56,7 +56,7 @@ def check(
     ] = None,
     api_key: ApiKeyOption = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1)
+        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1, max=300)
     ] = 5.0,
     json_output: JsonOption = False,
 ) -> None:

@@ -9,6 +9,17 @@ from typing import Annotated
 import typer
 
 from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.commands._providers import (
+    NeonApiKeyOption,
+    NeonOrgOption,
+    ProviderChoice,
+    ProviderRegionOption,
+    SupabaseOrgOption,
+    SupabasePasswordOption,
+    SupabaseTokenOption,
+    UpstashApiKeyOption,
+    UpstashEmailOption,
+)
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 
@@ -19,12 +30,23 @@ are available, writes their internal URLs into DATABASE_URL and REDIS_URL (one k
 every other variable untouched), deploys, and verifies the connections. Safe to re-run: a
 second run creates nothing, changes nothing and does not deploy.
 
-\\b
+With --preview NAME the stores are <db-name>-NAME and <redis-name>-NAME, one pair per pull
+request (delete them with `authkit-setup teardown --preview NAME`). In GitHub Actions secrets
+are masked with ::add-mask::, ids and names go to $GITHUB_OUTPUT, and --github-env appends the
+external DATABASE_URL / REDIS_URL to $GITHUB_ENV for the job's later steps.
+
+With --postgres neon|supabase and/or --redis upstash those stores are got-or-created on that
+provider instead (same names, in its region nearest the service's), and their public URLs are
+written the same way, plus DIRECT_URL (for migrations) beside a pooled DATABASE_URL.
+
+\b
 Examples:
   authkit-setup render --service my-api
   authkit-setup render --service my-api --dry-run
+  authkit-setup render --service my-api --postgres neon --redis upstash --yes
   authkit-setup render --service srv-abc123... --postgres-plan starter --yes --json
   authkit-setup render --service my-api --redis-allow-cidr 203.0.113.7/32 --env-file .env
+  authkit-setup render --service my-api --preview pr-123 --postgres-plan basic_256mb --yes --json
 """
 
 
@@ -142,12 +164,43 @@ def render(
             show_default=False,
         ),
     ] = None,
+    preview: Annotated[
+        str | None,
+        typer.Option(
+            "--preview",
+            help="Per-PR stores named <db-name>-NAME / <redis-name>-NAME, e.g. pr-123 (lowercase letters, digits, hyphens; 1-40).",
+            show_default=False,
+        ),
+    ] = None,
+    github_env: Annotated[
+        bool,
+        typer.Option(
+            "--github-env",
+            help="Append the external DATABASE_URL / REDIS_URL to $GITHUB_ENV for later CI steps.",
+        ),
+    ] = False,
+    postgres: Annotated[
+        str, typer.Option("--postgres", help="Where Postgres lives: render, neon or supabase.")
+    ] = "render",
+    redis: Annotated[
+        str, typer.Option("--redis", help="Where Redis lives: render or upstash.")
+    ] = "render",
+    provider_region: ProviderRegionOption = None,
+    neon_api_key: NeonApiKeyOption = None,
+    neon_org_id: NeonOrgOption = None,
+    supabase_access_token: SupabaseTokenOption = None,
+    supabase_org: SupabaseOrgOption = None,
+    supabase_db_password: SupabasePasswordOption = None,
+    upstash_email: UpstashEmailOption = None,
+    upstash_api_key: UpstashApiKeyOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
     out = Output(json_mode=json_output)
 
     def body() -> int:
+        from authkit_setup.ci import github_env_path, publish_setup
+        from authkit_setup.flow.preview import free_plan_warning, store_names
         from authkit_setup.flow.setup import SetupOptions, run_setup
         from authkit_setup.providers import render_client
         from authkit_setup.providers.render import (
@@ -162,6 +215,9 @@ def render(
                 f"--region {region!r} is not a Render region",
                 hint=f"use one of {', '.join(REGIONS)}",
             )
+        if env_file is not None and (env_file.is_dir() or not env_file.parent.is_dir()):
+            what = "is a directory" if env_file.is_dir() else "is in a folder that does not exist"
+            raise UsageError(f"--env-file {env_file} {what}", hint="pass the path of a .env file")
         if no_deploy and wait_deploy:
             raise UsageError("--no-deploy and --wait-deploy contradict each other")
         if not postgres_version.isdigit() or not 11 <= int(postgres_version) <= 18:
@@ -178,19 +234,24 @@ def render(
                 raise UsageError(f"{flag} is empty")
         from authkit_setup.flow.migrations import check_command
 
+        names = store_names(preview, db_name, redis_name)
+        env_target = github_env_path() if github_env else None
         pg_plan = normalize_postgres_plan(postgres_plan)
         if pg_plan != postgres_plan.strip().lower():
             out.info(
                 f"--postgres-plan {postgres_plan}: Render no longer accepts legacy plans, using {pg_plan}"
             )
+        preview_warning = free_plan_warning(preview, pg_plan)
+        if preview_warning:
+            out.warn(preview_warning)
         opts = SetupOptions(
             service=service,
             workspace=workspace,
             region=region,
-            db_name=db_name,
+            db_name=names.db,
             database=database,
             db_user=db_user,
-            redis_name=redis_name,
+            redis_name=names.redis,
             postgres_plan=pg_plan,
             redis_plan=normalize_key_value_plan(redis_plan),
             postgres_version=postgres_version,
@@ -215,9 +276,32 @@ def render(
         def confirm(question: str) -> bool:
             return out.can_prompt and typer.confirm(question, default=False, err=True)
 
-        with render_client(out, api_key=api_key) as client:
-            report = run_setup(client, opts, out, confirm=confirm)
-        out.result(report.to_json())
+        from authkit_setup.commands._providers import store_providers
+
+        choice = ProviderChoice(
+            postgres,
+            redis,
+            provider_region,
+            neon_api_key,
+            neon_org_id,
+            supabase_access_token,
+            supabase_org,
+            supabase_db_password,
+            upstash_email,
+            upstash_api_key,
+        )
+        with (
+            store_providers(
+                out, choice, database=database, user=db_user, postgres_version=postgres_version
+            ) as providers,
+            render_client(out, api_key=api_key) as client,
+        ):
+            report = run_setup(client, opts, out, confirm=confirm, providers=providers)
+        publish_setup(out, report, preview=preview, github_env=env_target)
+        doc = report.to_json()
+        if preview is not None:
+            doc["preview"] = preview
+        out.result(doc)
         if not out.json_mode:
             _print_summary(out, report)
         return 0 if report.ok else 1

@@ -21,6 +21,7 @@ RENDER_EXTERNAL_PG = re.compile(r"\.[a-z]+-postgres\.render\.com$")
 UPSTASH_HOST = re.compile(r"\.upstash\.io$")
 NEON_HOST = re.compile(r"\.neon\.tech$")
 SUPABASE_DIRECT = re.compile(r"^db\.[a-z]+\.supabase\.co$")
+SUPABASE_POOLER = re.compile(r"\.pooler\.supabase\.com$")
 
 
 @dataclass
@@ -60,6 +61,16 @@ class ConnectionUrl:
         return {k: v for k, v in self.query.items() if k not in self.stripped_params}
 
 
+def _shown(value: str, limit: int = 60) -> str:
+    """repr() of a piece of the URL, cut short: an error must stay one readable line."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def _is_number(text: str) -> bool:
+    # str.isdigit() is also true for "²" and "٣", which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _bad(message: str, hint: str) -> RungFailed:
     return RungFailed("url_invalid", message, hint, rung="url")
 
@@ -80,7 +91,9 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
     try:
         parts = urlsplit(raw)
     except ValueError as exc:
-        raise _bad(f"{name} cannot be parsed: {exc}", f"use the form {expected}") from None
+        raise _bad(
+            f"{name} cannot be parsed: {str(exc)[:100]}", f"use the form {expected}"
+        ) from None
     scheme = parts.scheme.lower()
     schemes = POSTGRES_SCHEMES if target == "postgres" else REDIS_SCHEMES
     if scheme not in schemes:
@@ -94,13 +107,13 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         hint = (
             f"that looks like a {other}" if other and other != name else f"use the form {expected}"
         )
-        raise _bad(f"{name} has scheme {scheme!r}; expected {' or '.join(schemes)}", hint)
+        raise _bad(f"{name} has scheme {_shown(scheme)}; expected {' or '.join(schemes)}", hint)
     try:
         host = parts.hostname
         port = parts.port
     except ValueError as exc:
         raise _bad(
-            f"{name} has an invalid port: {exc}", f"use a numeric port, e.g. {expected}"
+            f"{name} has an invalid port: {str(exc)[:100]}", f"use a numeric port, e.g. {expected}"
         ) from None
     if not host:
         raise _bad(f"{name} has no host", f"use the form {expected}")
@@ -108,7 +121,7 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         host.encode("idna")
     except UnicodeError:
         raise _bad(
-            f"{name} host {host!r} is not a valid host name", f"use the form {expected}"
+            f"{name} host {_shown(host)} is not a valid host name", f"use the form {expected}"
         ) from None
     if port == 0:
         raise _bad(f"{name} has port 0", f"use the server's port, e.g. {expected}")
@@ -130,13 +143,13 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
             )
         if "/" in path:
             raise _bad(
-                f"DATABASE_URL database {path!r} contains '/'",
+                f"DATABASE_URL database {_shown(path)} contains '/'",
                 "the path must be just the database name",
             )
         sslmode = query.get("sslmode")
         if sslmode is not None and sslmode not in VALID_SSLMODES:
             raise _bad(
-                f"DATABASE_URL has sslmode={sslmode!r}",
+                f"DATABASE_URL has sslmode={_shown(sslmode)}",
                 f"use one of {', '.join(VALID_SSLMODES)} (sslmode=require for managed databases)",
             )
         url = ConnectionUrl(
@@ -146,15 +159,16 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         path = parts.path.lstrip("/")
         db_index = 0
         if path:
-            if not path.isdigit():
+            if not _is_number(path):
                 raise _bad(
-                    f"REDIS_URL database {path!r} is not a number", "use /0 (or leave it out)"
+                    f"REDIS_URL database {_shown(path)} is not a number", "use /0 (or leave it out)"
                 )
             db_index = int(path)
         if "db" in query:
-            if not query["db"].isdigit():
+            if not _is_number(query["db"]):
                 raise _bad(
-                    f"REDIS_URL db={query['db']!r} is not a number", "use db=0 (or leave it out)"
+                    f"REDIS_URL db={_shown(query['db'])} is not a number",
+                    "use db=0 (or leave it out)",
                 )
             db_index = int(query["db"])
         # redis://PASSWORD@host: a lone userinfo is the password (redis-cli and most clients).
@@ -205,9 +219,53 @@ def lint(url: ConnectionUrl) -> list[str]:
                 url.stripped_params.append(prisma_only)
         if NEON_HOST.search(url.host) and url.sslmode not in TLS_SSLMODES:
             warnings.append("Neon requires TLS: append ?sslmode=require")
+        warnings.extend(_provider_postgres_lint(url))
     else:
         if UPSTASH_HOST.search(url.host) and url.scheme == "redis":
             warnings.append("Upstash only accepts TLS: use rediss:// instead of redis://")
+    return warnings
+
+
+def neon_endpoint_id(host: str) -> str | None:
+    """`ep-cool-name-123456` from a Neon host (pooled or not), else None."""
+    label = host.split(".", 1)[0]
+    if not NEON_HOST.search(host) or not label.startswith("ep-"):
+        return None
+    return label.removesuffix("-pooler")
+
+
+def _provider_postgres_lint(url: ConnectionUrl) -> list[str]:
+    """Neon and Supabase gotchas (facts: shared/reference/neon-supabase-upstash.md)."""
+    warnings: list[str] = []
+    neon = bool(NEON_HOST.search(url.host))
+    if neon and url.query.get("sslsni") == "0":
+        warnings.append(
+            'sslsni=0 turns off TLS SNI, which Neon needs to route the connection ("Endpoint ID '
+            'is not specified"): remove sslsni=0'
+        )
+    if "sslnegotiation" in url.query:
+        warnings.append(
+            f"sslnegotiation={url.query['sslnegotiation']} needs libpq 17 or newer in every "
+            "client that reads this URL (older ones reject the parameter)"
+            + ("; Neon routes by SNI, which both modes send" if neon else "")
+        )
+    if neon and url.host.split(".", 1)[0].endswith("-pooler"):
+        if url.query.get("pgbouncer") != "true":
+            warnings.append(
+                "Neon pooled host (-pooler, PgBouncer in transaction mode): for Prisma append "
+                "pgbouncer=true and point DIRECT_URL at the host without -pooler for migrations"
+            )
+    if SUPABASE_DIRECT.match(url.host):
+        warnings.append(
+            f"{url.host} is Supabase's direct host, IPv6-only unless the project has the IPv4 "
+            "add-on: from IPv4-only networks use the Supavisor pooler "
+            "(aws-N-<region>.pooler.supabase.com; 6543 transaction, 5432 session)"
+        )
+    if SUPABASE_POOLER.search(url.host) and "." not in (url.username or ""):
+        warnings.append(
+            'the Supavisor pooler needs the user postgres.<project-ref> ("Tenant or user not '
+            'found" otherwise): copy the URL from the Supabase Connect panel'
+        )
     return warnings
 
 

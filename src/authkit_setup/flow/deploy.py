@@ -8,6 +8,7 @@ from typing import Any
 
 from authkit_setup.errors import (
     ApiConnectionError,
+    AuthkitError,
     ResourceFailedError,
     ServerError,
     WaitTimeoutError,
@@ -15,24 +16,63 @@ from authkit_setup.errors import (
 from authkit_setup.output import Output
 from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
 
+NOT_DEPLOYED_HINT = (
+    "DATABASE_URL / REDIS_URL are already set but not deployed, and a re-run sees nothing to "
+    "change: after fixing this, deploy the service (dashboard: Manual Deploy)"
+)
 
-def trigger_deploy(client: RenderClient, service_id: str, out: Output) -> dict[str, Any]:
+
+def trigger_deploy(
+    client: RenderClient,
+    service_id: str,
+    out: Output,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     try:
-        deploy = client.create_deploy(service_id)
+        deploy = _create_deploy(client, service_id)
     except (ApiConnectionError, ServerError):
         # The deploy may have been queued anyway: reuse an API deploy from the last minutes
         # rather than queueing a second one.
-        latest = client.deploys(service_id, limit=1)
-        if latest and latest[0].get("trigger") == "api" and _recent(latest[0].get("createdAt")):
-            deploy = latest[0]
-        else:
-            deploy = client.create_deploy(service_id)
+        deploy = _queued_deploy(client, service_id, sleep, tries=1)
+        if deploy is None:
+            deploy = _create_deploy(client, service_id)
     if deploy is None:
-        # 202 Queued with an empty body: the deploy is in the list (newest first).
-        latest = client.deploys(service_id, limit=1)
-        deploy = latest[0] if latest else {"id": None, "status": "queued"}
+        # 202 Queued with an empty body: the deploy is in the list (newest first). If it is
+        # not, the answer (an empty or unreadable 200) did not queue one: ask once more. A
+        # duplicate deploy is harmless; a missing one leaves the new variables unused.
+        deploy = _queued_deploy(client, service_id, sleep)
+        if deploy is None:
+            deploy = _create_deploy(client, service_id) or _queued_deploy(client, service_id, sleep)
+    if deploy is None:
+        deploy = {"id": None, "status": "queued"}
     out.step(f"deploy {deploy.get('id') or '(queued)'}: {deploy.get('status') or 'queued'}")
     return {"id": deploy.get("id"), "status": deploy.get("status") or "queued"}
+
+
+def _create_deploy(client: RenderClient, service_id: str) -> dict[str, Any] | None:
+    """POST a deploy. A refusal (401, 4xx, 429 after the retries) means none was queued: the
+    error says so, because the variables are already written and a re-run will not deploy."""
+    try:
+        return client.create_deploy(service_id)
+    except (ApiConnectionError, ServerError):
+        raise  # ambiguous: the caller looks for the deploy
+    except AuthkitError as err:
+        err.hint = f"{err.hint}; {NOT_DEPLOYED_HINT}" if err.hint else NOT_DEPLOYED_HINT
+        raise
+
+
+def _queued_deploy(
+    client: RenderClient, service_id: str, sleep: Callable[[float], None], *, tries: int = 3
+) -> dict[str, Any] | None:
+    """The API deploy queued in the last minutes, if the list shows one (newest first)."""
+    for attempt in range(tries):
+        if attempt:
+            sleep(1.0)
+        latest = client.deploys(service_id, limit=1)
+        if latest and latest[0].get("trigger") == "api" and _recent(latest[0].get("createdAt")):
+            return latest[0]
+    return None
 
 
 def _recent(created_at: Any, within: float = 300.0) -> bool:

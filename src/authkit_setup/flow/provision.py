@@ -1,19 +1,22 @@
 """Provision step: get-or-create each store, both at once, never making a duplicate.
 
 A create that fails ambiguously (timeout, dropped connection, 5xx, unreadable answer) may have
-been applied, so we look the name up before trying again. After a create we list the name once
+been applied, so we look the name up before trying again; a create refused outright is looked up
+too, in case a concurrent run's create made it. After a create we list the name once
 more: if a concurrent run created the same store, the older one wins and the newer is deleted
 before anything uses it, so two runs at once end with exactly one store of each kind.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from authkit_setup.errors import (
     ApiConnectionError,
+    ApiError,
     BadResponseError,
     PlanConflictError,
     ServerError,
@@ -50,6 +53,16 @@ def create_once(
                 out.info(f"{spec.name} exists ({store.id}): the create went through")
                 break
             sleep(min(10.0, 2.0 * (attempt + 1)))
+        except ApiError as exc:
+            # Refused outright, e.g. Render's one free Postgres per workspace when a concurrent
+            # run's create landed first: if the name exists now, that store is the one to use.
+            found = provider.find(spec.kind, spec.name)
+            if not found:
+                raise
+            store = _oldest(found)
+            store.created = False
+            out.warn(f"creating {spec.name} was refused ({exc.message}); using {store.id}")
+            break
     else:
         assert last is not None
         raise last
@@ -90,10 +103,40 @@ def provision(
         return []
     for _, spec in missing:
         out.step(f"creating {spec.kind.value} {spec.name} ({spec.plan}, {spec.region})")
-    with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-        futures = [pool.submit(create_once, p, s, out, sleep=sleep) for p, s in missing]
-        stores = [f.result() for f in futures]
-    return stores
+    return _in_daemon_threads(
+        [functools.partial(create_once, p, s, out, sleep=sleep) for p, s in missing]
+    )
+
+
+def _in_daemon_threads(calls: list[Callable[[], Store]]) -> list[Store]:
+    """Run the calls at once; return their results in order, or raise the first error.
+
+    Daemon threads rather than a ThreadPoolExecutor: the executor's workers are joined when the
+    interpreter exits, so a Ctrl-C during a create would hold the process until the HTTP call
+    timed out. Here the main thread stops waiting at once; a create the provider did receive
+    is found by name on the next run.
+    """
+    results: list[Store | None] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def work(index: int, call: Callable[[], Store]) -> None:
+        try:
+            results[index] = call()
+        except BaseException as exc:  # handed to the main thread below
+            errors[index] = exc
+
+    threads = [
+        threading.Thread(target=work, args=(i, call), name=f"create-{i}", daemon=True)
+        for i, call in enumerate(calls)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # interruptible: Ctrl-C raises KeyboardInterrupt here
+    for error in errors:
+        if error is not None:
+            raise error
+    return [store for store in results if store is not None]
 
 
 def ensure_single(found: list[Store], spec: StoreSpec) -> Store | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,15 @@ from authkit_setup.flow.service import ServiceRef, resolve_service
 from authkit_setup.flow.wait import wait_until_ready
 from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
-from authkit_setup.providers.base import ConnectionInfo, Kind, Store, StoreProvider, StoreSpec
+from authkit_setup.providers.base import (
+    ConnectionInfo,
+    Kind,
+    Readiness,
+    RecoversPasswords,
+    Store,
+    StoreProvider,
+    StoreSpec,
+)
 from authkit_setup.providers.render import RenderClient, RenderStores
 
 ENV_KEYS = {Kind.POSTGRES: "DATABASE_URL", Kind.REDIS: "REDIS_URL"}
@@ -162,9 +170,16 @@ def plan_setup(
         )
     render_stores = RenderStores(client, service.owner_id)
     chosen = providers or {}
+    recovering = [p for p in chosen.values() if isinstance(p, RecoversPasswords)]
+    if recovering:  # e.g. Supabase: the password lives only in the URLs written last time
+        written = [client.env_var(service.id, k) for k in ("DATABASE_URL", "DIRECT_URL")]
+        for recoverer in recovering:
+            recoverer.recover_password(v for v in written if v)
     plans: list[StorePlan] = []
     for spec in _specs(opts, service.region):
         provider: StoreProvider = chosen.get(spec.kind, render_stores)
+        if provider is not render_stores:  # the provider's region nearest the service's
+            spec = replace(spec, region=provider.region_for(service.region), plan="default")
         existing = ensure_single(provider.find(spec.kind, spec.name), spec)
         if existing is not None and provider.name == "render" and existing.region != service.region:
             raise PlanConflictError(
@@ -173,12 +188,26 @@ def plan_setup(
                 hint=f"use another name (--{'db' if spec.kind is Kind.POSTGRES else 'redis'}-name) to "
                 f"create one in {service.region}, or move the service",
             )
+        if existing is not None and existing.region != spec.region:
+            raise PlanConflictError(
+                f"{provider.name} {spec.name} ({existing.id}) is in {existing.region}, not in "
+                f"{spec.region} near {service.name} ({service.region}): every query would cross "
+                "regions",
+                hint=f"pass --provider-region {existing.region} to use it anyway, or another "
+                f"--{'db' if spec.kind is Kind.POSTGRES else 'redis'}-name to create one in "
+                f"{spec.region}",
+            )
         plan = StorePlan(spec, provider, existing)
         if existing is not None:
             out.step(f"{spec.name}: exists ({existing.id}, {existing.status})")
+        # Render answers connection info in any state; other providers once the store is ready
+        # (else it is read after the wait step).
+        if existing is not None and (
+            provider is render_stores or existing.readiness is Readiness.READY
+        ):
             plan.info = provider.connection_info(existing)
             mask_connection_info(out, plan.info)
-        else:
+        elif existing is None:
             out.step(f"{spec.name}: will be created")
         plans.append(plan)
 
@@ -282,13 +311,20 @@ def run_setup(
                 sleep=sleep,
                 clock=clock,
             )
+    elif opts.deploy and _undeployed(client, service.id, plans):
+        # An earlier run wrote these variables but its deploy never happened (interrupted, or
+        # the deploy call failed): the service may still run without them.
+        out.step("the variables were written by an earlier run that did not deploy: deploying now")
+        report.deploy = trigger_deploy(client, service.id, out)
     elif not changed:
         out.step("nothing changed: no deploy needed")
 
     if opts.env_file is not None:
         report.env_file = write_local_env(opts.env_file, plans, out)
     if opts.verify:
-        report.checks = verify_stores(plans, out, timeout=opts.check_timeout)
+        report.checks = verify_stores(
+            plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
+        )
     return report
 
 
@@ -300,6 +336,7 @@ def write_local_env(path: Path, plans: list[StorePlan], out: Output) -> dict[str
     for plan in plans:
         if plan.info and plan.info.external_url:
             values[ENV_KEYS[plan.spec.kind]] = plan.info.external_url
+            values.update(plan.info.extra_env)  # e.g. DIRECT_URL beside DATABASE_URL
             if not plan.info.external_reachable:
                 out.warn(
                     f"{path}: {ENV_KEYS[plan.spec.kind]} is written but {plan.info.unreachable_reason}"
@@ -310,7 +347,14 @@ def write_local_env(path: Path, plans: list[StorePlan], out: Output) -> dict[str
     return {k: str(v) for k, v in actions.items()}
 
 
-def verify_stores(plans: list[StorePlan], out: Output, *, timeout: float) -> list[CheckResult]:
+def verify_stores(
+    plans: list[StorePlan],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[CheckResult]:
     """Check each store from here through its external URL; say plainly what cannot be checked."""
     from authkit_setup.diagnostics import run_checks
     from authkit_setup.diagnostics.model import Target
@@ -337,5 +381,49 @@ def verify_stores(plans: list[StorePlan], out: Output, *, timeout: float) -> lis
             urls[target] = info.external_url
     out.step("verifying " + (", ".join(urls) if urls else "nothing reachable from here"))
     results = run_checks(urls, timeout=timeout) if urls else []
+    # A store just created may refuse its first connections for a while (Upstash): re-check
+    # connection-level failures until its `verify_grace` has passed.
+    grace = {
+        ("postgres" if p.spec.kind is Kind.POSTGRES else "redis"): p.info.verify_grace
+        for p in plans
+        if p.info is not None
+    }
+    start = clock()
+    while True:
+        retry: dict[Target, str] = {
+            r.target: urls[r.target]
+            for r in results
+            if r.failed_rung in ("dns", "tcp", "tls") and clock() - start < grace.get(r.target, 0)
+        }
+        if not retry:
+            break
+        out.info(f"{', '.join(retry)}: not answering yet; checking again")
+        sleep(2.0)
+        again = {r.target: r for r in run_checks(retry, timeout=timeout)}
+        results = [again.get(r.target, r) for r in results]
     merged = {r.target: r for r in [*results, *skipped]}
     return [merged[t] for t in ("postgres", "redis") if t in merged]
+
+
+def _undeployed(client: RenderClient, service_id: str, plans: list[StorePlan]) -> bool:
+    """True when no deploy started after the newest store the variables point at was created."""
+    from datetime import UTC, datetime
+
+    def parse(value: str | None) -> datetime | None:
+        if not value:
+            return None
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    created = [parse(p.store.created_at) for p in plans if p.store is not None]
+    newest = max((c for c in created if c is not None), default=None)
+    if newest is None:
+        return False
+    latest = client.deploys(service_id, limit=1)
+    if not latest:
+        return True
+    started = parse(latest[0].get("createdAt"))
+    return started is not None and started < newest

@@ -76,5 +76,10 @@ def wait_until_ready(
                     hint="run the same command again to keep waiting (nothing will be created twice), "
                     "or raise --timeout",
                 )
-            sleep(max(0.0, min(min(due[i] for i in pending), deadline) - now))
+            # Sleep in steps of at most a second so the elapsed time on screen keeps moving.
+            sleep(max(0.0, min(min(due[i] for i in pending), deadline, now + 1.0) - now))
+            elapsed = clock() - start
+            for i in pending:
+                store = current[i]
+                progress.update(store.name, f"{store.name}: {store.status} ({elapsed:.0f} s)")
     return [current[i] for i in sorted(current)]

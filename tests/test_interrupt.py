@@ -1,0 +1,185 @@
+"""Ctrl-C at the slow moments of `authkit-setup render`, then a re-run that finishes the job.
+
+The CLI runs as a child process (SIGINT needs a real process); the fake Render API holds the
+state. Each interrupted run must exit 130 within a few seconds of the signal with one `error:`
+line (and a `hint:`), no traceback, and the re-run must end with one store of each kind, the
+variables written once and the 120 other variables intact.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault, NullBackend
+from tests.helpers import CliResult, assert_no_secret, run_cli
+
+SERVICE = "authkit-api"
+EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
+PROMPT_EXIT = 3.0  # seconds from SIGINT to exit
+ARGS = ("render", "--service", SERVICE, "--yes", "--no-verify")
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRenderAPI]:
+    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
+    api.add_owner("AuthKit Team")
+    api.add_service(SERVICE, region="ohio", env=EXISTING)
+    monkeypatch.setenv("RENDER_API_URL", api.base_url)
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    try:
+        yield api
+    finally:
+        api.close()
+        assert not api.internal_errors, "\n".join(api.internal_errors)
+
+
+def start(api: FakeRenderAPI, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "RENDER_API_URL": api.base_url,
+        "RENDER_API_KEY": FAKE_RENDER_KEY,
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "authkit_setup", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def interrupt(proc: subprocess.Popen[str]) -> tuple[CliResult, float]:
+    """Send SIGINT; return the result and the seconds the process took to exit."""
+    assert proc.poll() is None, "the run ended before the interrupt"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return CliResult(proc.returncode, stdout, stderr), time.monotonic() - sent
+
+
+def assert_clean_interrupt(result: CliResult, seconds: float) -> None:
+    assert result.exit_code == 130, result.output
+    assert seconds < PROMPT_EXIT, f"took {seconds:.1f} s to stop after SIGINT"
+    assert "Traceback" not in result.output, result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    assert len(errors) == 1 and "interrupted" in lines[errors[0]], result.stderr
+    assert all(line.startswith(("error:", "hint:")) for line in lines[errors[0] :]), lines
+    assert len(lines[errors[0] :]) <= 2
+    assert_no_secret(result, FAKE_RENDER_KEY)
+
+
+def service_id(api: FakeRenderAPI) -> str:
+    import httpx
+
+    page = httpx.get(
+        f"{api.base_url}/services",
+        headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
+        params={"name": SERVICE},
+    ).json()
+    return str(page[0]["service"]["id"])
+
+
+def assert_finished(api: FakeRenderAPI) -> None:
+    pgs, kvs = api.postgres_named("authkit-db"), api.key_values_named("authkit-redis")
+    assert len(pgs) == 1 and len(kvs) == 1
+    sid = service_id(api)
+    env = api.env(sid)
+    assert {k: v for k, v in env.items() if k.startswith("EXISTING_")} == EXISTING
+    assert env["DATABASE_URL"] == api.connection_info(pgs[0]["id"])["internalConnectionString"]
+    assert env["REDIS_URL"] == api.connection_info(kvs[0]["id"])["internalConnectionString"]
+    assert api.bulk_env_put_calls == []
+    assert api.count("POST", "/postgres") == 1 and api.count("POST", "/key-value") == 1
+    assert api.deploy_count(sid) == 1
+
+
+def rerun() -> CliResult:
+    result = run_cli(*ARGS)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_interrupt_while_waiting_for_the_stores(fake: FakeRenderAPI) -> None:
+    fake.postgres_ready_after = 30.0
+    fake.redis_ready_after = 30.0
+    proc = start(fake, *ARGS)
+    # Both stores created and listed once more (the settle lookup): the run is now waiting.
+    wait_for(
+        lambda: fake.count("GET", "/postgres") >= 2 and fake.count("GET", "/key-value") >= 2,
+        "the run to start waiting",
+    )
+    time.sleep(0.3)
+    result, seconds = interrupt(proc)
+    assert_clean_interrupt(result, seconds)
+    assert fake.count("PUT") == 0
+
+    fake.postgres_ready_after = fake.redis_ready_after = 0.0  # Render finished meanwhile
+    rerun()
+    assert_finished(fake)
+
+
+def test_interrupt_while_writing_the_variables(fake: FakeRenderAPI) -> None:
+    # The second PUT (REDIS_URL) hangs: DATABASE_URL is written, REDIS_URL is not.
+    fake.inject("PUT", r"/services/[^/]+/env-vars/.*", Fault.slow(0.0), times=1)
+    fake.inject("PUT", r"/services/[^/]+/env-vars/.*", Fault.slow(20.0), times=1)
+    proc = start(fake, *ARGS)
+    wait_for(lambda: fake.count("PUT") >= 2, "the second variable write")
+    time.sleep(0.3)
+    result, seconds = interrupt(proc)
+    assert_clean_interrupt(result, seconds)
+    assert "DATABASE_URL" in fake.env(service_id(fake))
+
+    rerun()
+    assert_finished(fake)
+
+
+def test_interrupt_while_creating_the_stores(fake: FakeRenderAPI) -> None:
+    # Both creates hang inside worker threads while the main thread waits for them.
+    # Far longer than PROMPT_EXIT: a process that waits for its workers cannot pass.
+    slow = fake.inject("POST", r"/(postgres|key-value)", Fault.slow(PROMPT_EXIT + 2.0), times=2)
+    proc = start(fake, *ARGS)
+    wait_for(lambda: slow.fired == 2, "both creates")
+    time.sleep(0.3)
+    result, seconds = interrupt(proc)
+    assert_clean_interrupt(result, seconds)
+
+    # Render applies a create it received even when the client is gone: the re-run reuses it.
+    wait_for(
+        lambda: all(r.status is not None for r in fake.requests if r.method == "POST"),
+        "the hung creates to be applied",
+    )
+    rerun()
+    assert_finished(fake)
+
+
+def test_interrupt_while_waiting_for_a_rate_limit(fake: FakeRenderAPI) -> None:
+    fake.inject("GET", r"/services", Fault.rate_limited(reset=60))
+    proc = start(fake, *ARGS)
+    wait_for(lambda: fake.count("GET", "/services") >= 1, "the rate-limited lookup")
+    time.sleep(0.5)
+    result, seconds = interrupt(proc)
+    assert_clean_interrupt(result, seconds)
+    assert "waiting 60 s for the Render rate limit (429)" in result.stderr
+
+    rerun()
+    assert_finished(fake)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
@@ -21,13 +21,13 @@ class Progress(Protocol):
     def update(self, key: str, line: str) -> None: ...
 
 
-def _redact_doc(value: Any) -> Any:
+def _redact_doc(value: Any, scrub: Callable[[str], str] = redact) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return scrub(value)
     if isinstance(value, Mapping):
-        return {k: _redact_doc(v) for k, v in value.items()}
+        return {k: _redact_doc(v, scrub) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_doc(v) for v in value]
+        return [_redact_doc(v, scrub) for v in value]
     return value
 
 
@@ -51,6 +51,7 @@ class Output:
             os.environ.get("GITHUB_ACTIONS") == "true" if github_actions is None else github_actions
         )
         self._masked: set[str] = set()
+        self._revealed: set[str] = set()
 
     # -- terminal detection -------------------------------------------------------------
     @property
@@ -113,16 +114,36 @@ class Output:
         self._stderr.flush()
 
     # -- results (stdout) ---------------------------------------------------------------
+    def reveal(self, *values: str) -> None:
+        """`--show-secrets`: let these exact values through on stdout results (never on stderr);
+        everything else, API keys included, is still redacted."""
+        self._revealed.update(v for v in values if v)
+
+    def _scrub_result(self, text: str) -> str:
+        if not self._revealed:
+            return redact(text)
+        # Swap each revealed value for a placeholder, redact the rest, swap back.
+        held = {
+            f"\x00{i}\x00": v for i, v in enumerate(sorted(self._revealed, key=len, reverse=True))
+        }
+        for placeholder, value in held.items():
+            text = text.replace(value, placeholder)
+        text = redact(text)
+        for placeholder, value in held.items():
+            text = text.replace(placeholder, value)
+        return text
+
     def result(self, document: Mapping[str, Any]) -> None:
         """Print the command's JSON document (JSON mode only)."""
         if self.json_mode:
-            self._stdout.write(json.dumps(_redact_doc(document), indent=2, default=str) + "\n")
+            doc = _redact_doc(document, self._scrub_result)
+            self._stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
             self._stdout.flush()
 
     def print(self, text: str = "") -> None:
         """Print a human result line on stdout (human mode only)."""
         if not self.json_mode:
-            self._stdout.write(redact(text) + "\n")
+            self._stdout.write(self._scrub_result(text) + "\n")
             self._stdout.flush()
 
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:

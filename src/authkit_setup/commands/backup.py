@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,45 +21,6 @@ Examples:
   authkit-setup backup --service my-api --list --json
   authkit-setup backup --service my-api --list --show-secrets
 """
-
-
-class _RevealingOutput(Output):
-    """`--show-secrets`: the export links leave unmasked; everything else is still redacted."""
-
-    def __init__(self, *, json_mode: bool) -> None:
-        super().__init__(json_mode=json_mode)
-        self.revealed: set[str] = set()
-
-    def _redact(self, text: str) -> str:
-        from authkit_setup.masking import redact
-
-        # Swap each revealed value for a placeholder, redact the rest, swap back.
-        held = {f"\x00{i}\x00": v for i, v in enumerate(sorted(self.revealed, key=len)[::-1])}
-        for placeholder, value in held.items():
-            text = text.replace(value, placeholder)
-        text = redact(text)
-        for placeholder, value in held.items():
-            text = text.replace(placeholder, value)
-        return text
-
-    def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._redact(value)
-        if isinstance(value, Mapping):
-            return {k: self._walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._walk(v) for v in value]
-        return value
-
-    def result(self, document: Mapping[str, Any]) -> None:
-        if self.json_mode:
-            self._stdout.write(json.dumps(self._walk(document), indent=2, default=str) + "\n")
-            self._stdout.flush()
-
-    def print(self, text: str = "") -> None:
-        if not self.json_mode:
-            self._stdout.write(self._redact(text) + "\n")
-            self._stdout.flush()
 
 
 def backup(
@@ -91,9 +50,7 @@ def backup(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out: Output = (
-        _RevealingOutput(json_mode=json_output) if show_secrets else Output(json_mode=json_output)
-    )
+    out: Output = Output(json_mode=json_output)
 
     def body() -> int:
         from authkit_setup.errors import UsageError
@@ -107,8 +64,8 @@ def backup(
         )
         with render_client(out, api_key=api_key) as client:
             report = run_backup(client, opts, out)
-        if isinstance(out, _RevealingOutput):
-            out.revealed.update(e.url for e in report.exports if e.url)
+        if show_secrets:
+            out.reveal(*(e.url for e in report.exports if e.url))
         doc = report.to_json(show_secrets=show_secrets)
         out.result(doc)
         if not out.json_mode:

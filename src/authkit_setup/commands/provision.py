@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -43,45 +41,6 @@ Examples:
   authkit-setup provision --postgres supabase --redis upstash --env-file .env --region frankfurt
   authkit-setup provision --postgres neon --provider-region us-west-2 --json --show-secrets
 """
-
-
-class _RevealingOutput(Output):
-    """`--show-secrets`: the URLs leave unmasked; everything else (API keys) stays redacted."""
-
-    def __init__(self, *, json_mode: bool) -> None:
-        super().__init__(json_mode=json_mode)
-        self.revealed: set[str] = set()
-
-    def _redact(self, text: str) -> str:
-        from authkit_setup.masking import redact
-
-        # Swap each revealed value for a placeholder, redact the rest, swap back.
-        held = {f"\x00{i}\x00": v for i, v in enumerate(sorted(self.revealed, key=len)[::-1])}
-        for placeholder, value in held.items():
-            text = text.replace(value, placeholder)
-        text = redact(text)
-        for placeholder, value in held.items():
-            text = text.replace(placeholder, value)
-        return text
-
-    def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._redact(value)
-        if isinstance(value, Mapping):
-            return {k: self._walk(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._walk(v) for v in value]
-        return value
-
-    def result(self, document: Mapping[str, Any]) -> None:
-        if self.json_mode:
-            self._stdout.write(json.dumps(self._walk(document), indent=2, default=str) + "\n")
-            self._stdout.flush()
-
-    def print(self, text: str = "") -> None:
-        if not self.json_mode:
-            self._stdout.write(self._redact(text) + "\n")
-            self._stdout.flush()
 
 
 def provision(
@@ -150,9 +109,7 @@ def provision(
     upstash_api_key: UpstashApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out: Output = (
-        _RevealingOutput(json_mode=json_output) if show_secrets else Output(json_mode=json_output)
-    )
+    out: Output = Output(json_mode=json_output)
 
     def body() -> int:
         from authkit_setup.commands._providers import store_providers
@@ -206,8 +163,8 @@ def provision(
         ) as providers:
             report = run_provision(providers, opts, out)
         urls = report.urls()
-        if isinstance(out, _RevealingOutput):
-            out.revealed.update(urls.values())
+        if show_secrets:
+            out.reveal(*urls.values())
         out.result(report.to_json())
         if not out.json_mode:
             _print_summary(out, report)

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    DbNameOption,
+    JsonOption,
+    ServiceOption,
+    WorkspaceOption,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.output import Output
 
 HELP = """Start a logical export of the service's Postgres (authkit-db) and list the exports.
@@ -24,13 +32,8 @@ Examples:
 
 
 def backup(
-    service: Annotated[
-        str,
-        typer.Option("--service", help="The service: exact name or srv-… ID.", show_default=False),
-    ],
-    db_name: Annotated[
-        str, typer.Option("--db-name", help="Name of the Postgres store.")
-    ] = "authkit-db",
+    service: ServiceOption,
+    db_name: DbNameOption = "authkit-db",
     list_only: Annotated[
         bool, typer.Option("--list", help="Only list the exports; start none.")
     ] = False,
@@ -38,27 +41,17 @@ def backup(
         bool,
         typer.Option("--show-secrets", help="Print the export download links with their token."),
     ] = False,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's.",
-            envvar="RENDER_WORKSPACE",
-            show_default=False,
-        ),
-    ] = None,
+    workspace: WorkspaceOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
     out: Output = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.errors import UsageError
         from authkit_setup.flow.backup import BackupOptions, run_backup
         from authkit_setup.providers import render_client
 
-        if not db_name.strip():
-            raise UsageError("--db-name is empty")
+        require_nonempty(("--db-name", db_name))
         opts = BackupOptions(
             service=service, workspace=workspace, db_name=db_name, start_export=not list_only
         )

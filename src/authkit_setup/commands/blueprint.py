@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    DbNameOption,
+    JsonOption,
+    RedisNameOption,
+    WorkspaceOption,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.output import Output
 
 HELP = """Print a render.yaml that declares authkit-db, authkit-redis and the service wired to them.
@@ -35,12 +43,8 @@ def blueprint(
             show_default=False,
         ),
     ] = None,
-    db_name: Annotated[
-        str, typer.Option("--db-name", help="Name of the Postgres store.")
-    ] = "authkit-db",
-    redis_name: Annotated[
-        str, typer.Option("--redis-name", help="Name of the Key Value store.")
-    ] = "authkit-redis",
+    db_name: DbNameOption = "authkit-db",
+    redis_name: RedisNameOption = "authkit-redis",
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the YAML to this file.", show_default=False),
@@ -48,15 +52,7 @@ def blueprint(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
     ] = False,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's.",
-            envvar="RENDER_WORKSPACE",
-            show_default=False,
-        ),
-    ] = None,
+    workspace: WorkspaceOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -71,9 +67,7 @@ def blueprint(
         )
         from authkit_setup.masking import redact
 
-        for flag, value in (("--db-name", db_name), ("--redis-name", redis_name)):
-            if not value.strip():
-                raise UsageError(f"{flag} is empty")
+        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
         if output is not None and output.exists() and not force:
             # Checked before any API call, and again when writing.
             raise UsageError(

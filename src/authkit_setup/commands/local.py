@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from authkit_setup.commands._common import JsonOption, execute
+from authkit_setup.commands._common import EnvForceOption, JsonOption, execute
 from authkit_setup.errors import AuthkitError, UsageError
 from authkit_setup.output import Output
 
@@ -81,7 +81,17 @@ SubTimeoutOption = Annotated[
         show_default=False,
     ),
 ]
-_PORT_HELP = "Port on 127.0.0.1 for {}; default: the remembered one, else a free one."
+
+
+def _port_option(flag: str, server: str) -> Any:
+    """--port-postgres / --port-redis: one declaration, the server named in the help."""
+    return typer.Option(
+        flag,
+        min=1024,
+        max=65535,
+        help=f"Port on 127.0.0.1 for {server}; default: the remembered one, else a free one.",
+        show_default=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,32 +109,9 @@ def local(
     ctx: typer.Context,
     env_file: EnvFileOption = Path(".env"),
     data_dir: DataDirOption = None,
-    port_postgres: Annotated[
-        int | None,
-        typer.Option(
-            "--port-postgres",
-            min=1024,
-            max=65535,
-            help=_PORT_HELP.format("PostgreSQL"),
-            show_default=False,
-        ),
-    ] = None,
-    port_redis: Annotated[
-        int | None,
-        typer.Option(
-            "--port-redis",
-            min=1024,
-            max=65535,
-            help=_PORT_HELP.format("Redis"),
-            show_default=False,
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Replace a DATABASE_URL / REDIS_URL in .env that points elsewhere."
-        ),
-    ] = False,
+    port_postgres: Annotated[int | None, _port_option("--port-postgres", "PostgreSQL")] = None,
+    port_redis: Annotated[int | None, _port_option("--port-redis", "Redis")] = None,
+    force: EnvForceOption = False,
     timeout: TimeoutOption = 30.0,
     json_output: JsonOption = False,
 ) -> None:

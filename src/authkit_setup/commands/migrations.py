@@ -6,8 +6,15 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
-from authkit_setup.errors import UsageError
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    JsonOption,
+    ServiceOption,
+    WaitDeployOption,
+    WorkspaceOption,
+    check_deploy_flags,
+    execute,
+)
 from authkit_setup.output import Output
 
 HELP = """Make a Render service run its database migration on every deploy.
@@ -28,25 +35,14 @@ Examples:
 
 
 def migrations(
-    service: Annotated[
-        str,
-        typer.Option("--service", help="The service: exact name or srv-… ID.", show_default=False),
-    ],
+    service: ServiceOption,
     command: Annotated[
         str,
         typer.Option(
             "--command", help="The migration command, e.g. 'pnpm db:push'.", show_default=False
         ),
     ],
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's.",
-            envvar="RENDER_WORKSPACE",
-            show_default=False,
-        ),
-    ] = None,
+    workspace: WorkspaceOption = None,
     force: Annotated[
         bool,
         typer.Option("--force", help="Replace a different pre-deploy command already set."),
@@ -57,9 +53,7 @@ def migrations(
     no_deploy: Annotated[
         bool, typer.Option("--no-deploy", help="Do not deploy after the change.")
     ] = False,
-    wait_deploy: Annotated[
-        bool, typer.Option("--wait-deploy", help="Wait until the deploy is live.")
-    ] = False,
+    wait_deploy: WaitDeployOption = False,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the deploy.", min=1)
     ] = 900.0,
@@ -72,8 +66,7 @@ def migrations(
         from authkit_setup.flow.migrations import MigrationOptions, check_command, run_migrations
         from authkit_setup.providers import render_client
 
-        if no_deploy and wait_deploy:
-            raise UsageError("--no-deploy and --wait-deploy contradict each other")
+        check_deploy_flags(no_deploy=no_deploy, wait_deploy=wait_deploy)
         opts = MigrationOptions(
             service=service,
             command=check_command(command, "--command"),

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import JsonOption, execute
+from authkit_setup.commands._common import (
+    EnvForceOption,
+    JsonOption,
+    NoVerifyOption,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
@@ -82,18 +88,11 @@ def provision(
     postgres_version: Annotated[
         str, typer.Option("--postgres-version", help="PostgreSQL major version (Neon: 14-18).")
     ] = "16",
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Replace a DATABASE_URL / REDIS_URL in the .env that points elsewhere."
-        ),
-    ] = False,
+    force: EnvForceOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; create and write nothing.")
     ] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the connection checks.")
-    ] = False,
+    no_verify: NoVerifyOption = False,
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print the URLs with their passwords.")
     ] = False,
@@ -125,14 +124,12 @@ def provision(
                 raise UsageError(
                     "Render stores belong to a service: use `authkit-setup render --service NAME`"
                 )
-        for flag, value in (
+        require_nonempty(
             ("--db-name", db_name),
             ("--redis-name", redis_name),
             ("--database", database),
             ("--db-user", db_user),
-        ):
-            if not value.strip():
-                raise UsageError(f"{flag} is empty")
+        )
         opts = ProvisionOptions(
             region=region,
             db_name=db_name,

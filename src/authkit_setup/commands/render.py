@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    DbNameOption,
+    JsonOption,
+    NoVerifyOption,
+    RedisNameOption,
+    WaitDeployOption,
+    check_deploy_flags,
+    confirmer,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
@@ -86,16 +97,12 @@ def render(
             "--region", help="Must equal the service's region if given.", show_default=False
         ),
     ] = None,
-    db_name: Annotated[
-        str, typer.Option("--db-name", help="Name of the Postgres store.")
-    ] = "authkit-db",
+    db_name: DbNameOption = "authkit-db",
     database: Annotated[
         str, typer.Option("--database", help="Database name (Render may add a suffix).")
     ] = "authkit",
     db_user: Annotated[str, typer.Option("--db-user", help="Database user.")] = "authkit_user",
-    redis_name: Annotated[
-        str, typer.Option("--redis-name", help="Name of the Key Value store.")
-    ] = "authkit-redis",
+    redis_name: RedisNameOption = "authkit-redis",
     postgres_plan: Annotated[
         str, typer.Option("--postgres-plan", help="free, starter (= basic_256mb), basic_1gb, …")
     ] = "free",
@@ -134,12 +141,8 @@ def render(
     no_deploy: Annotated[
         bool, typer.Option("--no-deploy", help="Do not deploy after changing variables.")
     ] = False,
-    wait_deploy: Annotated[
-        bool, typer.Option("--wait-deploy", help="Wait until the deploy is live.")
-    ] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the connection checks.")
-    ] = False,
+    wait_deploy: WaitDeployOption = False,
+    no_verify: NoVerifyOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
@@ -218,20 +221,17 @@ def render(
         if env_file is not None and (env_file.is_dir() or not env_file.parent.is_dir()):
             what = "is a directory" if env_file.is_dir() else "is in a folder that does not exist"
             raise UsageError(f"--env-file {env_file} {what}", hint="pass the path of a .env file")
-        if no_deploy and wait_deploy:
-            raise UsageError("--no-deploy and --wait-deploy contradict each other")
+        check_deploy_flags(no_deploy=no_deploy, wait_deploy=wait_deploy)
         if not postgres_version.isdigit() or not 11 <= int(postgres_version) <= 18:
             raise UsageError(
                 f"--postgres-version {postgres_version!r}: use a major version from 11 to 18"
             )
-        for flag, value in (
+        require_nonempty(
             ("--db-name", db_name),
             ("--redis-name", redis_name),
             ("--database", database),
             ("--db-user", db_user),
-        ):
-            if not value.strip():
-                raise UsageError(f"{flag} is empty")
+        )
         from authkit_setup.flow.migrations import check_command
 
         names = store_names(preview, db_name, redis_name)
@@ -273,9 +273,6 @@ def render(
             ),
         )
 
-        def confirm(question: str) -> bool:
-            return out.can_prompt and typer.confirm(question, default=False, err=True)
-
         from authkit_setup.commands._providers import store_providers
 
         choice = ProviderChoice(
@@ -296,7 +293,7 @@ def render(
             ) as providers,
             render_client(out, api_key=api_key) as client,
         ):
-            report = run_setup(client, opts, out, confirm=confirm, providers=providers)
+            report = run_setup(client, opts, out, confirm=confirmer(out), providers=providers)
         publish_setup(out, report, preview=preview, github_env=env_target)
         doc = report.to_json()
         if preview is not None:

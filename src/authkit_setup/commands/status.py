@@ -6,8 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
-from authkit_setup.errors import UsageError
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    BaseDbNameOption,
+    BaseRedisNameOption,
+    JsonOption,
+    WorkspaceOrOnlyOption,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.output import Output
 
 if TYPE_CHECKING:
@@ -45,21 +52,9 @@ def status(
             show_default=False,
         ),
     ] = None,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
-            envvar="RENDER_WORKSPACE",
-            show_default=False,
-        ),
-    ] = None,
-    db_name: Annotated[
-        str, typer.Option("--db-name", help="Base name of the Postgres store.")
-    ] = "authkit-db",
-    redis_name: Annotated[
-        str, typer.Option("--redis-name", help="Base name of the Key Value store.")
-    ] = "authkit-redis",
+    workspace: WorkspaceOrOnlyOption = None,
+    db_name: BaseDbNameOption = "authkit-db",
+    redis_name: BaseRedisNameOption = "authkit-redis",
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -73,9 +68,7 @@ def status(
 
         if preview is not None:
             validate_preview(preview)
-        for flag, value in (("--db-name", db_name), ("--redis-name", redis_name)):
-            if not value.strip():
-                raise UsageError(f"{flag} is empty")
+        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
         with render_client(out, api_key=api_key) as client:
             report = collect_status(
                 client,

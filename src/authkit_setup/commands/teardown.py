@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    BaseDbNameOption,
+    BaseRedisNameOption,
+    JsonOption,
+    WorkspaceOrOnlyOption,
+    confirmer,
+    execute,
+    require_nonempty,
+)
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 
@@ -47,21 +56,9 @@ def teardown(
             show_default=False,
         ),
     ] = None,
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
-            envvar="RENDER_WORKSPACE",
-            show_default=False,
-        ),
-    ] = None,
-    db_name: Annotated[
-        str, typer.Option("--db-name", help="Base name of the Postgres store.")
-    ] = "authkit-db",
-    redis_name: Annotated[
-        str, typer.Option("--redis-name", help="Base name of the Key Value store.")
-    ] = "authkit-redis",
+    workspace: WorkspaceOrOnlyOption = None,
+    db_name: BaseDbNameOption = "authkit-db",
+    redis_name: BaseRedisNameOption = "authkit-redis",
     include_base: Annotated[
         bool,
         typer.Option(
@@ -91,9 +88,7 @@ def teardown(
             )
         if preview is not None:
             validate_preview(preview)
-        for flag, value in (("--db-name", db_name), ("--redis-name", redis_name)):
-            if not value.strip():
-                raise UsageError(f"{flag} is empty")
+        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
         if include_base and not yes:
             raise UsageError(
                 f"--include-base also deletes the base stores {db_name} and {redis_name}: "
@@ -115,11 +110,8 @@ def teardown(
             dry_run=dry_run,
         )
 
-        def confirm(question: str) -> bool:
-            return out.can_prompt and typer.confirm(question, default=False, err=True)
-
         with render_client(out, api_key=api_key) as client:
-            report = run_teardown(client, opts, out, confirm=confirm)
+            report = run_teardown(client, opts, out, confirm=confirmer(out))
         if not report.planned:
             write_outputs(out, report.github_outputs())
         out.result(report.to_json())

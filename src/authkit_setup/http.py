@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Required, Self, TypedDict
 
 import httpx
 
@@ -172,14 +172,30 @@ def error_from_response(response: httpx.Response, ctx: ErrorContext) -> ApiError
     return ApiError(f"{where}: {status} {message}", status=status, request_id=request_id)
 
 
+class ClientOptions(TypedDict, total=False):
+    """What every client takes besides its credentials (see `ApiClient.__init__`)."""
+
+    base_url: Required[str]
+    timeout: float
+    transport: httpx.BaseTransport | None
+    max_retries: int
+    sleep: Sleep
+    clock: Clock
+    on_wait: WaitNotice | None
+    buckets: Mapping[str, RateBucket] | None
+
+
 class ApiClient:
-    """Base client over `httpx.Client(transport=...)`. Providers subclass it and add endpoints."""
+    """Base client over `httpx.Client(transport=...)`. Providers subclass it, set the class
+    attributes below and add endpoints; a bearer-token provider needs no constructor of its own."""
 
     provider = "API"
     credentials_hint = "check the API key"
     # Statuses that mean "refused, nothing applied, try again later" for every method, like 429
     # (providers add theirs: Neon answers 423 while a conflicting operation runs).
     retry_any_method: frozenset[int] = frozenset({429})
+    # Client-side limits, bucket name -> (calls, per seconds); `bucket_for` names a call's bucket.
+    rate_limits: ClassVar[Mapping[str, tuple[int, float]]] = {}
 
     def __init__(
         self,
@@ -212,7 +228,8 @@ class ApiClient:
         self._sleep = sleep
         self._clock = clock
         self._on_wait = on_wait
-        self._buckets = dict(buckets or {})
+        self._buckets = {name: RateBucket(*limit) for name, limit in self.rate_limits.items()}
+        self._buckets.update(buckets or {})
         self._bucket_lock = threading.Lock()
         self.request_count = 0
         self.ctx = ErrorContext(self.provider, self.credentials_hint)
@@ -277,24 +294,12 @@ class ApiClient:
                     f"{self.provider} API: {method} {path}: cannot build the request URL ({exc})",
                     hint="check the names and IDs passed on the command line (too long?)",
                 ) from None
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts included
                 if retryable_failure and attempt < self.max_retries:
                     self._sleep(self._backoff(attempt))
                     attempt += 1
                     continue
-                raise ApiConnectionError(
-                    f"{self.provider} API: {method} {path} timed out ({type(exc).__name__})",
-                    hint="the network or the provider is slow; run the same command again",
-                ) from None
-            except httpx.TransportError as exc:
-                if retryable_failure and attempt < self.max_retries:
-                    self._sleep(self._backoff(attempt))
-                    attempt += 1
-                    continue
-                raise ApiConnectionError(
-                    f"{self.provider} API: {method} {path} failed: {redact(str(exc)) or type(exc).__name__}",
-                    hint="check the network (and the *_API_URL override if you set one); the run is safe to repeat",
-                ) from None
+                raise self._connection_error(method, path, exc) from None
 
             status = response.status_code
             if status in self.retry_any_method and attempt < self.max_retries:
@@ -317,6 +322,19 @@ class ApiClient:
                 raise error_from_response(response, self.ctx)
             return self._decode(response, method, path, expect_json)
 
+    def _connection_error(
+        self, method: str, path: str, exc: httpx.TransportError
+    ) -> ApiConnectionError:
+        if isinstance(exc, httpx.TimeoutException):
+            return ApiConnectionError(
+                f"{self.provider} API: {method} {path} timed out ({type(exc).__name__})",
+                hint="the network or the provider is slow; run the same command again",
+            )
+        return ApiConnectionError(
+            f"{self.provider} API: {method} {path} failed: {redact(str(exc)) or type(exc).__name__}",
+            hint="check the network (and the *_API_URL override if you set one); the run is safe to repeat",
+        )
+
     def _decode(self, response: httpx.Response, method: str, path: str, expect_json: bool) -> Any:
         if not response.content.strip():
             if expect_json and response.status_code == 200:
@@ -338,12 +356,45 @@ class ApiClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params)
 
+    # -- the shapes every provider's endpoints share ------------------------------------------
+    def get_object(
+        self, path: str, what: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """GET a JSON object (`what` names it in the error when the body is something else)."""
+        return dict(expect_type(self.get(path, params), dict, what))
+
+    def get_objects(self, path: str, what: str) -> list[dict[str, Any]]:
+        """GET a JSON array (not paged) and keep its objects."""
+        return [dict(e) for e in expect_type(self.get(path), list, what) if isinstance(e, dict)]
+
+    def create(self, path: str, body: Any, what: str) -> dict[str, Any]:
+        """POST a create. Never retried on 5xx/timeouts: flow/provision.py looks the name up
+        first, so neither a retry nor a re-run can make a duplicate."""
+        answer = self.request("POST", path, json_body=body, idempotent=False)
+        return dict(expect_type(answer, dict, what))
+
+    def delete_if_present(self, path: str, *, expect_json: bool = False) -> None:
+        """DELETE `path`; a 404 means it is gone already, which is what was wanted."""
+        try:
+            self.request("DELETE", path, expect_json=expect_json)
+        except NotFoundError:
+            pass
+
 
 def expect_type(value: Any, kind: type, what: str) -> Any:
     """Defensive parsing of API bodies: a clear error instead of a KeyError deep inside."""
     if not isinstance(value, kind):
         raise BadResponseError(f"unexpected API response for {what}: expected {kind.__name__}")
     return value
+
+
+def required_fields(body: Mapping[str, Any], *keys: str, what: str) -> list[str]:
+    """The values of `keys` in an API body, as strings; a missing one is a BadResponseError
+    (`what` is the start of its message: "Neon returned a project")."""
+    try:
+        return [str(body[key]) for key in keys]
+    except KeyError as missing:
+        raise BadResponseError(f"{what} without {missing}") from None
 
 
 def paginate_cursor(

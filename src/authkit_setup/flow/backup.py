@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from authkit_setup.errors import NotFoundError, UsageError
 from authkit_setup.flow.service import ServiceRef
+from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.masking import MASK, mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Store, StoreSpec
@@ -39,16 +40,6 @@ def mask_export_url(url: str) -> str:
     return mask_url(masked)
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def backup_facts(
     client: RenderClient, store: Store, *, now: datetime | None = None
 ) -> dict[str, Any]:
@@ -69,7 +60,7 @@ def backup_facts(
         recovery = {}
     status = recovery.get("recoveryStatus")
     expires_raw = store.expires_at or store.raw.get("expiresAt")
-    expires = _parse_time(expires_raw)
+    expires = parse_time(expires_raw)
     days = None
     if expires is not None:
         days = (expires - (now or datetime.now(UTC))).days

@@ -359,7 +359,13 @@ def yaml_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _scalar(value: Any) -> str:
+def _inline(value: Any) -> str:
+    """A value written on its own line: a scalar, or an empty mapping or list (a non-empty one
+    is a block, see `_emit`)."""
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -380,33 +386,20 @@ def _emit(value: Any, indent: int, lines: list[str]) -> None:
             if isinstance(item, Mapping | list) and item:
                 lines.append(f"{pad}{name}:")
                 _emit(item, indent + 2, lines)
-            elif isinstance(item, Mapping):
-                lines.append(f"{pad}{name}: {{}}")
-            elif isinstance(item, list):
-                lines.append(f"{pad}{name}: []")
             else:
-                lines.append(f"{pad}{name}: {_scalar(item)}")
+                lines.append(f"{pad}{name}: {_inline(item)}")
     elif isinstance(value, list):
         for item in value:
-            if isinstance(item, Mapping) and item:
+            if isinstance(item, Mapping | list) and item:
                 body: list[str] = []
                 _emit(item, indent + 2, body)
-                # The first key goes on the dash line: "- key: value".
+                # The first line goes on the dash line: "- key: value" (or "- - item").
                 lines.append(f"{pad}- {body[0][indent + 2 :]}")
                 lines.extend(body[1:])
-            elif isinstance(item, list) and item:
-                body = []
-                _emit(item, indent + 2, body)
-                lines.append(f"{pad}- {body[0][indent + 2 :]}")
-                lines.extend(body[1:])
-            elif isinstance(item, Mapping):
-                lines.append(f"{pad}- {{}}")
-            elif isinstance(item, list):
-                lines.append(f"{pad}- []")
             else:
-                lines.append(f"{pad}- {_scalar(item)}")
+                lines.append(f"{pad}- {_inline(item)}")
     else:
-        lines.append(f"{pad}{_scalar(value)}")
+        lines.append(f"{pad}{_inline(value)}")
 
 
 def _comment(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from authkit_setup.errors import (
@@ -13,6 +14,7 @@ from authkit_setup.errors import (
     ServerError,
     WaitTimeoutError,
 )
+from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
 from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
 
@@ -76,17 +78,27 @@ def _queued_deploy(
 
 
 def _recent(created_at: Any, within: float = 300.0) -> bool:
-    from datetime import UTC, datetime
+    when = parse_time(created_at)
+    return when is not None and abs((datetime.now(UTC) - when).total_seconds()) <= within
 
-    if not isinstance(created_at, str):
-        return False
-    try:
-        when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return abs((datetime.now(UTC) - when).total_seconds()) <= within
+
+def deploy_service(
+    client: RenderClient,
+    service_id: str,
+    out: Output,
+    *,
+    wait: bool,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Trigger a deploy; with `wait`, follow it until it is live (or fails, or `timeout`)."""
+    deploy = trigger_deploy(client, service_id, out)
+    if wait:
+        deploy = wait_for_deploy(
+            client, service_id, deploy, out, timeout=timeout, sleep=sleep, clock=clock
+        )
+    return deploy
 
 
 def wait_for_deploy(

@@ -256,7 +256,7 @@ def run_migrations(
     clock: Callable[[], float] = time.monotonic,
 ) -> MigrationReport:
     """find the service → plan → PATCH (if needed) → deploy (if changed)."""
-    from authkit_setup.flow.deploy import trigger_deploy, wait_for_deploy
+    from authkit_setup.flow.deploy import deploy_service
     from authkit_setup.flow.service import resolve_service
 
     service = resolve_service(client, opts.service, opts.workspace)
@@ -268,17 +268,15 @@ def run_migrations(
         return report
     apply_migration(client, service, plan, out)
     if plan.changed and opts.deploy:
-        report.deploy = trigger_deploy(client, service.id, out)
-        if opts.wait_deploy:
-            report.deploy = wait_for_deploy(
-                client,
-                service.id,
-                report.deploy,
-                out,
-                timeout=opts.timeout,
-                sleep=sleep,
-                clock=clock,
-            )
+        report.deploy = deploy_service(
+            client,
+            service.id,
+            out,
+            wait=opts.wait_deploy,
+            timeout=opts.timeout,
+            sleep=sleep,
+            clock=clock,
+        )
     elif not plan.changed:
         out.step("nothing changed: no deploy needed")
     else:

@@ -22,7 +22,7 @@ from authkit_setup.errors import (
     ServerError,
 )
 from authkit_setup.output import Output
-from authkit_setup.providers.base import Store, StoreProvider, StoreSpec
+from authkit_setup.providers.base import Kind, Store, StoreProvider, StoreSpec
 
 AMBIGUOUS = (ApiConnectionError, ServerError, BadResponseError)
 CREATE_ATTEMPTS = 3
@@ -74,9 +74,7 @@ def settle(provider: StoreProvider, spec: StoreSpec, mine: Store, out: Output) -
     found = provider.find(spec.kind, spec.name)
     if len(found) <= 1:
         # The listing doubles as the first status poll.
-        fresh = next((s for s in found if s.id == mine.id), mine)
-        fresh.created = mine.created
-        return fresh
+        return mine.refreshed(next((s for s in found if s.id == mine.id), mine))
     winner = _oldest(found)
     if winner.id != mine.id:
         out.warn(
@@ -145,6 +143,11 @@ def ensure_single(found: list[Store], spec: StoreSpec) -> Store | None:
         raise PlanConflictError(
             f"{len(found)} {spec.kind.value} stores are named {spec.name!r}: {ids}",
             hint="delete or rename the extra ones in the dashboard, or choose another name "
-            f"with --{'db' if spec.kind.value == 'postgres' else 'redis'}-name",
+            f"with {name_flag(spec.kind)}",
         )
     return found[0] if found else None
+
+
+def name_flag(kind: Kind) -> str:
+    """The option that names a store of this kind."""
+    return "--db-name" if kind is Kind.POSTGRES else "--redis-name"

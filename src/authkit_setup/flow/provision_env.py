@@ -15,23 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.ci import mask_connection_info
 from authkit_setup.diagnostics.model import CheckResult
-from authkit_setup.errors import PlanConflictError, UsageError
-from authkit_setup.flow.provision import ensure_single, provision
-from authkit_setup.flow.setup import ENV_KEYS, StorePlan, verify_stores, write_local_env
-from authkit_setup.flow.wait import wait_until_ready
+from authkit_setup.errors import UsageError
+from authkit_setup.flow.provision import ensure_single
+from authkit_setup.flow.stores import (
+    StorePlan,
+    local_env,
+    provision_and_wait,
+    recover_passwords,
+    refuse_other_region,
+    refuse_overwrites,
+    verify_stores,
+    write_local_env,
+)
 from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
-from authkit_setup.providers.base import (
-    Kind,
-    Readiness,
-    RecoversPasswords,
-    StoreProvider,
-    StoreSpec,
-)
+from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.regions import DEFAULT_RENDER_REGION, RENDER_TO_AWS
-from authkit_setup.settings import DIRECT_URL, read_env_file
+from authkit_setup.settings import read_env_file
 
 
 @dataclass
@@ -64,36 +65,12 @@ class ProvisionReport:
 
     def urls(self) -> dict[str, str]:
         """What goes into the .env file: DATABASE_URL (+ DIRECT_URL) and REDIS_URL."""
-        values: dict[str, str] = {}
-        for plan in self.plans:
-            if plan.info is not None and plan.info.external_url:
-                values[ENV_KEYS[plan.spec.kind]] = plan.info.external_url
-                values.update(plan.info.extra_env)
-        return values
+        return local_env(self.plans)
 
     def to_json(self) -> dict[str, Any]:
-        resources = []
-        for plan in self.plans:
-            store = plan.store or plan.existing
-            if store is not None:
-                doc = store.to_json()
-            else:
-                doc = {
-                    "kind": plan.spec.kind.value,
-                    "provider": plan.provider.name,
-                    "name": plan.spec.name,
-                    "id": None,
-                    "region": plan.spec.region,
-                    "plan": plan.spec.plan,
-                    "status": "planned",
-                    "created": True,
-                }
-            if self.planned:
-                doc["action"] = "reuse" if plan.existing else "create"
-            resources.append(doc)
         out: dict[str, Any] = {
             "ok": self.ok,
-            "resources": resources,
+            "resources": [plan.to_json(planned=self.planned) for plan in self.plans],
             "urls": self.urls(),  # masked on output unless --show-secrets
             "env_file": (
                 None
@@ -140,11 +117,7 @@ def plan_provision(
         )
     near = _render_region(opts.region)
     current = read_env_file(opts.env_file) if opts.env_file is not None else {}
-    for chosen in providers.values():
-        if isinstance(chosen, RecoversPasswords):  # Supabase: the password lives in the URLs
-            chosen.recover_password(
-                v for v in (current.get("DATABASE_URL"), current.get(DIRECT_URL)) if v
-            )
+    recover_passwords(providers.values(), current.get)  # Supabase: the password is in the URLs
     plans: list[StorePlan] = []
     for kind in (Kind.POSTGRES, Kind.REDIS):
         if kind not in providers:
@@ -152,37 +125,27 @@ def plan_provision(
         provider = providers[kind]
         spec = _spec(kind, opts, provider.region_for(near))
         existing = ensure_single(provider.find(kind, spec.name), spec)
-        if existing is not None and existing.region != spec.region:
-            raise PlanConflictError(
-                f"{provider.name} {spec.name} ({existing.id}) is in {existing.region}, not in "
-                f"{spec.region}",
-                hint=f"pass --provider-region {existing.region} to use it anyway, or another "
-                f"--{'db' if kind is Kind.POSTGRES else 'redis'}-name to create one in "
-                f"{spec.region}",
-            )
+        refuse_other_region(provider, spec, existing)
         plan = StorePlan(spec, provider, existing)
         if existing is None:
             out.step(f"{spec.name}: will be created on {provider.name} in {spec.region}")
         else:
             out.step(f"{spec.name}: exists on {provider.name} ({existing.id}, {existing.status})")
             if existing.readiness is Readiness.READY:
-                plan.info = provider.connection_info(existing)
-                mask_connection_info(out, plan.info)
+                plan.read_info(existing, out)
         plans.append(plan)
 
     if opts.env_file is not None:
-        for plan in plans:
-            key = ENV_KEYS[plan.spec.kind]
-            value = current.get(key)
-            if not value or (plan.info is not None and value == plan.info.app_url):
-                continue
-            message = f"{opts.env_file} already has {key}={mask_url(value)}, not {plan.spec.name}"
-            if opts.force:
-                out.warn(message + "; --force: it will be replaced")
-                continue
-            raise PlanConflictError(
-                message, hint="re-run with --force to replace it (nothing has been changed)"
-            )
+        env_file = opts.env_file
+        refuse_overwrites(
+            plans,
+            {key: value for key, value in current.items() if value},  # an empty value is unset
+            out,
+            conflict=lambda key, value, name: (
+                f"{env_file} already has {key}={mask_url(value)}, not {name}"
+            ),
+            force=opts.force,
+        )
     return plans, current
 
 
@@ -200,23 +163,7 @@ def run_provision(
         report.planned = True
         return report
 
-    missing = [(p.provider, p.spec) for p in plans if p.existing is None]
-    created = iter(provision(missing, out, sleep=sleep))
-    for plan in plans:
-        plan.store = plan.existing if plan.existing is not None else next(created)
-    ready = wait_until_ready(
-        [(p.provider, p.store) for p in plans if p.store is not None],
-        out,
-        timeout=opts.timeout,
-        sleep=sleep,
-        clock=clock,
-    )
-    for plan, store in zip(plans, ready, strict=True):
-        plan.store = store
-        if plan.info is None:
-            plan.info = plan.provider.connection_info(store)
-            mask_connection_info(out, plan.info)
-
+    provision_and_wait(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
     if opts.env_file is not None:
         report.env_changes = write_local_env(opts.env_file, plans, out)
     if opts.verify:

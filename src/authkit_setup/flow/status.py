@@ -15,11 +15,12 @@ from authkit_setup.errors import NotFoundError, UsageError
 from authkit_setup.flow.backup import backup_facts
 from authkit_setup.flow.preview import store_names
 from authkit_setup.flow.service import ServiceRef, resolve_service, resolve_workspace
+from authkit_setup.flow.stores import ENV_KEYS
+from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
 from authkit_setup.providers.render import SERVICE_ID, RenderClient, RenderStores
 
-ENV_KEYS = {Kind.POSTGRES: "DATABASE_URL", Kind.REDIS: "REDIS_URL"}
 EXPIRY_WARNING_DAYS = 7
 
 
@@ -219,15 +220,8 @@ def read_service_env(
 
 def _days_left(expires_at: str | None, now: datetime) -> int | None:
     """Whole days left (rounded down, negative once expired), like `flow.backup`."""
-    if not expires_at:
-        return None
-    try:
-        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - now).days
+    moment = parse_time(expires_at)
+    return None if moment is None else (moment - now).days
 
 
 def _store_facts(client: RenderClient, entry: StoreStatus, now: datetime) -> None:

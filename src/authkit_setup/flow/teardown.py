@@ -24,7 +24,6 @@ from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
 from authkit_setup.flow.preview import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
 from authkit_setup.flow.status import (
-    ENV_KEYS,
     Target,
     find_exact,
     points_at,
@@ -32,6 +31,7 @@ from authkit_setup.flow.status import (
     resolve_scope,
     targets_for,
 )
+from authkit_setup.flow.stores import ENV_KEYS
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Store, StoreProvider
 from authkit_setup.providers.render import RenderClient, RenderStores

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,7 @@ from authkit_setup.settings import (
 )
 
 if TYPE_CHECKING:
+    from authkit_setup.http import ClientOptions
     from authkit_setup.providers.neon import NeonStores
     from authkit_setup.providers.registry import ProviderSettings
     from authkit_setup.providers.render import RenderClient
@@ -38,26 +38,26 @@ def render_client(
         what="Render API key",
         where="Render Dashboard → Account Settings → API Keys",
     )
+    return RenderClient(token=key, **_options(out, RENDER_API_URL, DEFAULT_RENDER_API_URL))
+
+
+def _options(out: Output, url_variable: str, default_url: str) -> ClientOptions:
+    """How every client is built: its API URL ($*_API_URL honoured), $AUTHKIT_HTTP_TIMEOUT, and
+    a line on `out` whenever it waits for a rate limit."""
     from authkit_setup.http import timeout_from_env
 
-    return RenderClient(
-        token=key,
-        base_url=api_url(RENDER_API_URL, DEFAULT_RENDER_API_URL),
-        timeout=timeout_from_env(),
-        on_wait=lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}"),
-    )
+    return {
+        "base_url": api_url(url_variable, default_url),
+        "timeout": timeout_from_env(),
+        "on_wait": lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}"),
+    }
 
 
 # -- Neon, Supabase, Upstash: factories the registry calls (registry.py) ---------------------
 
 
-def _on_wait(out: Output) -> Callable[[float, str], None]:
-    return lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}")
-
-
 def neon_stores(settings: ProviderSettings) -> NeonStores:
     """Neon projects: NEON_API_KEY (+ NEON_ORG_ID), NEON_API_URL honoured."""
-    from authkit_setup.http import timeout_from_env
     from authkit_setup.providers.neon import NeonClient, NeonStores, check_version
     from authkit_setup.settings import DEFAULT_NEON_API_URL, NEON_API_KEY, NEON_API_URL, NEON_ORG_ID
 
@@ -68,12 +68,7 @@ def neon_stores(settings: ProviderSettings) -> NeonStores:
         where="Neon Console → Account settings → API keys",
     )
     check_version(settings.postgres_version)
-    client = NeonClient(
-        token=key,
-        base_url=api_url(NEON_API_URL, DEFAULT_NEON_API_URL),
-        timeout=timeout_from_env(),
-        on_wait=_on_wait(settings.out),
-    )
+    client = NeonClient(token=key, **_options(settings.out, NEON_API_URL, DEFAULT_NEON_API_URL))
     return NeonStores(
         client,
         org_id=settings.setting(NEON_ORG_ID).value,
@@ -86,7 +81,6 @@ def neon_stores(settings: ProviderSettings) -> NeonStores:
 
 def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
     """Supabase projects: SUPABASE_ACCESS_TOKEN (+ SUPABASE_ORG, SUPABASE_DB_PASSWORD)."""
-    from authkit_setup.http import timeout_from_env
     from authkit_setup.providers.supabase import SupabaseClient, SupabaseStores
     from authkit_setup.settings import (
         DEFAULT_SUPABASE_API_URL,
@@ -103,10 +97,7 @@ def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
         where="supabase.com/dashboard/account/tokens",
     )
     client = SupabaseClient(
-        token=token,
-        base_url=api_url(SUPABASE_API_URL, DEFAULT_SUPABASE_API_URL),
-        timeout=timeout_from_env(),
-        on_wait=_on_wait(settings.out),
+        token=token, **_options(settings.out, SUPABASE_API_URL, DEFAULT_SUPABASE_API_URL)
     )
     return SupabaseStores(
         client,
@@ -119,7 +110,6 @@ def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
 
 def upstash_stores(settings: ProviderSettings) -> UpstashStores:
     """Upstash Redis databases: UPSTASH_EMAIL + UPSTASH_API_KEY (HTTP Basic)."""
-    from authkit_setup.http import timeout_from_env
     from authkit_setup.providers.upstash import UpstashClient, UpstashStores
     from authkit_setup.settings import (
         DEFAULT_UPSTASH_API_URL,
@@ -147,9 +137,7 @@ def upstash_stores(settings: ProviderSettings) -> UpstashStores:
     client = UpstashClient(
         email=email,
         api_key=api_key,
-        base_url=api_url(UPSTASH_API_URL, DEFAULT_UPSTASH_API_URL),
-        timeout=timeout_from_env(),
-        on_wait=_on_wait(settings.out),
+        **_options(settings.out, UPSTASH_API_URL, DEFAULT_UPSTASH_API_URL),
     )
     return UpstashStores(client, region=settings.region)
 

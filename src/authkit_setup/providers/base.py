@@ -55,6 +55,11 @@ class Store:
     allow_cidrs: list[str] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def refreshed(self, fresh: Store) -> Store:
+        """`fresh`, this store read again, still marked as created when this run created it."""
+        fresh.created = self.created
+        return fresh
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,

@@ -11,12 +11,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from authkit_setup.errors import (
     ApiError,
@@ -25,7 +22,7 @@ from authkit_setup.errors import (
     NotFoundError,
     UsageError,
 )
-from authkit_setup.http import ApiClient, Sleep, WaitNotice, expect_type
+from authkit_setup.http import ApiClient, expect_type, required_fields
 from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region
@@ -72,27 +69,8 @@ class NeonClient(ApiClient):
     # retries it too (src/api.ts retryOnLock).
     retry_any_method = frozenset({423, 429})
 
-    def __init__(
-        self,
-        *,
-        token: str,
-        base_url: str,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
-        on_wait: WaitNotice | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token=token,
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            on_wait=on_wait,
-        )
-
     def organizations(self) -> list[dict[str, Any]]:
-        body = expect_type(self.get("/users/me/organizations"), dict, "organizations")
+        body = self.get_object("/users/me/organizations", "organizations")
         return [dict(o) for o in body.get("organizations") or [] if isinstance(o, dict)]
 
     def projects(self, *, search: str, org_id: str | None) -> Iterator[dict[str, Any]]:
@@ -102,7 +80,7 @@ class NeonClient(ApiClient):
             params["org_id"] = org_id
         seen: set[str] = set()
         while True:
-            body = expect_type(self.get("/projects", params), dict, "projects")
+            body = self.get_object("/projects", "projects", params)
             page = expect_type(body.get("projects"), list, "projects")
             yield from (dict(p) for p in page if isinstance(p, dict))
             cursor = (body.get("pagination") or {}).get("cursor")
@@ -112,33 +90,26 @@ class NeonClient(ApiClient):
             params["cursor"] = cursor
 
     def create_project(self, project: dict[str, Any]) -> dict[str, Any]:
-        # Never retried on 5xx/timeouts: flow/provision.py looks the name up first.
-        body = self.request("POST", "/projects", json_body={"project": project}, idempotent=False)
-        return dict(expect_type(body, dict, "created project"))
+        return self.create("/projects", {"project": project}, "created project")
 
     def project(self, project_id: str) -> dict[str, Any]:
-        body = expect_type(self.get(f"/projects/{project_id}"), dict, "project")
+        body = self.get_object(f"/projects/{project_id}", "project")
         return dict(expect_type(body.get("project"), dict, "project"))
 
     def operations(self, project_id: str) -> list[dict[str, Any]]:
-        body = expect_type(self.get(f"/projects/{project_id}/operations"), dict, "operations")
+        body = self.get_object(f"/projects/{project_id}/operations", "operations")
         return [dict(o) for o in body.get("operations") or [] if isinstance(o, dict)]
 
     def connection_uri(self, project_id: str, *, database: str, role: str, pooled: bool) -> str:
         params = {"database_name": database, "role_name": role, "pooled": str(pooled).lower()}
-        body = expect_type(
-            self.get(f"/projects/{project_id}/connection_uri", params), dict, "connection URI"
-        )
+        body = self.get_object(f"/projects/{project_id}/connection_uri", "connection URI", params)
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri:
             raise BadResponseError("Neon returned no connection URI")
         return uri
 
     def delete_project(self, project_id: str) -> None:
-        try:
-            self.request("DELETE", f"/projects/{project_id}", expect_json=False)
-        except NotFoundError:
-            pass
+        self.delete_if_present(f"/projects/{project_id}")
 
 
 def _readiness(operations: list[dict[str, Any]]) -> tuple[str, Readiness]:
@@ -238,11 +209,7 @@ class NeonStores:
     def _store(
         self, project: dict[str, Any], operations: list[dict[str, Any]] | None = None
     ) -> Store:
-        try:
-            project_id = str(project["id"])
-            name = str(project["name"])
-        except KeyError as missing:
-            raise BadResponseError(f"Neon returned a project without {missing}") from None
+        project_id, name = required_fields(project, "id", "name", what="Neon returned a project")
         if operations is None:
             operations = self.client.operations(project_id)
         status, readiness = _readiness(operations)
@@ -284,9 +251,7 @@ class NeonStores:
         return store
 
     def refresh(self, store: Store) -> Store:
-        fresh = self._store(self.client.project(store.id))
-        fresh.created = store.created
-        return fresh
+        return store.refreshed(self._store(self.client.project(store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
         # The connection_uri call returns the role's password too (stored passwords, §1.4), so

@@ -6,22 +6,12 @@ Every Render endpoint the tool uses is in this file (facts: shared/reference/ren
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from authkit_setup.errors import BadResponseError, NotFoundError, UsageError
-from authkit_setup.http import (
-    ApiClient,
-    RateBucket,
-    Sleep,
-    WaitNotice,
-    expect_type,
-    paginate_cursor,
-)
+from authkit_setup.http import ApiClient, expect_type, paginate_cursor, required_fields
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 
 REGIONS = ("oregon", "ohio", "virginia", "frankfurt", "singapore")
@@ -106,33 +96,14 @@ def readiness(status: str) -> Readiness:
 class RenderClient(ApiClient):
     provider = "Render"
     credentials_hint = CREDENTIALS_HINT
-
-    def __init__(
-        self,
-        *,
-        token: str,
-        base_url: str,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
-        on_wait: WaitNotice | None = None,
-    ) -> None:
-        # Client-side limits (observed): GET 400/min; POST /postgres, /key-value, /services share
-        # 20/hour; deploys 10/min per service. We wait instead of collecting 429s.
-        super().__init__(
-            base_url=base_url,
-            token=token,
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            on_wait=on_wait,
-            buckets={
-                "get": RateBucket(400, 60.0),
-                "create": RateBucket(20, 3600.0),
-                "deploy": RateBucket(10, 60.0),
-                "mutate": RateBucket(100, 60.0),
-            },
-        )
+    # Client-side limits (observed): GET 400/min; POST /postgres, /key-value, /services share
+    # 20/hour; deploys 10/min per service. We wait instead of collecting 429s.
+    rate_limits = {
+        "get": (400, 60.0),
+        "create": (20, 3600.0),
+        "deploy": (10, 60.0),
+        "mutate": (100, 60.0),
+    }
 
     def bucket_for(self, method: str, path: str) -> str | None:
         if method == "GET":
@@ -149,7 +120,7 @@ class RenderClient(ApiClient):
 
     # -- services -----------------------------------------------------------------------
     def service(self, service_id: str) -> dict[str, Any]:
-        return dict(expect_type(self.get(f"/services/{service_id}"), dict, "service"))
+        return self.get_object(f"/services/{service_id}", "service")
 
     def services_named(self, name: str, owner_id: str | None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"name": name}
@@ -197,14 +168,7 @@ class RenderClient(ApiClient):
         )
 
     def delete_env_var(self, service_id: str, key: str) -> None:
-        try:
-            self.request(
-                "DELETE",
-                f"/services/{service_id}/env-vars/{quote(key, safe='')}",
-                expect_json=False,
-            )
-        except NotFoundError:
-            pass
+        self.delete_if_present(f"/services/{service_id}/env-vars/{quote(key, safe='')}")
 
     # -- deploys --------------------------------------------------------------------------
     def create_deploy(self, service_id: str) -> dict[str, Any] | None:
@@ -231,9 +195,7 @@ class RenderClient(ApiClient):
         ]
 
     def deploy(self, service_id: str, deploy_id: str) -> dict[str, Any]:
-        return dict(
-            expect_type(self.get(f"/services/{service_id}/deploys/{deploy_id}"), dict, "deploy")
-        )
+        return self.get_object(f"/services/{service_id}/deploys/{deploy_id}", "deploy")
 
     # -- stores ---------------------------------------------------------------------------
     def stores_named(self, kind: Kind, name: str, owner_id: str | None) -> list[dict[str, Any]]:
@@ -257,32 +219,22 @@ class RenderClient(ApiClient):
 
     def store(self, kind: Kind, store_id: str) -> dict[str, Any]:
         path, _ = _store_path(kind)
-        return dict(expect_type(self.get(f"{path}/{store_id}"), dict, "store"))
+        return self.get_object(f"{path}/{store_id}", "store")
 
     def create_store(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
         path, _ = _store_path(kind)
-        # Never retried on 5xx/timeouts (idempotent=False): flow/provision.py looks the name up first.
-        return dict(
-            expect_type(
-                self.request("POST", path, json_body=body, idempotent=False), dict, "created store"
-            )
-        )
+        return self.create(path, body, "created store")
 
     def delete_store(self, kind: Kind, store_id: str) -> None:
         path, _ = _store_path(kind)
-        try:
-            self.request("DELETE", f"{path}/{store_id}", expect_json=False)
-        except NotFoundError:
-            pass
+        self.delete_if_present(f"{path}/{store_id}")
 
     def connection_info(self, kind: Kind, store_id: str) -> dict[str, Any]:
         path, _ = _store_path(kind)
-        return dict(
-            expect_type(self.get(f"{path}/{store_id}/connection-info"), dict, "connection info")
-        )
+        return self.get_object(f"{path}/{store_id}/connection-info", "connection info")
 
     def recovery(self, postgres_id: str) -> dict[str, Any]:
-        return dict(expect_type(self.get(f"/postgres/{postgres_id}/recovery"), dict, "recovery"))
+        return self.get_object(f"/postgres/{postgres_id}/recovery", "recovery")
 
     def start_export(self, postgres_id: str) -> None:
         self.request(
@@ -294,8 +246,7 @@ class RenderClient(ApiClient):
         )
 
     def exports(self, postgres_id: str) -> list[dict[str, Any]]:
-        body = expect_type(self.get(f"/postgres/{postgres_id}/export"), list, "exports")
-        return [dict(e) for e in body if isinstance(e, dict)]
+        return self.get_objects(f"/postgres/{postgres_id}/export", "exports")
 
 
 def _store_path(kind: Kind) -> tuple[str, str]:
@@ -310,25 +261,25 @@ def _allow_list(raw: Any) -> list[str]:
 
 
 def store_from_api(kind: Kind, body: dict[str, Any], *, created: bool = False) -> Store:
-    try:
-        status = str(body.get("status") or "unknown")
-        return Store(
-            provider="render",
-            kind=kind,
-            id=str(body["id"]),
-            name=str(body["name"]),
-            region=str(body.get("region") or ""),
-            plan=str(body.get("plan") or ""),
-            status=status,
-            readiness=readiness(status),
-            created=created,
-            created_at=body.get("createdAt"),
-            expires_at=body.get("expiresAt"),
-            allow_cidrs=_allow_list(body.get("ipAllowList")),
-            raw=body,
-        )
-    except KeyError as missing:
-        raise BadResponseError(f"Render returned a {kind.value} store without {missing}") from None
+    store_id, name = required_fields(
+        body, "id", "name", what=f"Render returned a {kind.value} store"
+    )
+    status = str(body.get("status") or "unknown")
+    return Store(
+        provider="render",
+        kind=kind,
+        id=store_id,
+        name=name,
+        region=str(body.get("region") or ""),
+        plan=str(body.get("plan") or ""),
+        status=status,
+        readiness=readiness(status),
+        created=created,
+        created_at=body.get("createdAt"),
+        expires_at=body.get("expiresAt"),
+        allow_cidrs=_allow_list(body.get("ipAllowList")),
+        raw=body,
+    )
 
 
 class RenderStores:
@@ -374,9 +325,7 @@ class RenderStores:
         return store_from_api(spec.kind, self.client.create_store(spec.kind, body), created=True)
 
     def refresh(self, store: Store) -> Store:
-        fresh = store_from_api(store.kind, self.client.store(store.kind, store.id))
-        fresh.created = store.created
-        return fresh
+        return store.refreshed(store_from_api(store.kind, self.client.store(store.kind, store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
         info = self.client.connection_info(store.kind, store.id)

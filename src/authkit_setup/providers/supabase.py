@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
-from authkit_setup.errors import BadResponseError, CredentialsError, NotFoundError, UsageError
-from authkit_setup.http import ApiClient, Sleep, WaitNotice, expect_type
+from authkit_setup.errors import BadResponseError, CredentialsError, UsageError
+from authkit_setup.http import ApiClient, required_fields
 from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region, plain_aws
@@ -75,52 +72,24 @@ class SupabaseClient(ApiClient):
     provider = "Supabase"
     credentials_hint = CREDENTIALS_HINT
 
-    def __init__(
-        self,
-        *,
-        token: str,
-        base_url: str,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
-        on_wait: WaitNotice | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token=token,
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            on_wait=on_wait,
-        )
-
     def organizations(self) -> list[dict[str, Any]]:
-        body = expect_type(self.get("/v1/organizations"), list, "organizations")
-        return [dict(o) for o in body if isinstance(o, dict)]
+        return self.get_objects("/v1/organizations", "organizations")
 
     def projects(self) -> list[dict[str, Any]]:
-        body = expect_type(self.get("/v1/projects"), list, "projects")
-        return [dict(p) for p in body if isinstance(p, dict)]
+        return self.get_objects("/v1/projects", "projects")
 
     def project(self, ref: str) -> dict[str, Any]:
-        return dict(expect_type(self.get(f"/v1/projects/{ref}"), dict, "project"))
+        return self.get_object(f"/v1/projects/{ref}", "project")
 
     def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
-        # Never retried on 5xx/timeouts: flow/provision.py looks the name up first.
-        answer = self.request("POST", "/v1/projects", json_body=body, idempotent=False)
-        return dict(expect_type(answer, dict, "created project"))
+        return self.create("/v1/projects", body, "created project")
 
     def pooler_config(self, ref: str) -> list[dict[str, Any]]:
-        body = expect_type(
-            self.get(f"/v1/projects/{ref}/config/database/pooler"), list, "pooler config"
-        )
-        return [dict(e) for e in body if isinstance(e, dict)]
+        return self.get_objects(f"/v1/projects/{ref}/config/database/pooler", "pooler config")
 
     def delete_project(self, ref: str) -> None:
-        try:
-            self.request("DELETE", f"/v1/projects/{ref}")
-        except NotFoundError:
-            pass
+        # Supabase answers the deleted project (JSON), unlike the other providers.
+        self.delete_if_present(f"/v1/projects/{ref}", expect_json=True)
 
 
 def primary_pooler(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -249,11 +218,9 @@ class SupabaseStores:
         return stores
 
     def _store(self, project: dict[str, Any], *, check_pooler: bool = True) -> Store:
-        try:
-            ref = str(project["ref"] if "ref" in project else project["id"])
-            name = str(project["name"])
-        except KeyError as missing:
-            raise BadResponseError(f"Supabase returned a project without {missing}") from None
+        ref, name = required_fields(
+            project, "ref" if "ref" in project else "id", "name", what="Supabase returned a project"
+        )
         status = str(project.get("status") or "UNKNOWN")
         readiness = Readiness.PENDING
         if status in FAILED:
@@ -301,9 +268,7 @@ class SupabaseStores:
         return store
 
     def refresh(self, store: Store) -> Store:
-        fresh = self._store(self.client.project(store.id))
-        fresh.created = store.created
-        return fresh
+        return store.refreshed(self._store(self.client.project(store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
         entry = primary_pooler(self.client.pooler_config(store.id))

@@ -11,14 +11,11 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import quote
 
-import httpx
-
-from authkit_setup.errors import ApiError, BadResponseError, NotFoundError
-from authkit_setup.http import ApiClient, Sleep, WaitNotice, expect_type
+from authkit_setup.errors import ApiError, BadResponseError
+from authkit_setup.http import ApiClient, ClientOptions, required_fields
 from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region, plain_aws
@@ -51,44 +48,21 @@ class UpstashClient(ApiClient):
     provider = "Upstash"
     credentials_hint = CREDENTIALS_HINT
 
-    def __init__(
-        self,
-        *,
-        email: str,
-        api_key: str,
-        base_url: str,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Sleep = time.sleep,
-        on_wait: WaitNotice | None = None,
-    ) -> None:
+    def __init__(self, *, email: str, api_key: str, **options: Unpack[ClientOptions]) -> None:
         # HTTP Basic EMAIL:API_KEY (devops/developer-api/authentication.mdx).
-        super().__init__(
-            base_url=base_url,
-            auth=(email, api_key),
-            timeout=timeout,
-            transport=transport,
-            sleep=sleep,
-            on_wait=on_wait,
-        )
+        super().__init__(auth=(email, api_key), **options)
 
     def databases(self) -> list[dict[str, Any]]:
-        body = expect_type(self.get("/redis/databases"), list, "databases")
-        return [dict(d) for d in body if isinstance(d, dict)]
+        return self.get_objects("/redis/databases", "databases")
 
     def database(self, database_id: str) -> dict[str, Any]:
-        return dict(expect_type(self.get(f"/redis/database/{database_id}"), dict, "database"))
+        return self.get_object(f"/redis/database/{database_id}", "database")
 
     def create_database(self, body: dict[str, Any]) -> dict[str, Any]:
-        # Never retried on 5xx/timeouts: flow/provision.py looks the name up first.
-        answer = self.request("POST", "/redis/database", json_body=body, idempotent=False)
-        return dict(expect_type(answer, dict, "created database"))
+        return self.create("/redis/database", body, "created database")
 
     def delete_database(self, database_id: str) -> None:
-        try:
-            self.request("DELETE", f"/redis/database/{database_id}", expect_json=False)
-        except NotFoundError:
-            pass
+        self.delete_if_present(f"/redis/database/{database_id}")
 
 
 def endpoint_host(endpoint: str) -> str:
@@ -127,11 +101,9 @@ class UpstashStores:
         return [self._store(d) for d in self.client.databases() if d.get("database_name") == name]
 
     def _store(self, database: dict[str, Any]) -> Store:
-        try:
-            database_id = str(database["database_id"])
-            name = str(database["database_name"])
-        except KeyError as missing:
-            raise BadResponseError(f"Upstash returned a database without {missing}") from None
+        database_id, name = required_fields(
+            database, "database_id", "database_name", what="Upstash returned a database"
+        )
         if isinstance(database.get("password"), str):
             register_secret(database["password"])
         for token in ("rest_token", "read_only_rest_token"):
@@ -176,9 +148,7 @@ class UpstashStores:
         return store
 
     def refresh(self, store: Store) -> Store:
-        fresh = self._store(self.client.database(store.id))
-        fresh.created = store.created
-        return fresh
+        return store.refreshed(self._store(self.client.database(store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
         database = store.raw

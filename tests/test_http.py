@@ -120,6 +120,18 @@ def test_bad_bodies(body: bytes) -> None:
         api.get("/x")
 
 
+@pytest.mark.parametrize("body", [b"", b"{broken"])
+def test_a_bad_body_is_read_again_but_a_create_is_not_resent(body: bytes) -> None:
+    rec = Recorder()
+    answers = iter([body, b'{"ok": true}'])
+    api = client(httpx.MockTransport(lambda r: httpx.Response(200, content=next(answers))), rec)
+    assert api.get("/x") == {"ok": True}
+    assert len(rec.sleeps) == 1
+    answers = iter([body, b'{"ok": true}'])
+    with pytest.raises(BadResponseError):
+        api.create("/x", {"name": "n"}, "created thing")
+
+
 @pytest.mark.parametrize("body", ['{"message": "m1"}', '"m1"', '{"error": "m1"}', "m1"])
 def test_error_bodies_in_every_shape(body: str) -> None:
     rec = Recorder()

@@ -4,9 +4,10 @@ Retry policy (one place, see `ApiClient.request`):
 - 429 (and a provider's `retry_any_method` statuses, e.g. Neon's 423 Locked) is retried for every
   method: the server refused the request, nothing was applied. The wait
   honours `Retry-After`, then `Ratelimit-Reset` / `X-RateLimit-Reset` (seconds, or an epoch).
-- 5xx, timeouts and dropped connections are retried only for idempotent calls (GET, PUT, DELETE,
-  PATCH). A POST that creates something is never retried blindly: the caller looks the name up
-  first (see `flow/provision.py`), so neither a retry nor a re-run can make a duplicate.
+- 5xx, timeouts, dropped connections and unreadable 2xx bodies (malformed JSON, empty) are
+  retried only for idempotent calls (GET, PUT, DELETE, PATCH). A POST that creates something is
+  never retried blindly: the caller looks the name up first (see `flow/provision.py`), so
+  neither a retry nor a re-run can make a duplicate.
 
 Each call may take `AUTHKIT_HTTP_TIMEOUT` seconds (default 30): raise it on a slow network;
 the fault tests lower it to exercise timeouts quickly.
@@ -320,7 +321,15 @@ class ApiClient:
                 continue
             if status >= 400:
                 raise error_from_response(response, self.ctx)
-            return self._decode(response, method, path, expect_json)
+            try:
+                return self._decode(response, method, path, expect_json)
+            except BadResponseError:
+                # A truncated or empty answer to a read is a transport hiccup: read again. (A
+                # create is not resent: flow/provision.py looks the name up instead.)
+                if not (retryable_failure and attempt < self.max_retries):
+                    raise
+                self._sleep(self._backoff(attempt))
+                attempt += 1
 
     def _connection_error(
         self, method: str, path: str, exc: httpx.TransportError

@@ -48,7 +48,8 @@ external DATABASE_URL / REDIS_URL to $GITHUB_ENV for the job's later steps.
 
 With --postgres neon|supabase and/or --redis upstash those stores are got-or-created on that
 provider instead (same names, in its region nearest the service's), and their public URLs are
-written the same way, plus DIRECT_URL (for migrations) beside a pooled DATABASE_URL.
+written the same way, plus DIRECT_URL (for migrations) beside a pooled DATABASE_URL. A Neon
+preview is the branch preview/NAME in the base project <db-name>, as Neon recommends.
 
 \b
 Examples:
@@ -203,7 +204,7 @@ def render(
 
     def body() -> int:
         from authkit_setup.ci import github_env_path, publish_setup
-        from authkit_setup.flow.preview import free_plan_warning, store_names
+        from authkit_setup.flow.preview import free_plan_warning, preview_providers, store_names
         from authkit_setup.flow.setup import SetupOptions, run_setup
         from authkit_setup.providers import render_client
         from authkit_setup.providers.render import (
@@ -234,14 +235,20 @@ def render(
         )
         from authkit_setup.flow.migrations import check_command
 
-        names = store_names(preview, db_name, redis_name)
+        names = store_names(
+            preview,
+            db_name,
+            redis_name,
+            postgres=postgres.strip().lower(),
+            redis=redis.strip().lower(),
+        )
         env_target = github_env_path() if github_env else None
         pg_plan = normalize_postgres_plan(postgres_plan)
         if pg_plan != postgres_plan.strip().lower():
             out.info(
                 f"--postgres-plan {postgres_plan}: Render no longer accepts legacy plans, using {pg_plan}"
             )
-        preview_warning = free_plan_warning(preview, pg_plan)
+        preview_warning = free_plan_warning(preview, pg_plan, postgres.strip().lower())
         if preview_warning:
             out.warn(preview_warning)
         opts = SetupOptions(
@@ -293,7 +300,13 @@ def render(
             ) as providers,
             render_client(out, api_key=api_key) as client,
         ):
-            report = run_setup(client, opts, out, confirm=confirmer(out), providers=providers)
+            report = run_setup(
+                client,
+                opts,
+                out,
+                confirm=confirmer(out),
+                providers=preview_providers(providers, preview, db_name),
+            )
         publish_setup(out, report, preview=preview, github_env=env_target)
         doc = report.to_json()
         if preview is not None:

@@ -15,6 +15,15 @@ from authkit_setup.commands._common import (
     execute,
     require_nonempty,
 )
+from authkit_setup.commands._providers import (
+    NeonApiKeyOption,
+    NeonOrgOption,
+    ProviderChoice,
+    SupabaseOrgOption,
+    SupabaseTokenOption,
+    UpstashApiKeyOption,
+    UpstashEmailOption,
+)
 from authkit_setup.output import Output
 
 if TYPE_CHECKING:
@@ -34,6 +43,7 @@ creating), 2 usage, 3 credentials.
 Examples:
   authkit-setup status
   authkit-setup status --preview pr-123 --service my-api --json
+  authkit-setup status --preview pr-123 --postgres neon --redis upstash --json
 """
 
 
@@ -55,6 +65,21 @@ def status(
     workspace: WorkspaceOrOnlyOption = None,
     db_name: BaseDbNameOption = "authkit-db",
     redis_name: BaseRedisNameOption = "authkit-redis",
+    postgres: Annotated[
+        str,
+        typer.Option(
+            "--postgres", help="Where the Postgres store lives: render, neon or supabase."
+        ),
+    ] = "render",
+    redis: Annotated[
+        str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
+    ] = "render",
+    neon_api_key: NeonApiKeyOption = None,
+    neon_org_id: NeonOrgOption = None,
+    supabase_access_token: SupabaseTokenOption = None,
+    supabase_org: SupabaseOrgOption = None,
+    upstash_email: UpstashEmailOption = None,
+    upstash_api_key: UpstashApiKeyOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -62,14 +87,30 @@ def status(
 
     def body() -> int:
         from authkit_setup.ci import write_outputs
-        from authkit_setup.flow.preview import validate_preview
+        from authkit_setup.commands._providers import store_providers
+        from authkit_setup.flow.preview import preview_providers, validate_preview
         from authkit_setup.flow.status import collect_status
         from authkit_setup.providers import render_client
 
         if preview is not None:
             validate_preview(preview)
         require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
-        with render_client(out, api_key=api_key) as client:
+        choice = ProviderChoice(
+            postgres,
+            redis,
+            neon_api_key=neon_api_key,
+            neon_org_id=neon_org_id,
+            supabase_access_token=supabase_access_token,
+            supabase_org=supabase_org,
+            upstash_email=upstash_email,
+            upstash_api_key=upstash_api_key,
+        )
+        with (
+            store_providers(
+                out, choice, database="authkit", user="authkit_user", postgres_version="16"
+            ) as providers,
+            render_client(out, api_key=api_key) as client,
+        ):
             report = collect_status(
                 client,
                 out,
@@ -78,6 +119,7 @@ def status(
                 workspace=workspace,
                 db_name=db_name,
                 redis_name=redis_name,
+                providers=preview_providers(providers, preview, db_name),
             )
         write_outputs(out, report.github_outputs())
         out.result(report.to_json())

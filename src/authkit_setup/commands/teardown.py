@@ -16,6 +16,15 @@ from authkit_setup.commands._common import (
     execute,
     require_nonempty,
 )
+from authkit_setup.commands._providers import (
+    NeonApiKeyOption,
+    NeonOrgOption,
+    ProviderChoice,
+    SupabaseOrgOption,
+    SupabaseTokenOption,
+    UpstashApiKeyOption,
+    UpstashEmailOption,
+)
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 
@@ -30,12 +39,17 @@ REDIS_URL are removed from the service (one key at a time) only while they still
 store being deleted. Safe to re-run: when everything is already gone it succeeds and changes
 nothing. Without a terminal it needs --yes.
 
+With --postgres neon|supabase / --redis upstash the preview's stores on those providers are
+deleted: for Neon only the branch preview/NAME of the base project (never the project or its
+default branch); for Supabase / Upstash the project / database named with the suffix.
+
 Exit codes: 0 done (also when already gone), 1 failed or cancelled, 2 usage, 3 credentials.
 
 \b
 Examples:
   authkit-setup teardown --preview pr-123 --dry-run
   authkit-setup teardown --preview pr-123 --service my-api-pr-123 --yes --json
+  authkit-setup teardown --preview pr-123 --postgres neon --redis upstash --yes
 """
 
 
@@ -70,6 +84,21 @@ def teardown(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
     ] = False,
+    postgres: Annotated[
+        str,
+        typer.Option(
+            "--postgres", help="Where the Postgres store lives: render, neon or supabase."
+        ),
+    ] = "render",
+    redis: Annotated[
+        str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
+    ] = "render",
+    neon_api_key: NeonApiKeyOption = None,
+    neon_org_id: NeonOrgOption = None,
+    supabase_access_token: SupabaseTokenOption = None,
+    supabase_org: SupabaseOrgOption = None,
+    upstash_email: UpstashEmailOption = None,
+    upstash_api_key: UpstashApiKeyOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -77,7 +106,8 @@ def teardown(
 
     def body() -> int:
         from authkit_setup.ci import write_outputs
-        from authkit_setup.flow.preview import validate_preview
+        from authkit_setup.commands._providers import store_providers
+        from authkit_setup.flow.preview import preview_providers, validate_preview
         from authkit_setup.flow.teardown import TeardownOptions, run_teardown
         from authkit_setup.providers import render_client
 
@@ -89,6 +119,14 @@ def teardown(
         if preview is not None:
             validate_preview(preview)
         require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
+        if include_base and (postgres.strip().lower(), redis.strip().lower()) != (
+            "render",
+            "render",
+        ):
+            raise UsageError(
+                "--include-base deletes base stores on Render only",
+                hint="delete a Neon / Supabase / Upstash base store in its own console",
+            )
         if include_base and not yes:
             raise UsageError(
                 f"--include-base also deletes the base stores {db_name} and {redis_name}: "
@@ -110,8 +148,29 @@ def teardown(
             dry_run=dry_run,
         )
 
-        with render_client(out, api_key=api_key) as client:
-            report = run_teardown(client, opts, out, confirm=confirmer(out))
+        choice = ProviderChoice(
+            postgres,
+            redis,
+            neon_api_key=neon_api_key,
+            neon_org_id=neon_org_id,
+            supabase_access_token=supabase_access_token,
+            supabase_org=supabase_org,
+            upstash_email=upstash_email,
+            upstash_api_key=upstash_api_key,
+        )
+        with (
+            store_providers(
+                out, choice, database="authkit", user="authkit_user", postgres_version="16"
+            ) as providers,
+            render_client(out, api_key=api_key) as client,
+        ):
+            report = run_teardown(
+                client,
+                opts,
+                out,
+                confirm=confirmer(out),
+                providers=preview_providers(providers, preview, db_name),
+            )
         if not report.planned:
             write_outputs(out, report.github_outputs())
         out.result(report.to_json())

@@ -1,8 +1,10 @@
 """Preview environments: one pair of stores per pull request, named in exactly one place.
 
-`render --preview pr-123` stores are `authkit-db-pr-123` and `authkit-redis-pr-123`; `teardown
---preview pr-123` deletes exactly those names and nothing else. Every other module asks this one
-for names, so a provider added later (Neon branches, …) names its preview resources the same way.
+`render --preview pr-123` stores are `authkit-db-pr-123` and `authkit-redis-pr-123` (Render
+stores, Supabase projects, Upstash databases); with `--postgres neon` the preview's database is
+the branch `preview/pr-123` in the base project `authkit-db`, as Neon recommends
+(neon-supabase-upstash.md §1.4). `teardown --preview pr-123` deletes exactly those names and
+nothing else. Every other module asks this one for names.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from authkit_setup.errors import UsageError
+from authkit_setup.providers.base import Kind, StoreProvider
 
 DEFAULT_DB_NAME = "authkit-db"
 DEFAULT_REDIS_NAME = "authkit-redis"
@@ -19,6 +22,10 @@ _PREVIEW_NAME = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{MAX_PREVIEW_LENGTH - 1}}}")
 # Render allows one free Postgres per workspace (render-api.md §3.7), so a second preview's
 # free database is refused; basic_256mb is the smallest paid plan (§0.3).
 PAID_PREVIEW_PLAN = "basic_256mb"
+
+
+NEON = "neon"
+NEON_BRANCH_PREFIX = "preview/"
 
 
 @dataclass(frozen=True)
@@ -38,30 +45,62 @@ def validate_preview(name: str) -> str:
     )
 
 
+def preview_store_name(base: str, preview: str, provider: str = "render") -> str:
+    """One preview store's exact name: `preview/<preview>` for a Neon branch (inside the base
+    project `base`), else `<base>-<preview>`."""
+    preview = validate_preview(preview)
+    if provider == NEON:
+        return f"{NEON_BRANCH_PREFIX}{preview}"
+    return f"{base}-{preview}"
+
+
 def store_names(
     preview: str | None,
     base_db: str = DEFAULT_DB_NAME,
     base_redis: str = DEFAULT_REDIS_NAME,
+    *,
+    postgres: str = "render",
+    redis: str = "render",
 ) -> StoreNames:
-    """The store names for a preview (`<base>-<preview>`), or the base names without one."""
+    """The store names for a preview on the given providers, or the base names without one."""
     if preview is None:
         return StoreNames(base_db, base_redis)
-    preview = validate_preview(preview)
-    return StoreNames(f"{base_db}-{preview}", f"{base_redis}-{preview}")
+    return StoreNames(
+        preview_store_name(base_db, preview, postgres),
+        preview_store_name(base_redis, preview, redis),
+    )
 
 
-def belongs_to_preview(store_name: str, preview: str, base: str) -> bool:
-    """True only for the exact name `<base>-<preview>`.
+def belongs_to_preview(store_name: str, preview: str, base: str, provider: str = "render") -> bool:
+    """True only for the exact name `preview_store_name(base, preview, provider)`.
 
     An exact comparison, never a prefix or suffix test: `authkit-db-pr-1` is not part of preview
-    `pr-12`, and `authkit-db-pr-12` is not part of preview `pr-1` or `12`.
+    `pr-12`, `authkit-db-pr-12` is not part of preview `pr-1` or `12`, and Neon branch
+    `preview/pr-1` is not part of preview `pr-12`.
     """
-    return store_name == f"{base}-{validate_preview(preview)}"
+    return store_name == preview_store_name(base, preview, provider)
 
 
-def free_plan_warning(preview: str | None, postgres_plan: str) -> str | None:
+def preview_providers(
+    providers: dict[Kind, StoreProvider], preview: str | None, base_db: str
+) -> dict[Kind, StoreProvider]:
+    """The providers a preview uses: Neon Postgres becomes branches of the base project."""
+    if preview is None:
+        return providers
+    from authkit_setup.providers.neon import NeonBranchStores, NeonStores
+
+    chosen = dict(providers)
+    neon = chosen.get(Kind.POSTGRES)
+    if isinstance(neon, NeonStores):
+        chosen[Kind.POSTGRES] = NeonBranchStores(neon, base_db)
+    return chosen
+
+
+def free_plan_warning(
+    preview: str | None, postgres_plan: str, postgres: str = "render"
+) -> str | None:
     """Why a free Postgres per preview is likely to be refused, or None."""
-    if preview is None or postgres_plan != "free":
+    if preview is None or postgres_plan != "free" or postgres != "render":
         return None
     return (
         f"--preview {preview} with --postgres-plan free: Render allows one free Postgres per "

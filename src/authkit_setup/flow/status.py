@@ -4,18 +4,18 @@ service points at them. Also the lookups `teardown` shares: scope, exact-name fi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
-from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
 from authkit_setup.flow.backup import backup_facts
 from authkit_setup.flow.preview import store_names
 from authkit_setup.flow.service import ServiceRef, resolve_service, resolve_workspace
-from authkit_setup.flow.stores import ENV_KEYS
+from authkit_setup.flow.stores import ENV_KEYS, recover_passwords
 from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
@@ -40,6 +40,7 @@ class Target:
     name: str
     base: str
     preview: str | None
+    provider: str = "render"
 
 
 @dataclass
@@ -65,7 +66,7 @@ class StoreStatus:
             "name": self.name,
             "id": s.id if s else None,
             "region": s.region if s else None,
-            "plan": s.plan if s else None,
+            "plan": (s.plan or None) if s else None,
             "status": self.status,
             "created_at": s.created_at if s else None,
             "expires_at": s.expires_at if s else None,
@@ -161,22 +162,55 @@ def resolve_scope(
 
 
 def targets_for(
-    preview: str | None, db_name: str, redis_name: str, *, include_base: bool = False
+    preview: str | None,
+    db_name: str,
+    redis_name: str,
+    *,
+    include_base: bool = False,
+    postgres: str = "render",
+    redis: str = "render",
 ) -> list[Target]:
-    """The stores a command is about: the preview's, and the base ones if asked (or no preview)."""
+    """The stores a command is about: the preview's, and the base ones if asked (or no preview),
+    on the providers named (`postgres` / `redis`)."""
     result: list[Target] = []
     if preview is not None:
-        names = store_names(preview, db_name, redis_name)
+        names = store_names(preview, db_name, redis_name, postgres=postgres, redis=redis)
         result += [
-            Target(Kind.POSTGRES, names.db, db_name, preview),
-            Target(Kind.REDIS, names.redis, redis_name, preview),
+            Target(Kind.POSTGRES, names.db, db_name, preview, postgres),
+            Target(Kind.REDIS, names.redis, redis_name, preview, redis),
         ]
     if preview is None or include_base:
         result += [
-            Target(Kind.POSTGRES, db_name, db_name, None),
-            Target(Kind.REDIS, redis_name, redis_name, None),
+            Target(Kind.POSTGRES, db_name, db_name, None, postgres),
+            Target(Kind.REDIS, redis_name, redis_name, None, redis),
         ]
     return result
+
+
+def lookup_only(
+    providers: Mapping[Kind, StoreProvider], read: Callable[[str], str | None] | None
+) -> None:
+    """Prepare providers for `status` / `teardown`, which only look stores up: a provider that
+    cannot read a password back (Supabase) takes it from the service's URLs (`read`) when there
+    is a service, and an unknown password no longer stops the lookup."""
+    from authkit_setup.providers.supabase import SupabaseStores
+
+    if read is not None:
+        recover_passwords(providers.values(), read)
+    for provider in providers.values():
+        if isinstance(provider, SupabaseStores):
+            provider.password_needed = False
+
+
+def connection_info_or_none(provider: StoreProvider, store: Store) -> ConnectionInfo | None:
+    """The store's URLs, or None when they cannot be read (e.g. a Supabase password nobody
+    knows, or a Neon branch without the expected role): then "points at" cannot be told."""
+    if provider.name == "render":
+        return provider.connection_info(store)
+    try:
+        return provider.connection_info(store)
+    except (CredentialsError, UsageError):
+        return None
 
 
 def find_exact(provider: StoreProvider, target: Target) -> list[Store]:
@@ -228,7 +262,12 @@ def _store_facts(client: RenderClient, entry: StoreStatus, now: datetime) -> Non
     """Expiry, point-in-time recovery and backups of one existing store."""
     store = entry.store
     assert store is not None
-    if store.kind is Kind.POSTGRES:
+    if store.provider != "render":
+        # Neon / Supabase / Upstash: no expiry, point-in-time recovery or backups are read
+        # from their APIs here, so those facts stay null rather than guessed.
+        entry.expires_in_days = _days_left(store.expires_at, now)
+        entry.pitr, entry.backups = None, False
+    elif store.kind is Kind.POSTGRES:
         facts = backup_facts(client, store, now=now)
         entry.expires_in_days = facts["expires_in_days"]
         entry.pitr = facts["pitr"]
@@ -249,11 +288,21 @@ def collect_status(
     workspace: str | None,
     db_name: str,
     redis_name: str,
+    providers: Mapping[Kind, StoreProvider] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StatusReport:
     scope = resolve_scope(client, service, workspace)
-    provider = RenderStores(client, scope.owner_id)
-    targets = targets_for(preview, db_name, redis_name)
+    render_stores = RenderStores(client, scope.owner_id)
+    chosen = dict(providers or {})
+    svc = scope.service
+    lookup_only(chosen, (lambda key: client.env_var(svc.id, key)) if svc else None)
+    targets = targets_for(
+        preview,
+        db_name,
+        redis_name,
+        postgres=chosen.get(Kind.POSTGRES, render_stores).name,
+        redis=chosen.get(Kind.REDIS, render_stores).name,
+    )
     env = (
         read_service_env(client, out, scope.service, [t.kind for t in targets])
         if scope.service
@@ -261,6 +310,7 @@ def collect_status(
     )
     report = StatusReport(preview, scope.service, [])
     for target in targets:
+        provider = chosen.get(target.kind, render_stores)
         found = find_exact(provider, target)
         if not found:
             entry = StoreStatus(target.kind, provider.name, target.name)
@@ -290,10 +340,11 @@ def collect_status(
                     "Render Dashboard, or export the data before then"
                 )
             if scope.service is not None:
-                info = provider.connection_info(store)
-                mask_connection_info(out, info)
+                info = connection_info_or_none(provider, store)
+                if info is not None:
+                    mask_connection_info(out, info)
                 entry.wired = points_at(env.get(target.kind), store, info)
-                if store.region != scope.service.region:
+                if provider is render_stores and store.region != scope.service.region:
                     report.warnings.append(
                         f"{store.name} is in {store.region} but {scope.service.name} runs in "
                         f"{scope.service.region}: internal URLs do not cross regions"

@@ -2,8 +2,10 @@
 
 Safety rules, each enforced here rather than trusted to the caller:
 
-- Stores are found by exact name (`authkit-db-pr-12`); a name is compared whole, never as a
-  prefix or suffix, so preview `pr-1` never touches `authkit-db-pr-12` and vice versa.
+- Stores are found by exact name (`authkit-db-pr-12`, or Neon's branch `preview/pr-12` in the
+  base project) on the chosen provider; a name is compared whole, never as a prefix or suffix,
+  so preview `pr-1` never touches `authkit-db-pr-12` and vice versa. A Neon preview deletes
+  its branch only, never the project or its default branch.
 - A store without the preview suffix (the base `authkit-db` / `authkit-redis`) is deleted only
   with both `include_base` and `yes`; `may_delete` is checked again right before every DELETE.
 - `DATABASE_URL` / `REDIS_URL` are removed one key at a time (never the bulk PUT, which replaces
@@ -16,7 +18,7 @@ Safety rules, each enforced here rather than trusted to the caller:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +27,9 @@ from authkit_setup.errors import AuthkitError, PlanConflictError
 from authkit_setup.flow.preview import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
 from authkit_setup.flow.status import (
     Target,
+    connection_info_or_none,
     find_exact,
+    lookup_only,
     points_at,
     read_service_env,
     resolve_scope,
@@ -33,7 +37,7 @@ from authkit_setup.flow.status import (
 )
 from authkit_setup.flow.stores import ENV_KEYS
 from authkit_setup.output import Output
-from authkit_setup.providers.base import Store, StoreProvider
+from authkit_setup.providers.base import Kind, Store, StoreProvider
 from authkit_setup.providers.render import RenderClient, RenderStores
 
 EnvOutcome = Literal["removed", "kept", "absent"]
@@ -105,11 +109,15 @@ class TeardownReport:
 
 def may_delete(store: Store, target: Target, opts: TeardownOptions) -> bool:
     """The one rule every deletion passes, checked right before the DELETE."""
-    if store.name != target.name or store.kind is not target.kind:
+    if (
+        store.name != target.name
+        or store.kind is not target.kind
+        or store.provider != target.provider
+    ):
         return False
     if target.preview is not None:
         return target.preview == opts.preview and belongs_to_preview(
-            store.name, target.preview, target.base
+            store.name, target.preview, target.base, target.provider
         )
     return opts.include_base and opts.yes
 
@@ -133,15 +141,25 @@ def run_teardown(
     out: Output,
     *,
     confirm: Callable[[str], bool] | None = None,
+    providers: Mapping[Kind, StoreProvider] | None = None,
 ) -> TeardownReport:
     scope = resolve_scope(client, opts.service, opts.workspace, out=out, missing_service_ok=True)
-    provider = RenderStores(client, scope.owner_id)
+    render_stores = RenderStores(client, scope.owner_id)
+    chosen = dict(providers or {})
+    svc = scope.service
+    lookup_only(chosen, (lambda key: client.env_var(svc.id, key)) if svc else None)
     targets = targets_for(
-        opts.preview, opts.db_name, opts.redis_name, include_base=opts.include_base
+        opts.preview,
+        opts.db_name,
+        opts.redis_name,
+        include_base=opts.include_base,
+        postgres=chosen.get(Kind.POSTGRES, render_stores).name,
+        redis=chosen.get(Kind.REDIS, render_stores).name,
     )
     report = TeardownReport(opts.preview, planned=opts.dry_run)
 
     for target in targets:
+        provider = chosen.get(target.kind, render_stores)
         found = find_exact(provider, target)
         if not found:
             out.step(f"{target.kind.value} {target.name}: already gone")
@@ -160,17 +178,25 @@ def run_teardown(
             key = ENV_KEYS[kind]
             value = current[kind]
             outcome: EnvOutcome = "absent" if value is None else "kept"
+            extra: dict[str, str] = {}  # e.g. DIRECT_URL beside a Neon / Supabase DATABASE_URL
             for doomed in report.deleted:
                 if doomed.store.kind is kind and value is not None:
-                    info = doomed.provider.connection_info(doomed.store)
-                    mask_connection_info(out, info)
+                    info = connection_info_or_none(doomed.provider, doomed.store)
+                    if info is not None:
+                        mask_connection_info(out, info)
                     if points_at(value, doomed.store, info):
                         outcome = "removed"
+                        extra.update(info.extra_env if info is not None else {})
             if outcome == "removed":
                 removals.append(key)
             elif outcome == "kept":
                 out.step(f"{scope.service.name}: {key} points elsewhere; kept")
             report.env.append((key, outcome))
+            for extra_key, extra_value in extra.items():
+                # Removed only while it is exactly what the deleted store's flow wrote.
+                if client.env_var(scope.service.id, extra_key) == extra_value:
+                    removals.append(extra_key)
+                    report.env.append((extra_key, "removed"))
 
     if opts.dry_run or (not report.deleted and not removals):
         return report

@@ -100,8 +100,18 @@ class NeonClient(ApiClient):
         body = self.get_object(f"/projects/{project_id}/operations", "operations")
         return [dict(o) for o in body.get("operations") or [] if isinstance(o, dict)]
 
-    def connection_uri(self, project_id: str, *, database: str, role: str, pooled: bool) -> str:
+    def connection_uri(
+        self,
+        project_id: str,
+        *,
+        database: str,
+        role: str,
+        pooled: bool,
+        branch_id: str | None = None,
+    ) -> str:
         params = {"database_name": database, "role_name": role, "pooled": str(pooled).lower()}
+        if branch_id:
+            params["branch_id"] = branch_id
         body = self.get_object(f"/projects/{project_id}/connection_uri", "connection URI", params)
         uri = body.get("uri")
         if not isinstance(uri, str) or not uri:
@@ -110,6 +120,22 @@ class NeonClient(ApiClient):
 
     def delete_project(self, project_id: str) -> None:
         self.delete_if_present(f"/projects/{project_id}")
+
+    def branches(self, project_id: str, *, search: str | None = None) -> list[dict[str, Any]]:
+        params = {"search": search} if search else None
+        body = self.get_object(f"/projects/{project_id}/branches", "branches", params)
+        page = expect_type(body.get("branches"), list, "branches")
+        return [dict(b) for b in page if isinstance(b, dict)]
+
+    def branch(self, project_id: str, branch_id: str) -> dict[str, Any]:
+        body = self.get_object(f"/projects/{project_id}/branches/{branch_id}", "branch")
+        return dict(expect_type(body.get("branch"), dict, "branch"))
+
+    def create_branch(self, project_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.create(f"/projects/{project_id}/branches", body, "created branch")
+
+    def delete_branch(self, project_id: str, branch_id: str) -> None:
+        self.delete_if_present(f"/projects/{project_id}/branches/{branch_id}")
 
 
 def _readiness(operations: list[dict[str, Any]]) -> tuple[str, Readiness]:
@@ -279,3 +305,147 @@ class NeonStores:
 
     def delete(self, store: Store) -> None:
         self.client.delete_project(store.id)
+
+
+class NeonBranchStores:
+    """Neon's recommendation for previews (§1.4): a *branch* per preview in the base project.
+
+    A store is the branch named exactly `spec.name` (e.g. `preview/pr-123`, named by
+    flow/preview.py) in the project named `project_name` (the base `authkit-db`), created off the
+    default branch with a read_write endpoint. `delete` removes that branch only: never the
+    project, never the default branch.
+    """
+
+    name: ClassVar[str] = "neon"
+    kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
+
+    def __init__(self, projects: NeonStores, project_name: str) -> None:
+        self.projects = projects
+        self.client = projects.client
+        self.project_name = project_name
+        self._project: Store | None = None
+
+    def region_for(self, render_region: str) -> str:
+        return self.projects.region_for(render_region)
+
+    def project(self) -> Store | None:
+        """The base project, found by exact name; None while it does not exist."""
+        if self._project is None:
+            found = self.projects.find(Kind.POSTGRES, self.project_name)
+            if len(found) > 1:
+                ids = ", ".join(s.id for s in found)
+                raise UsageError(
+                    f"{len(found)} Neon projects are named {self.project_name!r} ({ids}): "
+                    "preview branches need exactly one",
+                    hint="delete the others, or pass --db-name with the base project's name",
+                )
+            self._project = found[0] if found else None
+        return self._project
+
+    def _require_project(self) -> Store:
+        project = self.project()
+        if project is None:
+            raise UsageError(
+                f"no Neon project named {self.project_name!r}: preview branches are made in the "
+                "base project",
+                hint="create it first with `authkit-setup render --service NAME --postgres neon` "
+                "(without --preview), or pass --db-name with its name",
+            )
+        return project
+
+    def _store(self, project: Store, branch: dict[str, Any]) -> Store:
+        branch_id, name = required_fields(branch, "id", "name", what="Neon returned a branch")
+        operations = [
+            op for op in self.client.operations(project.id) if op.get("branch_id") == branch_id
+        ]
+        status, readiness = _readiness(operations)
+        return Store(
+            provider=self.name,
+            kind=Kind.POSTGRES,
+            id=branch_id,
+            name=name,
+            region=project.region,
+            plan="",
+            status=status,
+            readiness=readiness,
+            created_at=branch.get("created_at"),
+            raw={**branch, "project_id": project.id},
+        )
+
+    def find(self, kind: Kind, name: str) -> list[Store]:
+        project = self.project()
+        if project is None:
+            return []
+        branches = self.client.branches(project.id, search=name)
+        return [self._store(project, b) for b in branches if b.get("name") == name]
+
+    def create(self, spec: StoreSpec) -> Store:
+        project = self._require_project()
+        parent = next(
+            (b for b in self.client.branches(project.id) if b.get("default") or b.get("primary")),
+            None,
+        )
+        branch: dict[str, Any] = {"name": spec.name}
+        if parent is not None and isinstance(parent.get("id"), str):
+            branch["parent_id"] = parent["id"]
+        try:
+            created = self.client.create_branch(
+                project.id, {"branch": branch, "endpoints": [{"type": "read_write"}]}
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            # "branch already exists": an earlier (or concurrent) run made it; reuse it.
+            found = self.find(spec.kind, spec.name)
+            if not found:
+                raise
+            return found[0]
+        for role in created.get("roles") or []:
+            if isinstance(role, dict) and isinstance(role.get("password"), str):
+                register_secret(role["password"])
+        body = expect_type(created.get("branch"), dict, "created branch")
+        store = self._store(project, body)
+        store.created = True
+        return store
+
+    def refresh(self, store: Store) -> Store:
+        project = self._require_project()
+        return store.refreshed(self._store(project, self.client.branch(project.id, store.id)))
+
+    def connection_info(self, store: Store) -> ConnectionInfo:
+        project_id = str(store.raw.get("project_id") or self._require_project().id)
+        database, role = self.projects.database, self.projects.role
+        try:
+            direct = self.client.connection_uri(
+                project_id, database=database, role=role, pooled=False, branch_id=store.id
+            )
+            pooled = self.client.connection_uri(
+                project_id, database=database, role=role, pooled=True, branch_id=store.id
+            )
+        except NotFoundError:
+            raise UsageError(
+                f"Neon branch {store.name} ({store.id}) has no database {database!r} with role "
+                f"{role!r}",
+                hint="pass --database and --db-user with the base project's names",
+            ) from None
+        app_url, direct_url = database_urls(direct, pooled)
+        return ConnectionInfo(
+            app_url=app_url, external_url=app_url, extra_env={"DIRECT_URL": direct_url}
+        )
+
+    def close(self) -> None:
+        self.projects.close()
+
+    def delete(self, store: Store) -> None:
+        """Delete the preview branch; refuse the default branch (and a project) outright."""
+        project_id = store.raw.get("project_id")
+        if (
+            not isinstance(project_id, str)
+            or not store.id.startswith("br-")
+            or store.raw.get("default")
+            or store.raw.get("primary")
+        ):
+            raise UsageError(
+                f"refusing to delete Neon {store.name} ({store.id}): not a preview branch"
+            )
+        self.client.delete_branch(project_id, store.id)

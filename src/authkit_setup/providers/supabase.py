@@ -163,6 +163,8 @@ class SupabaseStores:
         self._passwords: dict[str, str] = {}  # ref -> the password we chose for it
         self._sent: dict[str, str] = {}  # name -> password of a create that may have gone through
         self._candidate_urls: list[str] = []
+        # `status` / `teardown` only look projects up: an unknown password is no reason to stop.
+        self.password_needed = True
         if db_password:
             register_secret(db_password)
 
@@ -212,7 +214,13 @@ class SupabaseStores:
             and (p.get("organization_slug") or p.get("organization_id")) == slug
         ]
         stores = [self._store(p) for p in found]
-        if stores and name not in self._sent and not self.db_password and not self._candidate_urls:
+        if (
+            stores
+            and self.password_needed
+            and name not in self._sent
+            and not self.db_password
+            and not self._candidate_urls
+        ):
             # Reusing a project we cannot log in to: say so now, before anything is created.
             raise self._password_unknown(stores[0])
         return stores

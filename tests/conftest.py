@@ -265,6 +265,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("DATABASE_URL", "REDIS_URL", "DIRECT_URL", "PGSSLROOTCERT", "PGSSLMODE", "CI"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTHKIT_STATE_DIR", str(tmp_path / ".authkit-state"))
     from authkit_setup.masking import forget_secrets
 
     forget_secrets()

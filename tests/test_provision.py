@@ -104,7 +104,9 @@ def test_human_output_masks_the_urls(cloud_fakes: CloudFakes) -> None:
     assert "Supabase never returns the database password" in result.stderr
 
 
-def test_supabase_rerun_takes_the_password_from_the_dotenv(cloud_fakes: CloudFakes) -> None:
+def test_supabase_rerun_takes_the_password_from_the_dotenv(
+    cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     args = ("--postgres", "supabase", "--env-file", "app.env", "--no-verify")
     assert provision(cloud_fakes, *args).exit_code == 0
     written = dotenv(Path("app.env"))["DATABASE_URL"]
@@ -114,7 +116,9 @@ def test_supabase_rerun_takes_the_password_from_the_dotenv(cloud_fakes: CloudFak
     assert dotenv(Path("app.env"))["DATABASE_URL"] == written
     assert cloud_fakes.creates() == 0
 
-    # Without the .env file (and no SUPABASE_DB_PASSWORD) the password is unknown: exit 3.
+    # On another machine (no saved password), without the .env file and without
+    # SUPABASE_DB_PASSWORD, the password is unknown: exit 3 before anything changes.
+    monkeypatch.setenv("AUTHKIT_STATE_DIR", str(tmp_path / "other-machine"))
     other = provision(cloud_fakes, "--postgres", "supabase", "--env-file", "fresh.env")
     assert other.exit_code == 3
     assert "--supabase-db-password" in other.stderr and "SUPABASE_DB_PASSWORD" in other.stderr
@@ -223,3 +227,25 @@ def test_provision_help_is_fast_and_lists_examples() -> None:
     assert "authkit-setup provision --postgres neon --redis upstash --env-file .env" in (
         result.stdout
     )
+
+
+def test_supabase_password_survives_a_run_stopped_after_the_create(cloud_fakes: CloudFakes) -> None:
+    """Supabase never returns the password: it is saved (mode 600) before the create, so a run
+    that fails before writing the URLs does not lose it, and the re-run finishes the job."""
+    from tests.fakes.common import Fault
+
+    cloud_fakes.supabase.inject(
+        "GET", r"/v1/projects/[a-z]+/config/database/pooler", Fault.status(400), times=1
+    )
+    args = ("--postgres", "supabase", "--env-file", ".env", "--no-verify")
+    first = provision(cloud_fakes, *args)
+    assert first.exit_code == 1, first.output
+    assert not Path(".env").exists()
+    vault_file = Path(os.environ["AUTHKIT_STATE_DIR"]) / "secrets.json"
+    assert stat.S_IMODE(os.stat(vault_file).st_mode) == 0o600
+
+    again = provision(cloud_fakes, *args)
+    assert again.exit_code == 0, again.output
+    assert len(cloud_fakes.supabase.projects_named("authkit-db")) == 1
+    checked = run_cli("check", "--env-file", ".env")  # the recalled password really logs in
+    assert checked.exit_code == 0, checked.output

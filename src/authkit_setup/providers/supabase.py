@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from authkit_setup import vault
 from authkit_setup.errors import BadResponseError, CredentialsError, UsageError
 from authkit_setup.http import ApiClient, required_fields
 from authkit_setup.masking import register_secret
@@ -220,6 +221,7 @@ class SupabaseStores:
             and name not in self._sent
             and not self.db_password
             and not self._candidate_urls
+            and vault.recall(self._vault_key(name)) is None
         ):
             # Reusing a project we cannot log in to: say so now, before anything is created.
             raise self._password_unknown(stores[0])
@@ -255,6 +257,9 @@ class SupabaseStores:
         password = self.db_password or self._password_factory()
         register_secret(password)
         self._sent[spec.name] = password  # an ambiguous failure may still have created it
+        if not self.db_password:
+            # Saved before the create: a run stopped after it could not learn the password again.
+            vault.remember(self._vault_key(spec.name), password)
         body = {
             "name": spec.name,
             "organization_slug": self.org_slug,
@@ -270,8 +275,8 @@ class SupabaseStores:
             self._notice(
                 f"Supabase never returns the database password: authkit-setup generated one for "
                 f"{spec.name} ({store.id}) and stores it only in the DATABASE_URL and DIRECT_URL "
-                "it writes. Keep them; elsewhere pass it with --supabase-db-password or "
-                "SUPABASE_DB_PASSWORD."
+                "it writes (and, until then, in authkit-setup's state folder). Keep them; "
+                "elsewhere pass it with --supabase-db-password or SUPABASE_DB_PASSWORD."
             )
         return store
 
@@ -313,7 +318,13 @@ class SupabaseStores:
             if same and password:
                 register_secret(password)
                 return password
+        saved = vault.recall(self._vault_key(store.name))
+        if saved:
+            return saved
         raise self._password_unknown(store)
+
+    def _vault_key(self, name: str) -> str:
+        return f"supabase/{self.org_slug}/{name}"
 
     def _password_unknown(self, store: Store) -> CredentialsError:
         return CredentialsError(
@@ -330,3 +341,4 @@ class SupabaseStores:
 
     def delete(self, store: Store) -> None:
         self.client.delete_project(store.id)
+        vault.forget(self._vault_key(store.name))

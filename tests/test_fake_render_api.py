@@ -95,7 +95,7 @@ def _collect(http: httpx.Client, path: str, limit: int) -> list[list[dict[str, A
 
 
 def test_fixture_defaults(render_fake: FakeRenderAPI, client: httpx.Client) -> None:
-    assert re.fullmatch(r"rnd_[A-Za-z0-9]{28}", FAKE_RENDER_KEY)
+    assert FAKE_RENDER_KEY.startswith("rnd_")  # but not shaped like a real key
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", render_fake.base_url)
     owners = client.get("/owners").json()
     assert len(owners) == 1
@@ -111,7 +111,7 @@ def test_users_and_unauthorized(render_fake: FakeRenderAPI, client: httpx.Client
     assert me.status_code == 200
     assert set(me.json()) == {"email", "name"}
 
-    with _client(render_fake, key="rnd_wrongwrongwrongwrongwrongwron") as bad:
+    with _client(render_fake, key="rnd_wrong-wrong-wrong-wrong-wrong") as bad:
         response = bad.get("/users")
     assert response.status_code == 401
     assert response.json() == {"message": "unauthorized"}

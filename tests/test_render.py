@@ -188,9 +188,11 @@ def test_missing_and_rejected_key(
     result = run_cli("render", "--service", "authkit-api")
     assert result.exit_code == 3
     assert "--api-key" in result.stderr and "RENDER_API_KEY" in result.stderr
-    result = run_cli("render", "--service", "authkit-api", "--api-key", "rnd_wrongwrongwrongwrong")
+    result = run_cli(
+        "render", "--service", "authkit-api", "--api-key", "rnd_wrong-wrong-wrong-wrong"
+    )
     assert result.exit_code == 3
-    assert "rejected" in result.stderr and "rnd_wrongwrongwrongwrong" not in result.output
+    assert "rejected" in result.stderr and "rnd_wrong-wrong-wrong-wrong" not in result.output
     assert "Traceback" not in result.output
 
 

@@ -79,8 +79,8 @@ __all__ = [
     "StoreBackend",
 ]
 
-FAKE_RENDER_KEY = "rnd_fakeRenderKeyForTests0123456"
-"""An API key the fixtures accept: ``rnd_`` + 28 characters, shaped like a real one (§1)."""
+FAKE_RENDER_KEY = "rnd_fake-render-key-for-tests-0123"
+"""An API key the fixtures accept (hyphens keep it from looking like a real ``rnd_`` key)."""
 FAKE_OWNER_NAME = "AuthKit Team"
 """The name of the team owner the fixtures seed."""
 

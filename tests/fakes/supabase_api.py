@@ -106,8 +106,8 @@ __all__ = [
     "status",
 ]
 
-FAKE_SUPABASE_TOKEN = "sbp_0123456789abcdef0123456789abcdef01234567"
-"""A PAT the fake accepts by default; matches the CLI's ``^sbp_(oauth_)?[a-f0-9]{40}$``."""
+FAKE_SUPABASE_TOKEN = "sbp_fake-supabase-token-for-tests-0123"
+"""A PAT the fake accepts by default (deliberately not shaped like a real one)."""
 
 SUPABASE_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ap-east-1", "ap-southeast-1",

@@ -36,7 +36,6 @@ class Row:
     rung: str | None = None  # check: the rung that must fail (run with --json)
     env: dict[str, str | None] = field(default_factory=dict)  # None: unset
     progress: bool = False
-    xfail: str | None = None
 
 
 def check(*argv: str) -> tuple[str, ...]:
@@ -254,10 +253,7 @@ ROWS: list[Row] = [
 
 
 def _param(row: Row) -> object:
-    marks: list[pytest.MarkDecorator] = []
-    if row.xfail:
-        marks.append(pytest.mark.xfail(strict=True, reason=row.xfail))
-    return pytest.param(row, id=row.id, marks=marks)
+    return pytest.param(row, id=row.id)
 
 
 @pytest.fixture

@@ -164,21 +164,9 @@ def _services(api: FakeRenderAPI) -> list[dict[str, object]]:
     return [entry["service"] for entry in page]
 
 
-# Cells known to fail (none now: a re-run deploys variables that an interrupted run wrote but
-# never deployed, see flow/setup._undeployed).
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
-CELLS = [
-    pytest.param(
-        call,
-        fault,
-        id=f"{call}-{fault}",
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[call, fault])]
-        if (call, fault) in KNOWN_GAPS
-        else [],
-    )
-    for call in CALLS
-    for fault in FAULTS
-]
+# Every cell must pass (a re-run also deploys variables that an interrupted run wrote but never
+# deployed, see flow/setup._undeployed).
+CELLS = [pytest.param(call, fault, id=f"{call}-{fault}") for call in CALLS for fault in FAULTS]
 
 
 @pytest.mark.parametrize(("call_name", "fault_name"), CELLS)

@@ -113,17 +113,8 @@ FAULTS: dict[str, Callable[[Api], Fault]] = {
     "empty-body": lambda api: Fault.empty_body(),
 }
 
-# Cells known to fail, with the reason.
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
 CELLS = [
-    pytest.param(
-        call,
-        fault,
-        id=f"{call}-{fault}",
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[call, fault])]
-        if (call, fault) in KNOWN_GAPS
-        else [],
-    )
+    pytest.param(call, fault, id=f"{call}-{fault}")
     for call, spec in CALLS.items()
     for fault in FAULTS
     if fault != "drop-after" or spec.method != "GET"

@@ -307,17 +307,22 @@ def test_bad_input_is_a_one_line_usage_error(args: list[str], expected: str) -> 
     assert Path(".authkit").is_dir()  # destroy without --yes deleted nothing
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as `nobody`")
 def test_explicit_data_dir_nobody_cannot_reach_is_explained(tmp_path: Path) -> None:
     run_as = embedded._postgres_run_as()
+    if os.geteuid() != 0:
+        # Only root hands PostgreSQL to `nobody`; a normal user runs it as themselves.
+        assert run_as is None
+        return
     assert run_as is not None
-    if embedded._can_reach(tmp_path / "x", run_as):
-        pytest.skip("tmp_path is reachable by nobody here")
-    result = local("--data-dir", str(tmp_path / "data"))
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)  # a folder `nobody` cannot enter, whatever the umask
+    assert not embedded._can_reach(private / "x", run_as)
+    result = local("--data-dir", str(private / "data"))
     assert result.exit_code == 2
     line = one_line_error(result)
     assert "'nobody' cannot enter" in line and "--data-dir" in line and "/var/tmp" in line
-    assert not (tmp_path / "data").exists()
+    assert not (private / "data").exists()
 
 
 def test_missing_local_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,13 @@ from authkit_setup.output import Output
 if TYPE_CHECKING:
     from authkit_setup.providers.base import Kind, StoreProvider
 
+PostgresWhereOption = Annotated[
+    str,
+    typer.Option("--postgres", help="Where the Postgres store lives: render, neon or supabase."),
+]
+RedisWhereOption = Annotated[
+    str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
+]
 ProviderRegionOption = Annotated[
     str | None,
     typer.Option(

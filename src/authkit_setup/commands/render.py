@@ -23,8 +23,10 @@ from authkit_setup.commands._common import (
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
+    PostgresWhereOption,
     ProviderChoice,
     ProviderRegionOption,
+    RedisWhereOption,
     SupabaseOrgOption,
     SupabasePasswordOption,
     SupabaseTokenOption,
@@ -183,12 +185,8 @@ def render(
             help="Append the external DATABASE_URL / REDIS_URL to $GITHUB_ENV for later CI steps.",
         ),
     ] = False,
-    postgres: Annotated[
-        str, typer.Option("--postgres", help="Where Postgres lives: render, neon or supabase.")
-    ] = "render",
-    redis: Annotated[
-        str, typer.Option("--redis", help="Where Redis lives: render or upstash.")
-    ] = "render",
+    postgres: PostgresWhereOption = "render",
+    redis: RedisWhereOption = "render",
     provider_region: ProviderRegionOption = None,
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,

@@ -18,7 +18,9 @@ from authkit_setup.commands._common import (
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
+    PostgresWhereOption,
     ProviderChoice,
+    RedisWhereOption,
     SupabaseOrgOption,
     SupabaseTokenOption,
     UpstashApiKeyOption,
@@ -65,15 +67,8 @@ def status(
     workspace: WorkspaceOrOnlyOption = None,
     db_name: BaseDbNameOption = "authkit-db",
     redis_name: BaseRedisNameOption = "authkit-redis",
-    postgres: Annotated[
-        str,
-        typer.Option(
-            "--postgres", help="Where the Postgres store lives: render, neon or supabase."
-        ),
-    ] = "render",
-    redis: Annotated[
-        str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
-    ] = "render",
+    postgres: PostgresWhereOption = "render",
+    redis: RedisWhereOption = "render",
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,
     supabase_access_token: SupabaseTokenOption = None,

@@ -19,7 +19,9 @@ from authkit_setup.commands._common import (
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
+    PostgresWhereOption,
     ProviderChoice,
+    RedisWhereOption,
     SupabaseOrgOption,
     SupabaseTokenOption,
     UpstashApiKeyOption,
@@ -84,15 +86,8 @@ def teardown(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
     ] = False,
-    postgres: Annotated[
-        str,
-        typer.Option(
-            "--postgres", help="Where the Postgres store lives: render, neon or supabase."
-        ),
-    ] = "render",
-    redis: Annotated[
-        str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
-    ] = "render",
+    postgres: PostgresWhereOption = "render",
+    redis: RedisWhereOption = "render",
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,
     supabase_access_token: SupabaseTokenOption = None,

@@ -35,6 +35,7 @@ import secrets
 import socket
 import socketserver
 import string
+import sys
 import threading
 import time
 import traceback
@@ -44,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, overload
+from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, cast, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
@@ -95,6 +96,28 @@ NOUNS = (
 def url_host(host: str) -> str:
     """``host`` as it goes into a URL (IPv6 literals in brackets)."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def split_prefix(path: str, prefix: str) -> tuple[str, bool]:
+    """``path`` without the API ``prefix`` and whether it was under it at all."""
+    if not prefix:
+        return path, True
+    if path == prefix or path.startswith(prefix + "/"):
+        return path[len(prefix) :] or "/", True
+    return path, False
+
+
+def auth_scheme(authorization: str | None) -> str | None:
+    """The scheme of an ``Authorization`` header (``Bearer``…), never the credentials."""
+    return (authorization.split(" ", 1)[0] or None) if authorization else None
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of a ``Bearer`` ``Authorization`` header (stripped), None for any other."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def random_password(length: int = 32) -> str:
@@ -200,17 +223,20 @@ class NullBackend:
     newest matching entry). Names are returned unchanged.
     """
 
+    default_pg_host: ClassVar[str] = "postgres.fake.invalid"
+    default_redis_host: ClassVar[str] = "redis.fake.invalid"
+
     def __init__(
         self,
         *,
-        pg_host: str = "postgres.fake.invalid",
+        pg_host: str | None = None,
         pg_port: int = 5432,
-        redis_host: str = "redis.fake.invalid",
+        redis_host: str | None = None,
         redis_port: int = 6379,
     ) -> None:
-        self.pg_host = pg_host
+        self.pg_host = pg_host if pg_host is not None else self.default_pg_host
         self.pg_port = pg_port
-        self.redis_host = redis_host
+        self.redis_host = redis_host if redis_host is not None else self.default_redis_host
         self.redis_port = redis_port
         self._lock = threading.Lock()
         self.postgres: list[PgCredentials] = []
@@ -284,27 +310,27 @@ class Fault:
     @classmethod
     def status(
         cls, code: int, body: Any = None, headers: Mapping[str, str | None] | None = None
-    ) -> Fault:
+    ) -> Self:
         return cls("status", status_code=code, body=body, headers=dict(headers or {}))
 
     @classmethod
-    def slow(cls, seconds: float) -> Fault:
+    def slow(cls, seconds: float) -> Self:
         return cls("slow", seconds=seconds)
 
     @classmethod
-    def drop_before(cls) -> Fault:
+    def drop_before(cls) -> Self:
         return cls("drop_before")
 
     @classmethod
-    def drop_after(cls) -> Fault:
+    def drop_after(cls) -> Self:
         return cls("drop_after")
 
     @classmethod
-    def malformed_json(cls, status: int = 200) -> Fault:
+    def malformed_json(cls, status: int = 200) -> Self:
         return cls("malformed_json", status_code=status, body=b'{"broken":')
 
     @classmethod
-    def empty_body(cls, status: int = 200) -> Fault:
+    def empty_body(cls, status: int = 200) -> Self:
         return cls("empty_body", status_code=status, body=b"")
 
 
@@ -499,6 +525,34 @@ class _Route:
     handler: Handler
 
 
+class _Routable(Protocol):
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def pattern(self) -> re.Pattern[str]: ...
+
+
+_R = TypeVar("_R", bound=_Routable)
+
+ROUTE_ERRORS = {404: "not found", 405: "method not allowed"}
+"""The messages of the answers :func:`find_route` asks for."""
+
+
+def find_route(routes: Iterable[_R], method: str, path: str) -> tuple[_R, dict[str, str]] | int:
+    """The first route for ``method`` whose pattern matches the whole ``path``, with the
+    path parameters; else 404 (no route has this path) or 405 (some do, not this method)."""
+    missing = 404
+    for route in routes:
+        match = route.pattern.fullmatch(path)
+        if match is None:
+            continue
+        missing = 405
+        if route.method == method:
+            return route, match.groupdict()
+    return missing
+
+
 def _compile_template(template: str) -> re.Pattern[str]:
     parts = re.split(r"\{(\w+)\}", template)
     regex = "".join(
@@ -559,6 +613,12 @@ class FixedWindowLimiter:
 
 # --------------------------------------------------------------------------------------------
 # The HTTP server
+
+
+class _Serves(Protocol):
+    """What the HTTP plumbing needs from a fake: answer one request on ``handler``."""
+
+    def _serve(self, handler: _HttpHandler) -> None: ...
 
 
 class _HttpHandler(BaseHTTPRequestHandler):
@@ -630,7 +690,7 @@ class _HttpHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, fake: FakeApiServer, host: str, port: int) -> None:
+    def __init__(self, fake: _Serves, host: str, port: int) -> None:
         self.fake = fake
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -650,7 +710,13 @@ class _Server(ThreadingHTTPServer):
             else:
                 self._open.discard(connection)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # the client went away (e.g. it timed out during a slow fault)
+        super().handle_error(request, client_address)
+
     def shutdown_connections(self) -> None:
+        """Cut keep-alive connections too, so a closed fake really stops answering."""
         with self._open_lock:
             connections = list(self._open)
         for connection in connections:
@@ -660,67 +726,35 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
-class FakeApiServer:
-    """Base of the three fakes: lifecycle, request pipeline, faults, log, helpers.
+class ServedFake:
+    """A fake served over HTTP from a background thread: lifecycle, fault injection, the
+    request log storage and the shared per-request pipeline. Subclasses call
+    :meth:`_start_server` at the end of their ``__init__`` and implement ``_serve``."""
 
-    Pipeline for each request: log it -> take the first matching injected fault -> (``slow``:
-    sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
-    rate limit -> handler -> (``drop_after``: close) -> send.
-    """
-
-    prefix: ClassVar[str] = ""
-    """The API path prefix on the server (``/api/v2``); ``base_url`` ends with it."""
     thread_name: ClassVar[str] = "fake-api"
 
-    def __init__(
-        self,
-        *,
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
-    ) -> None:
+    def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closing = threading.Event()
-        self.clock: Clock = clock if clock is not None else time.monotonic
-        self._clock_epoch = self.clock()
-        self._wall_epoch = datetime.now(UTC)
-        self._rng = random.Random(seed)
-        self.backend: StoreBackend = backend if backend is not None else NullBackend()
-        self.connect_host = connect_host
-        self.connect_port = connect_port
-        if reachable is None:
-            reachable = connect_host is not None or (
-                backend is not None and not isinstance(backend, NullBackend)
-            )
-        self.reachable = reachable
-        """Whether connection fields carry the reachable host/port (``connect_host`` /
-        ``connect_port``, else the backend's) instead of realistic provider host names.
-        Default: True when ``connect_host`` is given or a backend other than this module's
-        :class:`NullBackend` is passed."""
         self.internal_errors: list[str] = []
         """Tracebacks of bugs in the fake itself (answered as 500); assert it stays empty."""
         self._faults: list[InjectedFault] = []
         self._requests: list[RecordedRequest] = []
-        self._routes: list[_Route] = []
-        self.limiter = FixedWindowLimiter()
+        self._closed = True
 
-        self._server = _Server(self, host, port)
-        self.port = int(self._server.server_address[1])
-        self.origin = f"http://{host}:{self.port}"
-        self.base_url = f"{self.origin}{self.prefix}"
+    def _start_server(self, host: str, port: int) -> int:
+        """Bind ``host:port`` (0: any free port), start serving; returns the bound port."""
+        self._server = _Server(cast(_Serves, self), host, port)
+        bound_port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
-            name=f"{self.thread_name}:{self.port}",
+            name=f"{self.thread_name}:{bound_port}",
             daemon=True,
         )
         self._closed = False
         self._thread.start()
+        return bound_port
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -749,6 +783,118 @@ class FakeApiServer:
 
     # -- faults ------------------------------------------------------------------------------
 
+    def _add_fault(
+        self, method: str, path_regex: str, fault: Fault, times: int | None
+    ) -> InjectedFault:
+        injected = InjectedFault(method.upper(), re.compile(path_regex), fault, times)
+        with self._lock:
+            self._faults.append(injected)
+        return injected
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _pipeline(
+        self,
+        request: ApiRequest,
+        record: RecordedRequest,
+        answer: Callable[[Fault | None], ApiResponse],
+        headers: Mapping[str, str] | None = None,
+    ) -> ApiResponse | None:
+        """Log ``record``, take the first matching fault, apply ``slow``/drops, get the answer
+        (``answer(fault)`` with a ``status``/``malformed_json``/``empty_body`` fault, else
+        ``answer(None)``; an exception there is a bug in the fake: 500), add ``headers``, then
+        the fault's header overrides. None: close the connection without a response."""
+        with self._lock:
+            self._requests.append(record)
+            fault = self._take_fault(request.method, request.path)
+        if fault is not None:
+            record.fault = fault.kind
+            if fault.kind == "slow":
+                self._closing.wait(fault.seconds)
+            elif fault.kind == "drop_before":
+                return None
+        overrides: Mapping[str, str | None] = {}
+        try:
+            if fault is not None and fault.kind in ("status", "malformed_json", "empty_body"):
+                response = answer(fault)
+                overrides = fault.headers
+            else:
+                response = answer(None)
+        except Exception as exc:  # a bug in the fake: answer 500, keep the traceback
+            self.internal_errors.append(traceback.format_exc())
+            response = json_response(500, {"message": f"fake internal error: {exc!r}"})
+        if fault is not None and fault.kind == "drop_after":
+            return None
+        response.headers.update(headers or {})
+        for name, value in overrides.items():
+            for existing in [h for h in response.headers if h.lower() == name.lower()]:
+                del response.headers[existing]
+            if value is not None:
+                response.headers[name] = value
+        record.status = response.status
+        return response
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for injected in self._faults:
+            if injected.matches(method, path):
+                injected.fired += 1
+                if injected.remaining is not None:
+                    injected.remaining -= 1
+                return injected.fault
+        return None
+
+
+class FakeApiServer(ServedFake):
+    """Base of the three fakes: lifecycle, request pipeline, faults, log, helpers.
+
+    Pipeline for each request: log it -> take the first matching injected fault -> (``slow``:
+    sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
+    rate limit -> handler -> (``drop_after``: close) -> send.
+    """
+
+    prefix: ClassVar[str] = ""
+    """The API path prefix on the server (``/api/v2``); ``base_url`` ends with it."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        backend: StoreBackend | None = None,
+        seed: int | None = None,
+        host: str = LOOPBACK,
+        port: int = 0,
+        connect_host: str | None = None,
+        connect_port: int | None = None,
+        reachable: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.clock: Clock = clock if clock is not None else time.monotonic
+        self._clock_epoch = self.clock()
+        self._wall_epoch = datetime.now(UTC)
+        self._rng = random.Random(seed)
+        self.backend: StoreBackend = backend if backend is not None else NullBackend()
+        self.connect_host = connect_host
+        self.connect_port = connect_port
+        if reachable is None:
+            reachable = connect_host is not None or (
+                backend is not None and not isinstance(backend, NullBackend)
+            )
+        self.reachable = reachable
+        """Whether connection fields carry the reachable host/port (``connect_host`` /
+        ``connect_port``, else the backend's) instead of realistic provider host names.
+        Default: True when ``connect_host`` is given or a backend other than this module's
+        :class:`NullBackend` is passed."""
+        self._routes: list[_Route] = []
+        self.limiter = FixedWindowLimiter()
+
+        self.port = self._start_server(host, port)
+        self.origin = f"http://{host}:{self.port}"
+        self.base_url = f"{self.origin}{self.prefix}"
+
+    # -- faults ------------------------------------------------------------------------------
+
     def inject(
         self, method: str, path_regex: str, fault: Fault, times: int | None = 1
     ) -> InjectedFault:
@@ -759,14 +905,7 @@ class FakeApiServer:
         collection, ``r"/projects/.*"`` anything below it. Faults fire in injection order; one
         fault per request.
         """
-        injected = InjectedFault(method.upper(), re.compile(path_regex), fault, times)
-        with self._lock:
-            self._faults.append(injected)
-        return injected
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        return self._add_fault(method, path_regex, fault, times)
 
     def reset_rate_limits(self) -> None:
         with self._lock:
@@ -862,13 +1001,7 @@ class FakeApiServer:
 
     def _serve(self, handler: _HttpHandler) -> None:
         split = urlsplit(handler.path)
-        path = unquote(split.path) or "/"
-        in_prefix = True
-        if self.prefix:
-            if path == self.prefix or path.startswith(self.prefix + "/"):
-                path = path[len(self.prefix) :] or "/"
-            else:
-                in_prefix = False
+        path, in_prefix = split_prefix(unquote(split.path) or "/", self.prefix)
         authorization = handler.headers.get("Authorization")
         request = ApiRequest(
             method=handler.command.upper(),
@@ -883,58 +1016,31 @@ class FakeApiServer:
             path=request.path,
             query={k: list(v) for k, v in request.query.items()},
             body=request.logged_body(),
-            auth_scheme=(authorization.split(" ", 1)[0] or None) if authorization else None,
+            auth_scheme=auth_scheme(authorization),
             request_id=secrets.token_hex(8),
         )
-        with self._lock:
-            self._requests.append(record)
-            fault = self._take_fault(request)
-        if fault is not None:
-            record.fault = fault.kind
-            if fault.kind == "slow":
-                self._closing.wait(fault.seconds)
-            elif fault.kind == "drop_before":
-                handler.drop()
-                return
-        overrides: Mapping[str, str | None] = {}
-        try:
-            if fault is not None and fault.kind in ("status", "malformed_json", "empty_body"):
-                with self._lock:
-                    if fault.kind == "status" and fault.body is None:
-                        response = self.error(fault.status_code, _reason(fault.status_code))
-                    else:
-                        response = ApiResponse(
-                            fault.status_code,
-                            encode_body(fault.body),
-                            {"Content-Type": JSON_TYPE},
-                        )
-                    response.headers.update(self.fault_headers(request, fault.status_code))
-                overrides = fault.headers
-            else:
-                response = self._process(request)
-            response.headers.update(self.response_headers(request))
-        except Exception as exc:  # a bug in the fake: answer 500, keep the traceback
-            self.internal_errors.append(traceback.format_exc())
-            response = json_response(500, {"message": f"fake internal error: {exc!r}"})
-        if fault is not None and fault.kind == "drop_after":
+        response = self._pipeline(request, record, lambda fault: self._answer(request, fault))
+        if response is None:
             handler.drop()
-            return
-        for name, value in overrides.items():
-            for existing in [h for h in response.headers if h.lower() == name.lower()]:
-                del response.headers[existing]
-            if value is not None:
-                response.headers[name] = value
-        record.status = response.status
-        handler.write(response)
+        else:
+            handler.write(response)
 
-    def _take_fault(self, request: ApiRequest) -> Fault | None:
-        for injected in self._faults:
-            if injected.matches(request.method, request.path):
-                injected.fired += 1
-                if injected.remaining is not None:
-                    injected.remaining -= 1
-                return injected.fault
-        return None
+    def _answer(self, request: ApiRequest, fault: Fault | None) -> ApiResponse:
+        if fault is None:
+            response = self._process(request)
+        else:
+            with self._lock:
+                if fault.kind == "status" and fault.body is None:
+                    response = self.error(fault.status_code, _reason(fault.status_code))
+                else:
+                    response = ApiResponse(
+                        fault.status_code,
+                        encode_body(fault.body),
+                        {"Content-Type": JSON_TYPE},
+                    )
+                response.headers.update(self.fault_headers(request, fault.status_code))
+        response.headers.update(self.response_headers(request))
+        return response
 
     def _process(self, request: ApiRequest) -> ApiResponse:
         with self._lock:
@@ -961,21 +1067,12 @@ class FakeApiServer:
             return response
 
     def _match(self, request: ApiRequest) -> _Route | ApiResponse:
-        if not request.in_prefix:
-            return self.error(404, "not found")
-        path_matched = False
-        for candidate in self._routes:
-            match = candidate.pattern.fullmatch(request.path)
-            if match is None:
-                continue
-            path_matched = True
-            if candidate.method == request.method:
-                request.params = match.groupdict()
-                request.route = candidate.template
-                return candidate
-        if path_matched:
-            return self.error(405, "method not allowed")
-        return self.error(404, "not found")
+        found = find_route(self._routes, request.method, request.path) if request.in_prefix else 404
+        if isinstance(found, int):
+            return self.error(found, ROUTE_ERRORS[found])
+        route, request.params = found
+        request.route = route.template
+        return route
 
 
 def _reason(code: int) -> str:

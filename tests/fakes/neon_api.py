@@ -69,6 +69,7 @@ from tests.fakes.common import (
     NullBackend,
     PgCredentials,
     StoreBackend,
+    bearer_token,
     drop_after,
     drop_before,
     empty_body,
@@ -368,11 +369,8 @@ class NeonFake(FakeApiServer):
     # -- hooks -------------------------------------------------------------------------------
 
     def authenticate(self, request: ApiRequest) -> str | None:
-        scheme, _, token = (request.authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or token not in self._api_keys:
-            return None
-        return token
+        token = bearer_token(request.authorization)
+        return token if token in self._api_keys else None
 
     def unauthorized(self) -> ApiResponse:
         return self.error(401, "authentication required")

@@ -45,21 +45,36 @@ import math
 import random
 import re
 import secrets
-import socket
-import socketserver
 import string
-import sys
-import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes import common
+from tests.fakes.common import (
+    JSON_TYPE,
+    ROUTE_ERRORS,
+    ApiRequest,
+    ApiResponse,
+    InjectedFault,
+    ManualClock,
+    PgCredentials,
+    RecordedRequest,
+    RedisCredentials,
+    ServedFake,
+    _HttpHandler,
+    auth_scheme,
+    bearer_token,
+    encode_body,
+    find_route,
+    json_response,
+    random_password,
+    split_prefix,
+)
 
 __all__ = [
     "DATABASE_STATUSES",
@@ -153,70 +168,11 @@ KEY_VALUE_VERSION = "8.1.4"  # §4.1, as recorded
 FREE_POSTGRES_LIFETIME = timedelta(days=30)  # §3.7: 30 vs 90 days is UNCONFIRMED
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-_PASSWORD_ALPHABET = string.ascii_letters + string.digits
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,57}")
-_JSON_TYPE = "application/json; charset=utf-8"
-
-
-def _random_password() -> str:
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(32))
-
-
-# --------------------------------------------------------------------------------------------
-# Clock
-
-
-class ManualClock:
-    """A clock that moves only when told to. Pass it as ``clock=``; use ``.sleep`` as a sleeper.
-
-    ``advance`` (and ``sleep``, its alias for code that takes an injected ``sleep``) is
-    thread-safe, so the code under test may sleep on it while the fake reads it.
-    """
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def __call__(self) -> float:
-        return self.now()
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"cannot move the clock backwards ({seconds} s)")
-        with self._lock:
-            self._now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.advance(max(0.0, seconds))
 
 
 # --------------------------------------------------------------------------------------------
 # Store backends: what really exists behind a fake Postgres / Key Value
-
-
-@dataclass(frozen=True, slots=True)
-class PgCredentials:
-    """Where the *external* connection string points, and who logs in."""
-
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str
-
-
-@dataclass(frozen=True, slots=True)
-class RedisCredentials:
-    """Where the *external* (``rediss://``) connection string points, and the ACL user."""
-
-    host: str
-    port: int
-    username: str
-    password: str
 
 
 class StoreBackend(Protocol):
@@ -231,33 +187,13 @@ class StoreBackend(Protocol):
     def drop_redis(self, username: str) -> None: ...
 
 
-class NullBackend:
-    """Fabricates credentials and touches nothing. Hosts end in ``.invalid`` (never resolve)."""
+class NullBackend(common.NullBackend):
+    """Fabricates credentials and touches nothing. Hosts end in ``.invalid`` (never resolve).
 
-    def __init__(
-        self,
-        *,
-        pg_host: str = "oregon-postgres.render.invalid",
-        pg_port: int = 5432,
-        redis_host: str = "oregon-keyvalue.render.invalid",
-        redis_port: int = 6379,
-    ) -> None:
-        self.pg_host = pg_host
-        self.pg_port = pg_port
-        self.redis_host = redis_host
-        self.redis_port = redis_port
+    :class:`tests.fakes.common.NullBackend` with Render-looking default hosts."""
 
-    def create_postgres(self, database: str, user: str) -> PgCredentials:
-        return PgCredentials(self.pg_host, self.pg_port, database, user, _random_password())
-
-    def drop_postgres(self, database: str, user: str) -> None:
-        return None
-
-    def create_redis(self, username: str) -> RedisCredentials:
-        return RedisCredentials(self.redis_host, self.redis_port, username, _random_password())
-
-    def drop_redis(self, username: str) -> None:
-        return None
+    default_pg_host = "oregon-postgres.render.invalid"
+    default_redis_host = "oregon-keyvalue.render.invalid"
 
 
 class RealBackend:
@@ -289,7 +225,7 @@ class RealBackend:
         import psycopg
         from psycopg import sql
 
-        password = _random_password()
+        password = random_password()
         with psycopg.connect(self.pg_superuser_url, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
             # Roles are cluster-global: a second store with the same user resets its password.
@@ -322,7 +258,7 @@ class RealBackend:
     def create_redis(self, username: str) -> RedisCredentials:
         import redis
 
-        password = _random_password()
+        password = random_password()
         client = redis.Redis.from_url(self.redis_admin_url)
         try:
             # ACL SETUSER <name> reset on ><pw> ~* &* +@all
@@ -354,23 +290,15 @@ class RealBackend:
 # --------------------------------------------------------------------------------------------
 # Faults, request log, rate-limit configuration
 
-FaultKind = Literal["status", "slow", "drop_before", "drop_after", "malformed_json", "empty_body"]
 
-
-@dataclass(frozen=True)
-class Fault:
+class Fault(common.Fault):
     """What to do to a matching request instead of (or on top of) answering it normally.
 
-    Build with the class methods. ``status`` answers with the given code *without applying the
-    request*; ``headers`` override the usual ones (``Render-Request-Id``, ``Ratelimit-*``) and a
-    ``None`` value removes that header.
+    :class:`tests.fakes.common.Fault` (same kinds and class methods) plus Render's 429 and
+    401. ``status`` answers with the given code *without applying the request*; ``headers``
+    override the usual ones (``Render-Request-Id``, ``Ratelimit-*``) and a ``None`` value
+    removes that header.
     """
-
-    kind: FaultKind
-    status_code: int = 200
-    body: bytes = b""
-    headers: Mapping[str, str | None] = field(default_factory=dict)
-    seconds: float = 0.0
 
     @classmethod
     def status(
@@ -405,64 +333,6 @@ class Fault:
     @classmethod
     def unauthorized(cls) -> Fault:
         return cls.status(401, {"message": "unauthorized"})
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Sleep (real time) before handling the request, then answer normally."""
-        return cls("slow", seconds=seconds)
-
-    @classmethod
-    def drop_before(cls) -> Fault:
-        """Close the socket without a response; the request is NOT applied."""
-        return cls("drop_before")
-
-    @classmethod
-    def drop_after(cls) -> Fault:
-        """Apply the request (e.g. really create the store), then close without a response."""
-        return cls("drop_after")
-
-    @classmethod
-    def malformed_json(cls) -> Fault:
-        """200 with a JSON content type and the body ``{"broken":``; not applied."""
-        return cls("malformed_json", status_code=200, body=b'{"broken":')
-
-    @classmethod
-    def empty_body(cls) -> Fault:
-        """200 with an empty body; not applied."""
-        return cls("empty_body", status_code=200, body=b"")
-
-
-@dataclass
-class InjectedFault:
-    """Handle returned by :meth:`FakeRenderAPI.inject`; ``fired`` counts the hits so far."""
-
-    method: str
-    pattern: re.Pattern[str]
-    fault: Fault
-    remaining: int | None
-    fired: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.remaining is not None and self.remaining <= 0:
-            return False
-        return self.method in ("*", method) and self.pattern.fullmatch(path) is not None
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the fake saw it. ``path`` has no ``/v1`` prefix; no headers are kept.
-
-    ``status`` is the status sent back (None when the connection was dropped); ``fault`` the
-    injected fault kind that fired, if any.
-    """
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    body: Any
-    status: int | None = None
-    fault: str | None = None
-    request_id: str = ""
 
 
 @dataclass
@@ -589,29 +459,12 @@ class _Window:
     used: int = 0
 
 
-@dataclass
-class _Request:
-    method: str
-    path: str  # without the /v1 prefix, still percent-encoded
-    query: dict[str, list[str]]
-    raw_body: bytes
-    authorization: str | None
-    in_v1: bool = True
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else None
+class _Request(ApiRequest):
+    """:class:`tests.fakes.common.ApiRequest` as Render reads it: ``path`` without ``/v1`` but
+    still percent-encoded, no comma splitting in :meth:`many`, 400 on invalid JSON."""
 
     def many(self, name: str) -> list[str]:
         return [value for value in self.query.get(name, []) if value != ""]
-
-    def logged_body(self) -> Any:
-        if not self.raw_body:
-            return None
-        try:
-            return json.loads(self.raw_body)
-        except ValueError:
-            return self.raw_body.decode("utf-8", "replace")
 
     def json(self) -> Any:
         if not self.raw_body.strip():
@@ -622,13 +475,6 @@ class _Request:
             raise _ApiError(400, "invalid JSON body") from None
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -636,15 +482,11 @@ class _ApiError(Exception):
         self.message = message
 
 
-def _json_response(status: int, payload: Any) -> _Response:
-    return _Response(status, json.dumps(payload).encode(), {"Content-Type": _JSON_TYPE})
-
-
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-Handler = Callable[[_Request, dict[str, str]], _Response]
+Handler = Callable[[_Request, dict[str, str]], ApiResponse]
 
 
 @dataclass(frozen=True)
@@ -655,124 +497,10 @@ class _Route:
 
 
 # --------------------------------------------------------------------------------------------
-# HTTP layer
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeRenderAPI, host: str, port: int) -> None:
-        self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__((host, port), _HttpHandler)
-
-    def track(self, connection: socket.socket, *, open: bool) -> None:
-        with self._open_lock:
-            if open:
-                self._open.add(connection)
-            else:
-                self._open.discard(connection)
-
-    def shutdown_connections(self) -> None:
-        """Cut keep-alive connections too, so a closed fake really stops answering."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup we neither need nor have.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return  # the client went away (e.g. it timed out during a slow fault)
-        super().handle_error(request, client_address)
-
-
-class _HttpHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms stalls
-
-    def setup(self) -> None:
-        super().setup()
-        cast(_Server, self.server).track(self.connection, open=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            cast(_Server, self.server).track(self.connection, open=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _dispatch(self) -> None:
-        fake = cast(_Server, self.server).fake
-        try:
-            split = urlsplit(self.path)
-            request = _Request(
-                method=self.command,
-                path=split.path,
-                query=parse_qs(split.query, keep_blank_values=True),
-                raw_body=self._read_body(),
-                authorization=self.headers.get("Authorization"),
-            )
-            response = fake._handle(request)
-            if response is None:  # an injected drop: no status line, no bytes at all
-                self.close_connection = True
-                return
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-
-
-# --------------------------------------------------------------------------------------------
 # The fake
 
 
-class FakeRenderAPI:
+class FakeRenderAPI(ServedFake):
     """The fake Render API server. Starts serving in ``__init__``; stop with :meth:`close`.
 
     ``postgres_ready_after`` / ``redis_ready_after``: clock seconds from create to
@@ -784,6 +512,8 @@ class FakeRenderAPI:
     limit; the 400 message is invented). Timestamps (``createdAt``...) are wall-clock time at
     construction plus clock time elapsed since, so they move with a :class:`ManualClock`.
     """
+
+    thread_name = "fake-render-api"
 
     def __init__(
         self,
@@ -807,8 +537,7 @@ class FakeRenderAPI:
     ) -> None:
         if deploy_final_status not in DEPLOY_STATUSES:
             raise ValueError(f"unknown deploy status {deploy_final_status!r}")
-        self._lock = threading.RLock()
-        self._closing = threading.Event()
+        super().__init__()
         self._clock = clock
         self._clock_epoch = clock()
         self._wall_epoch = datetime.now(UTC)
@@ -827,8 +556,6 @@ class FakeRenderAPI:
         self.rate_limits = rate_limits if rate_limits is not None else RateLimits()
         self.free_postgres_per_owner = free_postgres_per_owner
         self.user: dict[str, str] = dict(user or {"email": "dev@example.com", "name": "Dev User"})
-        self.internal_errors: list[str] = []
-        """Tracebacks of bugs in the fake itself (answered as 500); assert it stays empty."""
 
         self._api_keys = set(api_keys)
         self._owners: dict[str, _Owner] = {}
@@ -837,46 +564,11 @@ class FakeRenderAPI:
         self._postgres: dict[str, _Postgres] = {}
         self._key_values: dict[str, _KeyValue] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
-        self._faults: list[InjectedFault] = []
-        self._requests: list[RecordedRequest] = []
         self._bulk_env_puts: list[tuple[str, Any]] = []
         self._routes = self._build_routes()
 
-        self._server = _Server(self, host, port)
-        bound_port = self._server.server_address[1]
+        bound_port = self._start_server(host, port)
         self.base_url = f"http://{host}:{bound_port}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-render-api:{bound_port}",
-            daemon=True,
-        )
-        self._thread.start()
-        self._closed = False
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def close(self) -> None:
-        """Stop serving (idempotent). Does not drop backend stores: see :meth:`drop_backend_stores`."""
-        if self._closed:
-            return
-        self._closed = True
-        self._closing.set()
-        self._server.shutdown()
-        self._server.shutdown_connections()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeRenderAPI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- seeding and configuration -----------------------------------------------------------
 
@@ -971,7 +663,7 @@ class FakeRenderAPI:
             store.status_override = status
 
     def inject(
-        self, method: str, path_pattern: str, fault: Fault, times: int | None = 1
+        self, method: str, path_pattern: str, fault: common.Fault, times: int | None = 1
     ) -> InjectedFault:
         """Apply ``fault`` to the next ``times`` (None: every) requests that match.
 
@@ -979,14 +671,7 @@ class FakeRenderAPI:
         WHOLE path without ``/v1`` and without the query, e.g. ``r"/postgres"`` (only the
         collection) or ``r"/services/[^/]+/env-vars/.*"``. Faults fire in injection order.
         """
-        injected = InjectedFault(method.upper(), re.compile(path_pattern), fault, times)
-        with self._lock:
-            self._faults.append(injected)
-        return injected
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        return self._add_fault(method, path_pattern, fault, times)
 
     def reset_rate_limits(self) -> None:
         """Forget all rate-limit windows (the counters start again from zero)."""
@@ -1106,83 +791,67 @@ class FakeRenderAPI:
 
     # -- internals: request handling ----------------------------------------------------------
 
-    def _handle(self, request: _Request) -> _Response | None:
+    def _serve(self, handler: _HttpHandler) -> None:
+        split = urlsplit(handler.path)
+        request = _Request(
+            method=handler.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            raw_body=handler.read_body(),
+            authorization=handler.headers.get("Authorization"),
+        )
+        response = self._handle(request)
+        if response is None:  # an injected drop: no status line, no bytes at all
+            handler.drop()
+        else:
+            handler.write(response)
+
+    def _handle(self, request: _Request) -> ApiResponse | None:
         """Answer one request; None means: close the connection without a response."""
         if self._closing.is_set():
             return None
         request_id = f"api-{secrets.token_hex(10)}"
-        if request.path == "/v1" or request.path.startswith("/v1/"):
-            request.path = request.path[3:] or "/"
-        else:
-            request.in_v1 = False
+        request.path, request.in_prefix = split_prefix(request.path, "/v1")
         record = RecordedRequest(
             method=request.method,
             path=request.path,
             query={k: list(v) for k, v in request.query.items()},
             body=request.logged_body(),
+            auth_scheme=auth_scheme(request.authorization),
             request_id=request_id,
         )
+        return self._pipeline(
+            request,
+            record,
+            lambda fault: self._answer(request, fault),
+            {"Render-Request-Id": request_id},
+        )
+
+    def _answer(self, request: _Request, fault: common.Fault | None) -> ApiResponse:
+        if fault is None:
+            return self._process(request)
         with self._lock:
-            self._requests.append(record)
-            fault = self._take_fault(request)
-        if fault is not None:
-            record.fault = fault.kind
-            if fault.kind == "slow":
-                self._closing.wait(fault.seconds)
-            elif fault.kind == "drop_before":
-                return None
-        overrides: Mapping[str, str | None] = {}
-        try:
-            if fault is not None and fault.kind in ("status", "malformed_json", "empty_body"):
-                with self._lock:
-                    headers = self._rate_limit_headers(self._window_for(request))
-                response = _Response(fault.status_code, fault.body, headers)
-                if fault.body or fault.kind != "status":
-                    response.headers["Content-Type"] = _JSON_TYPE
-                overrides = fault.headers
-            else:
-                response = self._process(request)
-        except Exception as exc:  # a bug in the fake: answer 500 and keep the traceback
-            self.internal_errors.append(traceback.format_exc())
-            response = _json_response(500, {"message": f"fake internal error: {exc!r}"})
-        if fault is not None and fault.kind == "drop_after":
-            return None
-        response.headers["Render-Request-Id"] = request_id
-        for name, value in overrides.items():
-            for existing in [h for h in response.headers if h.lower() == name.lower()]:
-                del response.headers[existing]
-            if value is not None:
-                response.headers[name] = value
-        record.status = response.status
+            headers = self._rate_limit_headers(self._window_for(request))
+        response = ApiResponse(fault.status_code, encode_body(fault.body), headers)
+        if fault.body or fault.kind != "status":
+            response.headers["Content-Type"] = JSON_TYPE
         return response
 
-    def _take_fault(self, request: _Request) -> Fault | None:
-        for injected in self._faults:
-            if injected.matches(request.method, request.path):
-                injected.fired += 1
-                if injected.remaining is not None:
-                    injected.remaining -= 1
-                return injected.fault
-        return None
-
     def _api_key(self, request: _Request) -> str | None:
-        scheme, _, token = (request.authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        return token.strip()
+        return bearer_token(request.authorization)
 
-    def _process(self, request: _Request) -> _Response:
+    def _process(self, request: _Request) -> ApiResponse:
         with self._lock:
             key = self._api_key(request)
             window = self._window_for(request)
             if key is None or key not in self._api_keys:
-                response = _json_response(401, {"message": "unauthorized"})
+                response = json_response(401, {"message": "unauthorized"})
                 response.headers.update(self._rate_limit_headers(window))
                 return response
             allowed = self._consume(window)
             headers = self._rate_limit_headers(window)
             if not allowed:
-                response = _json_response(429, {"message": "rate limit exceeded"})
+                response = json_response(429, {"message": "rate limit exceeded"})
                 if self.rate_limits.retry_after:
                     headers["Retry-After"] = headers["Ratelimit-Reset"]
             else:
@@ -1190,24 +859,16 @@ class FakeRenderAPI:
                     handler, params = self._route(request)
                     response = handler(request, params)
                 except _ApiError as error:
-                    response = _json_response(error.status, {"message": error.message})
+                    response = json_response(error.status, {"message": error.message})
             response.headers.update(headers)
             return response
 
     def _route(self, request: _Request) -> tuple[Handler, dict[str, str]]:
-        if not request.in_v1:
-            raise _ApiError(404, "not found")
-        path_matched = False
-        for route in self._routes:
-            match = route.pattern.fullmatch(request.path)
-            if match is None:
-                continue
-            path_matched = True
-            if route.method == request.method:
-                return route.handler, {k: unquote(v) for k, v in match.groupdict().items()}
-        if path_matched:
-            raise _ApiError(405, "method not allowed")
-        raise _ApiError(404, "not found")
+        found = find_route(self._routes, request.method, request.path) if request.in_prefix else 404
+        if isinstance(found, int):
+            raise _ApiError(found, ROUTE_ERRORS[found])
+        route, params = found
+        return route.handler, {k: unquote(v) for k, v in params.items()}
 
     # -- internals: rate limits --------------------------------------------------------------
 
@@ -1282,7 +943,7 @@ class FakeRenderAPI:
         items: list[tuple[int, dict[str, Any]]],
         *,
         newest_first: bool = False,
-    ) -> _Response:
+    ) -> ApiResponse:
         """One page of ``items`` (sorted by seq, ascending unless ``newest_first``)."""
         raw_limit = request.one("limit")
         limit = 20
@@ -1299,7 +960,7 @@ class FakeRenderAPI:
             after = self._decode_cursor(kind, cursor)
             items = [i for i in items if (i[0] < after if newest_first else i[0] > after)]
         page = [{wrapper: obj, "cursor": self._encode_cursor(kind, seq)} for seq, obj in items]
-        return _json_response(200, page[:limit])
+        return json_response(200, page[:limit])
 
     # -- internals: validation helpers -------------------------------------------------------
 
@@ -1580,10 +1241,10 @@ class FakeRenderAPI:
 
     # -- handlers: users, owners -------------------------------------------------------------
 
-    def _get_user(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, dict(self.user))
+    def _get_user(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, dict(self.user))
 
-    def _list_owners(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_owners(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         names, emails = request.many("name"), request.many("email")
         items = [
             (o.seq, self._owner_json(o))
@@ -1592,11 +1253,11 @@ class FakeRenderAPI:
         ]
         return self._page(request, "owner", "owner", items)
 
-    def _get_owner(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _get_owner(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         owner = self._owners.get(params["owner_id"])
         if owner is None:
             raise _ApiError(404, f"not found: {params['owner_id']}")
-        return _json_response(200, self._owner_json(owner))
+        return json_response(200, self._owner_json(owner))
 
     # -- handlers: services ------------------------------------------------------------------
 
@@ -1606,7 +1267,7 @@ class FakeRenderAPI:
             raise _ApiError(404, f"not found: {service_id}")
         return service
 
-    def _list_services(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_services(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         names, types = request.many("name"), request.many("type")
         for service_type in types:
             if service_type not in SERVICE_TYPES:
@@ -1622,10 +1283,10 @@ class FakeRenderAPI:
         ]
         return self._page(request, "service", "service", items)
 
-    def _get_service_route(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._service_json(self._get_service(params["service_id"])))
+    def _get_service_route(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._service_json(self._get_service(params["service_id"])))
 
-    def _patch_service(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _patch_service(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         body = self._body_object(request)
         name = self._string(body, "name")
@@ -1666,11 +1327,11 @@ class FakeRenderAPI:
         if health_check_path is not None:
             service.health_check_path = health_check_path
         service.updated = self._wall_now()
-        return _json_response(200, self._service_json(service))
+        return json_response(200, self._service_json(service))
 
     # -- handlers: env vars ------------------------------------------------------------------
 
-    def _list_env_vars(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_env_vars(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         items = [
             (var.seq, {"key": var.key, "value": var.value}) for var in self._ordered_env(service)
@@ -1686,7 +1347,7 @@ class FakeRenderAPI:
             raise _ApiError(400, f"env var {key}: value (a string) or generateValue is required")
         return value
 
-    def _replace_env_vars(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _replace_env_vars(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         # §0.1 / §5.1: this REPLACES the whole set. Recorded so tests can assert it was unused.
         self._bulk_env_puts.append((params["service_id"], request.logged_body()))
         service = self._get_service(params["service_id"])
@@ -1708,16 +1369,16 @@ class FakeRenderAPI:
             }
             for var in self._ordered_env(service)
         ]
-        return _json_response(200, items)
+        return json_response(200, items)
 
-    def _get_env_var(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _get_env_var(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         var = service.env.get(params["key"])
         if var is None:
             raise _ApiError(404, "not found")
-        return _json_response(200, {"key": var.key, "value": var.value})
+        return json_response(200, {"key": var.key, "value": var.value})
 
-    def _put_env_var(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _put_env_var(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         key = params["key"]
         value = self._env_value(self._body_object(request), key)
@@ -1727,18 +1388,18 @@ class FakeRenderAPI:
         else:
             service.env[key] = _EnvVar(key, value, self._next_seq())
         service.updated = self._wall_now()
-        return _json_response(200, {"key": key, "value": value})
+        return json_response(200, {"key": key, "value": value})
 
-    def _delete_env_var(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _delete_env_var(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         if service.env.pop(params["key"], None) is None:
             raise _ApiError(404, "not found")
         service.updated = self._wall_now()
-        return _Response(204)
+        return ApiResponse(204)
 
     # -- handlers: deploys -------------------------------------------------------------------
 
-    def _create_deploy(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _create_deploy(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         body = self._body_object(request, required=False)
         clear_cache = self._string(body, "clearCache")
@@ -1767,10 +1428,10 @@ class FakeRenderAPI:
         )
         self._deploys[deploy.id] = deploy
         if self.deploy_response == 202:
-            return _Response(202)  # §6.1: "202 Queued", empty body; find it in the list
-        return _json_response(201, self._deploy_json(deploy))
+            return ApiResponse(202)  # §6.1: "202 Queued", empty body; find it in the list
+        return json_response(201, self._deploy_json(deploy))
 
-    def _list_deploys(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_deploys(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         service = self._get_service(params["service_id"])
         statuses = request.many("status")
         items = [
@@ -1787,15 +1448,15 @@ class FakeRenderAPI:
             raise _ApiError(404, f"not found: {params['deploy_id']}")
         return deploy
 
-    def _get_deploy(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._deploy_json(self._find_deploy(params)))
+    def _get_deploy(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._deploy_json(self._find_deploy(params)))
 
-    def _cancel_deploy(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _cancel_deploy(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         deploy = self._find_deploy(params)
         if self._deploy_status(deploy) not in ("created", "build_in_progress"):
             raise _ApiError(409, "deploy is not in progress")  # message invented
         deploy.canceled_at = self._clock()
-        return _json_response(200, self._deploy_json(deploy))
+        return json_response(200, self._deploy_json(deploy))
 
     # -- handlers: Postgres ------------------------------------------------------------------
 
@@ -1813,7 +1474,7 @@ class FakeRenderAPI:
             raise _ApiError(404, f"not found: {owner_id}")  # §8.2 (bad ownerId -> "not found")
         return owner
 
-    def _create_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _create_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         body = self._body_object(request)
         name = self._string(body, "name", required=True)
         plan = self._string(body, "plan", required=True)
@@ -1894,9 +1555,9 @@ class FakeRenderAPI:
         payload = self._pg_json(pg)
         if pg.status_override is None:
             payload["status"] = "unknown"  # §0.7: a fresh resource always reports unknown
-        return _json_response(201, payload)
+        return json_response(201, payload)
 
-    def _list_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         names = request.many("name")
         regions = self._check_regions(request)
         environments = request.many("environmentId")
@@ -1913,10 +1574,10 @@ class FakeRenderAPI:
         ]
         return self._page(request, "postgres", "postgres", items)
 
-    def _get_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._pg_json(self._get_pg(params["pg_id"])))
+    def _get_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._pg_json(self._get_pg(params["pg_id"])))
 
-    def _patch_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _patch_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
         body = self._body_object(request)
         name = self._string(body, "name")
@@ -1941,24 +1602,24 @@ class FakeRenderAPI:
         pg.high_availability = self._bool(body, "enableHighAvailability", pg.high_availability)
         pg.disk_autoscaling = self._bool(body, "enableDiskAutoscaling", pg.disk_autoscaling)
         pg.updated = self._wall_now()
-        return _json_response(200, self._pg_json(pg))
+        return json_response(200, self._pg_json(pg))
 
-    def _delete_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _delete_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
         self.backend.drop_postgres(pg.credentials.database, pg.credentials.user)
         del self._postgres[pg.id]
-        return _Response(204)
+        return ApiResponse(204)
 
-    def _postgres_connection_info(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._pg_connection_info(self._get_pg(params["pg_id"])))
+    def _postgres_connection_info(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._pg_connection_info(self._get_pg(params["pg_id"])))
 
-    def _postgres_recovery(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _postgres_recovery(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
         if pg.plan == "free":  # §3.6: PITR is for paid plans only
-            return _json_response(200, {"recoveryStatus": "NOT_AVAILABLE"})
-        return _json_response(200, {"recoveryStatus": "AVAILABLE", "startsAt": _iso(pg.created)})
+            return json_response(200, {"recoveryStatus": "NOT_AVAILABLE"})
+        return json_response(200, {"recoveryStatus": "AVAILABLE", "startsAt": _iso(pg.created)})
 
-    def _create_export(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _create_export(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
         export_id = self._new_id("exp")
         token = secrets.token_urlsafe(24)
@@ -1969,19 +1630,19 @@ class FakeRenderAPI:
                 "url": f"https://exports.render.invalid/{pg.id}/{export_id}.dir.tar.gz?token={token}",
             }
         )
-        return _Response(202)
+        return ApiResponse(202)
 
-    def _list_exports(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_exports(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
-        return _json_response(200, [dict(e) for e in reversed(pg.exports)])
+        return json_response(200, [dict(e) for e in reversed(pg.exports)])
 
-    def _suspend_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _suspend_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         self._get_pg(params["pg_id"]).status_override = "suspended"
-        return _Response(202)
+        return ApiResponse(202)
 
-    def _resume_postgres(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _resume_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         self._get_pg(params["pg_id"]).status_override = None
-        return _Response(202)
+        return ApiResponse(202)
 
     # -- handlers: Key Value -----------------------------------------------------------------
 
@@ -2001,7 +1662,7 @@ class FakeRenderAPI:
             raise _ApiError(400, f"invalid persistenceMode: {persistence}")
         return policy, persistence
 
-    def _create_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _create_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         body = self._body_object(request)
         name = self._string(body, "name", required=True)
         plan = self._string(body, "plan", required=True)
@@ -2041,9 +1702,9 @@ class FakeRenderAPI:
         payload = self._kv_json(kv)
         if kv.status_override is None:
             payload["status"] = "unknown"
-        return _json_response(201, payload)
+        return json_response(201, payload)
 
-    def _list_key_values(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _list_key_values(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         names = request.many("name")
         regions = self._check_regions(request)
         environments = request.many("environmentId")
@@ -2057,10 +1718,10 @@ class FakeRenderAPI:
         ]
         return self._page(request, "keyValue", "keyValue", items)
 
-    def _get_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._kv_json(self._get_kv(params["kv_id"])))
+    def _get_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._kv_json(self._get_kv(params["kv_id"])))
 
-    def _patch_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _patch_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         kv = self._get_kv(params["kv_id"])
         body = self._body_object(request)
         name = self._string(body, "name")
@@ -2078,21 +1739,21 @@ class FakeRenderAPI:
         if ip_allow_list is not None:
             kv.ip_allow_list = ip_allow_list
         kv.updated = self._wall_now()
-        return _json_response(200, self._kv_json(kv))
+        return json_response(200, self._kv_json(kv))
 
-    def _delete_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _delete_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         kv = self._get_kv(params["kv_id"])
         self.backend.drop_redis(kv.credentials.username)
         del self._key_values[kv.id]
-        return _Response(204)
+        return ApiResponse(204)
 
-    def _key_value_connection_info(self, request: _Request, params: dict[str, str]) -> _Response:
-        return _json_response(200, self._kv_connection_info(self._get_kv(params["kv_id"])))
+    def _key_value_connection_info(self, request: _Request, params: dict[str, str]) -> ApiResponse:
+        return json_response(200, self._kv_connection_info(self._get_kv(params["kv_id"])))
 
-    def _suspend_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _suspend_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         self._get_kv(params["kv_id"]).status_override = "suspended"
-        return _Response(202)
+        return ApiResponse(202)
 
-    def _resume_key_value(self, request: _Request, params: dict[str, str]) -> _Response:
+    def _resume_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         self._get_kv(params["kv_id"]).status_override = None
-        return _Response(202)
+        return ApiResponse(202)

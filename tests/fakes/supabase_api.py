@@ -76,6 +76,7 @@ from tests.fakes.common import (
     NullBackend,
     PgCredentials,
     StoreBackend,
+    bearer_token,
     drop_after,
     drop_before,
     empty_body,
@@ -288,11 +289,8 @@ class SupabaseFake(FakeApiServer):
     # -- hooks -------------------------------------------------------------------------------
 
     def authenticate(self, request: ApiRequest) -> str | None:
-        scheme, _, token = (request.authorization or "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or token not in self._tokens:
-            return None
-        return token
+        token = bearer_token(request.authorization)
+        return token if token in self._tokens else None
 
     def unauthorized(self) -> ApiResponse:
         return self.error(401, "Unauthorized")

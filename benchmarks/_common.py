@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from authkit_setup.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 CLI = [sys.executable, "-m", "authkit_setup"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 # ============================================================================================
 # Real servers (PostgreSQL, Redis, TLS fronts, fault listeners) -- session scoped.
-# Built on authkit_setup.embedded and tests/servers.py. Everything listens on 127.0.0.1 and is
+# Built on authkit_setup.local.embedded and tests/servers.py. Everything listens on 127.0.0.1 and is
 # stopped at session end, also when the session fails.
 #
 #   pg              PgServer      embedded PostgreSQL (or $AUTHKIT_TEST_DATABASE_URL, superuser)
@@ -30,7 +30,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from authkit_setup.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.servers import (
     PostgresTlsProxy,
     RedisTlsProxy,

@@ -1,4 +1,4 @@
-"""Test-only network helpers on top of `authkit_setup.embedded`.
+"""Test-only network helpers on top of `authkit_setup.local.embedded`.
 
 - `make_tls_material`: a throwaway CA and a server certificate for localhost/127.0.0.1/::1.
 - `PostgresTlsProxy`: makes a plain PostgreSQL look like a `hostssl`-only server with TLS.
@@ -28,7 +28,7 @@ from typing import Any, Self, TypeVar
 
 import trustme
 
-from authkit_setup.embedded import free_port
+from authkit_setup.local.embedded import free_port
 
 __all__ = [
     "PostgresTlsProxy",

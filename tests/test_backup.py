@@ -171,7 +171,7 @@ def test_unknown_service_is_a_usage_error(fake: FakeRenderAPI) -> None:
 
 
 def test_backup_facts_for_the_status_command(fake: FakeRenderAPI) -> None:
-    from authkit_setup.flow.backup import backup_facts
+    from authkit_setup.production.backup import backup_facts
     from authkit_setup.providers.base import Kind
     from authkit_setup.providers.render import RenderClient, RenderStores
 
@@ -195,7 +195,7 @@ def test_backup_facts_for_the_status_command(fake: FakeRenderAPI) -> None:
 
 
 def test_backup_facts_unknown_recovery(fake: FakeRenderAPI) -> None:
-    from authkit_setup.flow.backup import backup_facts
+    from authkit_setup.production.backup import backup_facts
     from authkit_setup.providers.base import Kind
     from authkit_setup.providers.render import RenderClient, RenderStores
     from tests.fakes.render_api import Fault
@@ -219,6 +219,6 @@ def test_backup_facts_unknown_recovery(fake: FakeRenderAPI) -> None:
     ],
 )
 def test_mask_export_url(url: str, masked: str) -> None:
-    from authkit_setup.flow.backup import mask_export_url
+    from authkit_setup.production.backup import mask_export_url
 
     assert mask_export_url(url) == masked

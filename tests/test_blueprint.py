@@ -263,7 +263,7 @@ def test_bad_input(fake: FakeRenderAPI) -> None:
     ],
 )  # fmt: skip
 def test_strings_survive_a_yaml_parser(value: str) -> None:
-    from authkit_setup.flow.blueprint import to_yaml
+    from authkit_setup.production.blueprint import to_yaml
 
     assert yaml.safe_load(to_yaml({"k": value, "l": [value], "m": [{"n": value}]})) == {
         "k": value,
@@ -275,7 +275,7 @@ def test_strings_survive_a_yaml_parser(value: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_any_text_survives_a_yaml_parser(value: str) -> None:
-    from authkit_setup.flow.blueprint import to_yaml
+    from authkit_setup.production.blueprint import to_yaml
 
     assert yaml.safe_load(to_yaml({"databases": [{"name": value}], "x": {"y": value}})) == {
         "databases": [{"name": value}],

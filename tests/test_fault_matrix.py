@@ -177,8 +177,8 @@ def test_cell(
     for name, value in call.fake_settings.items():
         setattr(fake, name, value)
     if call.fast_polls:
-        monkeypatch.setattr("authkit_setup.flow.wait.FIRST_POLL", 0.2)
-        monkeypatch.setattr("authkit_setup.flow.wait.MIN_INTERVAL", 0.2)
+        monkeypatch.setattr("authkit_setup.pipeline.wait.FIRST_POLL", 0.2)
+        monkeypatch.setattr("authkit_setup.pipeline.wait.MIN_INTERVAL", 0.2)
     if fault_name == "slow":
         monkeypatch.setenv("AUTHKIT_HTTP_TIMEOUT", str(CLIENT_TIMEOUT))
     if call.skip:

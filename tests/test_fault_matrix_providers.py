@@ -189,7 +189,7 @@ def assert_end_state(cloud: CloudFakes, call: Call) -> None:
 def _quick_create_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ambiguous create pauses 2 s before looking again (for a slow provider listing); the
     fakes list a store at once, so pause 0.1 s at most here."""
-    from authkit_setup.flow import provision as flow_provision
+    from authkit_setup.pipeline import provision as flow_provision
 
     real = flow_provision.create_once
 
@@ -210,8 +210,8 @@ def test_cell(
     for name, value in call.fake_settings.items():
         setattr(fake, name, value)
     if call.fast_polls:
-        monkeypatch.setattr("authkit_setup.flow.wait.FIRST_POLL", 0.2)
-        monkeypatch.setattr("authkit_setup.flow.wait.MIN_INTERVAL", 0.2)
+        monkeypatch.setattr("authkit_setup.pipeline.wait.FIRST_POLL", 0.2)
+        monkeypatch.setattr("authkit_setup.pipeline.wait.MIN_INTERVAL", 0.2)
     Path(".env").write_text(ENV_TEXT)
     if call.skip:
         fake.inject(call.method, call.path, Fault.slow(0.0), times=call.skip)  # a pass-through

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 import redis
 
-from authkit_setup import embedded
-from authkit_setup.flow.local import resolve_paths
+from authkit_setup.local import embedded
+from authkit_setup.local.setup import resolve_paths
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
 ENV_BEFORE = "# my app\nSECRET_KEY=keep-me\nexport GREETING='hello world'\n"

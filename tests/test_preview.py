@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authkit_setup.ci import format_lines, mask_urls
-from authkit_setup.flow.preview import belongs_to_preview, store_names, validate_preview
 from authkit_setup.output import Output
+from authkit_setup.preview.names import belongs_to_preview, store_names, validate_preview
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli, run_cli_process
@@ -392,7 +392,7 @@ def test_teardown_deletes_duplicates_of_the_exact_name(crowded: FakeRenderAPI) -
 
 
 def test_declined_confirmation_deletes_nothing(crowded: FakeRenderAPI) -> None:
-    from authkit_setup.flow.teardown import TeardownDeclined, TeardownOptions, run_teardown
+    from authkit_setup.preview.teardown import TeardownDeclined, TeardownOptions, run_teardown
     from authkit_setup.providers.render import RenderClient
 
     asked: list[str] = []

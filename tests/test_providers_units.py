@@ -316,7 +316,7 @@ def test_supabase_password_recovered_only_from_a_matching_url(
 def test_supabase_create_that_dropped_still_knows_its_password(
     supabase_fake: SupabaseFake, sleeps: Sleeps, clock: ManualClock
 ) -> None:
-    from authkit_setup.flow.provision import create_once
+    from authkit_setup.pipeline.provision import create_once
     from tests.fakes.common import drop_after
 
     supabase_fake.inject("POST", "/v1/projects", drop_after())
@@ -386,7 +386,7 @@ def test_upstash_5xx_on_create_is_not_retried_blindly(
     upstash: UpstashStores, upstash_fake: UpstashFake
 ) -> None:
     from authkit_setup.errors import ServerError
-    from authkit_setup.flow.provision import create_once
+    from authkit_setup.pipeline.provision import create_once
 
     upstash_fake.inject("POST", "/redis/database", status(503))
     # create_once looks the name up after an ambiguous failure, then creates once more.
@@ -404,7 +404,7 @@ def test_upstash_5xx_on_create_is_not_retried_blindly(
 def test_verification_retries_connection_failures_within_the_grace(
     closed_port: int, clock: ManualClock
 ) -> None:
-    from authkit_setup.flow.setup import StorePlan, verify_stores
+    from authkit_setup.pipeline.run import StorePlan, verify_stores
 
     url = f"rediss://default:pw@127.0.0.1:{closed_port}"
     info = ConnectionInfo(app_url=url, external_url=url, verify_grace=30.0)

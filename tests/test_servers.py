@@ -12,14 +12,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from authkit_setup.embedded import (
+from authkit_setup.errors import LocalServerError
+from authkit_setup.local.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
     find_postgres_bin,
     find_redis_server,
     free_port,
 )
-from authkit_setup.errors import LocalServerError
 from tests.conftest import PgServer, RedisServer
 from tests.servers import PostgresTlsProxy, RedisTlsProxy, connect_error_sqlstate
 

@@ -28,7 +28,7 @@ from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo, Kind
 
 if TYPE_CHECKING:
-    from authkit_setup.flow.setup import SetupReport
+    from authkit_setup.pipeline.run import SetupReport
 
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_OUTPUT = "GITHUB_OUTPUT"

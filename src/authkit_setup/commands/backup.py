@@ -48,7 +48,7 @@ def backup(
     out: Output = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.flow.backup import BackupOptions, run_backup
+        from authkit_setup.production.backup import BackupOptions, run_backup
         from authkit_setup.providers import render_client
 
         require_nonempty(("--db-name", db_name))

@@ -60,12 +60,12 @@ def blueprint(
 
     def body() -> int:
         from authkit_setup.errors import UsageError
-        from authkit_setup.flow.blueprint import (
+        from authkit_setup.masking import redact
+        from authkit_setup.production.blueprint import (
             blueprint_from_render,
             default_blueprint,
             write_blueprint,
         )
-        from authkit_setup.masking import redact
 
         require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
         if output is not None and output.exists() and not force:

@@ -64,7 +64,7 @@ def check(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.flow.verify import check_urls, render_checks
+        from authkit_setup.check.urls import check_urls, render_checks
 
         results = check_urls(
             out,

@@ -113,7 +113,7 @@ def provision(
     def body() -> int:
         from authkit_setup.commands._providers import store_providers
         from authkit_setup.errors import UsageError
-        from authkit_setup.flow.provision_env import ProvisionOptions, run_provision
+        from authkit_setup.targets.env_file import ProvisionOptions, run_provision
 
         if postgres is None and redis is None:
             raise UsageError(
@@ -171,8 +171,8 @@ def provision(
 
 
 def _print_summary(out: Output, report: object) -> None:
-    from authkit_setup.flow.provision_env import ProvisionReport
-    from authkit_setup.flow.verify import print_check
+    from authkit_setup.check.urls import print_check
+    from authkit_setup.targets.env_file import ProvisionReport
 
     assert isinstance(report, ProvisionReport)
     out.print("Plan (dry run, nothing changed)" if report.planned else "Done")

@@ -202,8 +202,8 @@ def render(
 
     def body() -> int:
         from authkit_setup.ci import github_env_path, publish_setup
-        from authkit_setup.flow.preview import free_plan_warning, preview_providers, store_names
-        from authkit_setup.flow.setup import SetupOptions, run_setup
+        from authkit_setup.pipeline.run import SetupOptions, run_setup
+        from authkit_setup.preview.names import free_plan_warning, preview_providers, store_names
         from authkit_setup.providers import render_client
         from authkit_setup.providers.render import (
             REGIONS,
@@ -231,7 +231,7 @@ def render(
             ("--database", database),
             ("--db-user", db_user),
         )
-        from authkit_setup.flow.migrations import check_command
+        from authkit_setup.production.migrations import check_command
 
         names = store_names(
             preview,
@@ -318,8 +318,8 @@ def render(
 
 
 def _print_summary(out: Output, report: object) -> None:
-    from authkit_setup.flow.setup import SetupReport
-    from authkit_setup.flow.verify import print_check
+    from authkit_setup.check.urls import print_check
+    from authkit_setup.pipeline.run import SetupReport
 
     assert isinstance(report, SetupReport)
     title = "Plan (dry run, nothing changed)" if report.planned else "Done"

@@ -29,7 +29,7 @@ from authkit_setup.commands._providers import (
 from authkit_setup.output import Output
 
 if TYPE_CHECKING:
-    from authkit_setup.flow.status import StatusReport
+    from authkit_setup.preview.status import StatusReport
 
 HELP = """Show authkit-db and authkit-redis (or a preview's stores): state, plan, expiry, backups, wiring.
 
@@ -83,8 +83,8 @@ def status(
     def body() -> int:
         from authkit_setup.ci import write_outputs
         from authkit_setup.commands._providers import store_providers
-        from authkit_setup.flow.preview import preview_providers, validate_preview
-        from authkit_setup.flow.status import collect_status
+        from authkit_setup.preview.names import preview_providers, validate_preview
+        from authkit_setup.preview.status import collect_status
         from authkit_setup.providers import render_client
 
         if preview is not None:

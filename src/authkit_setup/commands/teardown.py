@@ -31,7 +31,7 @@ from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 
 if TYPE_CHECKING:
-    from authkit_setup.flow.teardown import TeardownReport
+    from authkit_setup.preview.teardown import TeardownReport
 
 HELP = """Delete a preview's stores (authkit-db-NAME, authkit-redis-NAME) and unwire them from the service.
 
@@ -102,8 +102,8 @@ def teardown(
     def body() -> int:
         from authkit_setup.ci import write_outputs
         from authkit_setup.commands._providers import store_providers
-        from authkit_setup.flow.preview import preview_providers, validate_preview
-        from authkit_setup.flow.teardown import TeardownOptions, run_teardown
+        from authkit_setup.preview.names import preview_providers, validate_preview
+        from authkit_setup.preview.teardown import TeardownOptions, run_teardown
         from authkit_setup.providers import render_client
 
         if preview is None and not include_base:

@@ -24,8 +24,10 @@ from typing import Any, Literal
 
 from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
-from authkit_setup.flow.preview import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
-from authkit_setup.flow.status import (
+from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import ENV_KEYS
+from authkit_setup.preview.names import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
+from authkit_setup.preview.status import (
     Target,
     connection_info_or_none,
     find_exact,
@@ -35,8 +37,6 @@ from authkit_setup.flow.status import (
     resolve_scope,
     targets_for,
 )
-from authkit_setup.flow.stores import ENV_KEYS
-from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Store, StoreProvider
 from authkit_setup.providers.render import RenderClient, RenderStores
 

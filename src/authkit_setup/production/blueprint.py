@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from authkit_setup.errors import UsageError
-from authkit_setup.flow.service import ServiceRef
 from authkit_setup.output import Output
+from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import Kind, Store, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
 
@@ -237,7 +237,7 @@ def default_blueprint(
 
 
 def _find(client: RenderClient, service: ServiceRef, kind: Kind, name: str) -> Store | None:
-    from authkit_setup.flow.provision import ensure_single
+    from authkit_setup.pipeline.provision import ensure_single
 
     spec = StoreSpec(kind=kind, name=name, region=service.region, plan="")
     found = ensure_single(RenderStores(client, service.owner_id).find(kind, name), spec)
@@ -259,7 +259,7 @@ def blueprint_from_render(
     redis_name: str = DEFAULT_REDIS_NAME,
 ) -> Blueprint:
     """Read the service and, where they exist, its stores; defaults (in its region) otherwise."""
-    from authkit_setup.flow.service import resolve_service
+    from authkit_setup.pipeline.service import resolve_service
 
     service = resolve_service(client, service_ref, workspace)
     out.step(f"service {service.name} ({service.id}) in {service.region}")

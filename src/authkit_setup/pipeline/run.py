@@ -14,12 +14,11 @@ from typing import Any
 
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError, UsageError
-from authkit_setup.flow.deploy import deploy_service, trigger_deploy
-from authkit_setup.flow.env import EnvChange, predict, write_service_env
-from authkit_setup.flow.migrations import MigrationPlan, apply_migration, plan_migration
-from authkit_setup.flow.provision import ensure_single, name_flag
-from authkit_setup.flow.service import ServiceRef, resolve_service
-from authkit_setup.flow.stores import (
+from authkit_setup.masking import mask_url
+from authkit_setup.output import Output
+from authkit_setup.pipeline.deploy import deploy_service, trigger_deploy
+from authkit_setup.pipeline.env import EnvChange, predict, write_service_env
+from authkit_setup.pipeline.plan import (
     ENV_KEYS,
     provision_and_wait,
     recover_passwords,
@@ -29,13 +28,14 @@ from authkit_setup.flow.stores import (
 )
 
 # Shared with `provision` (flow/stores.py), and still importable from here.
-from authkit_setup.flow.stores import StorePlan as StorePlan
-from authkit_setup.flow.stores import verify_stores as verify_stores
-from authkit_setup.flow.timestamps import parse_time
-from authkit_setup.masking import mask_url
-from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import StorePlan as StorePlan
+from authkit_setup.pipeline.plan import verify_stores as verify_stores
+from authkit_setup.pipeline.provision import ensure_single, name_flag
+from authkit_setup.pipeline.service import ServiceRef, resolve_service
+from authkit_setup.production.migrations import MigrationPlan, apply_migration, plan_migration
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
+from authkit_setup.timestamps import parse_time
 
 
 @dataclass

@@ -41,7 +41,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from authkit_setup.diagnostics.model import CheckResult
-from authkit_setup.embedded import (  # the _private two: where PGDATA may go follows its rules
+from authkit_setup.envfile import Action, update_env_file, write_private_file
+from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
+from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
     INSTALL_HINT,
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -51,8 +53,6 @@ from authkit_setup.embedded import (  # the _private two: where PGDATA may go fo
     find_redis_server,
     free_port,
 )
-from authkit_setup.envfile import Action, update_env_file, write_private_file
-from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.masking import mask_url, register_secret
 from authkit_setup.output import Output
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file

@@ -34,7 +34,7 @@ def check_urls(
             raise UsageError(
                 "--service reads the URLs from the service: do not also pass --database-url/--redis-url"
             )
-        from authkit_setup.flow.service_check import check_service
+        from authkit_setup.check.service import check_service
 
         return check_service(
             out,

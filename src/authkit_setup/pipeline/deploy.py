@@ -14,9 +14,9 @@ from authkit_setup.errors import (
     ServerError,
     WaitTimeoutError,
 )
-from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
 from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
+from authkit_setup.timestamps import parse_time
 
 NOT_DEPLOYED_HINT = (
     "DATABASE_URL / REDIS_URL are already set but not deployed, and a re-run sees nothing to "

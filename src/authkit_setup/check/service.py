@@ -14,8 +14,8 @@ from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
 from authkit_setup.errors import NotFoundError, UsageError
-from authkit_setup.flow.service import resolve_service
 from authkit_setup.output import Output
+from authkit_setup.pipeline.service import resolve_service
 from authkit_setup.providers import render_client
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderStores, store_from_api

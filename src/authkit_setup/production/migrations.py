@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from authkit_setup.errors import BadResponseError, PlanConflictError, UsageError
-from authkit_setup.flow.service import ServiceRef
 from authkit_setup.output import Output
+from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.render import RenderClient
 
 Target = Literal["preDeployCommand", "buildCommand"]
@@ -256,8 +256,8 @@ def run_migrations(
     clock: Callable[[], float] = time.monotonic,
 ) -> MigrationReport:
     """find the service → plan → PATCH (if needed) → deploy (if changed)."""
-    from authkit_setup.flow.deploy import deploy_service
-    from authkit_setup.flow.service import resolve_service
+    from authkit_setup.pipeline.deploy import deploy_service
+    from authkit_setup.pipeline.service import resolve_service
 
     service = resolve_service(client, opts.service, opts.workspace)
     out.step(f"service {service.name} ({service.id}), plan {service.plan or 'unknown'}")

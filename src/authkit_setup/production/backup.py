@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authkit_setup.errors import NotFoundError, UsageError
-from authkit_setup.flow.service import ServiceRef
-from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.masking import MASK, mask_url
 from authkit_setup.output import Output
+from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import Kind, Store, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
+from authkit_setup.timestamps import parse_time
 
 PITR_UNKNOWN = "UNKNOWN"
 
@@ -100,7 +100,7 @@ def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:
 
 def find_database(client: RenderClient, service: ServiceRef, db_name: str) -> Store:
     """The service's Postgres by exact name in its workspace (like `render` finds it)."""
-    from authkit_setup.flow.provision import ensure_single
+    from authkit_setup.pipeline.provision import ensure_single
 
     spec = StoreSpec(kind=Kind.POSTGRES, name=db_name, region=service.region, plan="")
     store = ensure_single(RenderStores(client, service.owner_id).find(Kind.POSTGRES, db_name), spec)
@@ -173,7 +173,7 @@ class BackupReport:
 
 def run_backup(client: RenderClient, opts: BackupOptions, out: Output) -> BackupReport:
     """find the service → its database → facts and warnings → export (unless --list) → list."""
-    from authkit_setup.flow.service import resolve_service
+    from authkit_setup.pipeline.service import resolve_service
 
     service = resolve_service(client, opts.service, opts.workspace)
     store = find_database(client, service, opts.db_name)

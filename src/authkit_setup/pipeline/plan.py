@@ -15,9 +15,9 @@ from typing import Any
 from authkit_setup.ci import mask_connection_info
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError
-from authkit_setup.flow.provision import name_flag, provision
-from authkit_setup.flow.wait import wait_until_ready
 from authkit_setup.output import Output
+from authkit_setup.pipeline.provision import name_flag, provision
+from authkit_setup.pipeline.wait import wait_until_ready
 from authkit_setup.providers.base import (
     ConnectionInfo,
     Kind,

@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 
 from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
-from authkit_setup.flow.backup import backup_facts
-from authkit_setup.flow.preview import store_names
-from authkit_setup.flow.service import ServiceRef, resolve_service, resolve_workspace
-from authkit_setup.flow.stores import ENV_KEYS, recover_passwords
-from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import ENV_KEYS, recover_passwords
+from authkit_setup.pipeline.service import ServiceRef, resolve_service, resolve_workspace
+from authkit_setup.preview.names import store_names
+from authkit_setup.production.backup import backup_facts
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
 from authkit_setup.providers.render import SERVICE_ID, RenderClient, RenderStores
+from authkit_setup.timestamps import parse_time
 
 EXPIRY_WARNING_DAYS = 7
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import UsageError
-from authkit_setup.flow.provision import ensure_single
-from authkit_setup.flow.stores import (
+from authkit_setup.masking import mask_url
+from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import (
     StorePlan,
     local_env,
     provision_and_wait,
@@ -28,8 +29,7 @@ from authkit_setup.flow.stores import (
     verify_stores,
     write_local_env,
 )
-from authkit_setup.masking import mask_url
-from authkit_setup.output import Output
+from authkit_setup.pipeline.provision import ensure_single
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.regions import DEFAULT_RENDER_REGION, RENDER_TO_AWS
 from authkit_setup.settings import read_env_file

@@ -1,1 +1,0 @@
-"""The pipeline, one step per module: plan → provision → wait → urls → env → deploy → verify."""

@@ -1,0 +1,1 @@
+"""`authkit-setup local`: PostgreSQL and Redis on this machine, and its embedded servers."""

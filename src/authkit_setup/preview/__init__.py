@@ -1,0 +1,1 @@
+"""Preview environments: per-pull-request store names, `status` and `teardown`."""

@@ -1,0 +1,1 @@
+"""Production care for a Render setup: migrations, backups, a Blueprint."""

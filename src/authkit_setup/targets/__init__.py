@@ -1,0 +1,1 @@
+"""Where the connection URLs go: a Render service's environment, a .env file, $GITHUB_ENV."""

@@ -316,13 +316,13 @@ def test_render_rejects_empty_migrate_command(fake: FakeRenderAPI) -> None:
     ],
 )
 def test_insert_migration(build: str, expected: str) -> None:
-    from authkit_setup.production.migrations import insert_migration
+    from authkit_setup.pipeline.migrate import insert_migration
 
     assert insert_migration(build, MIGRATE) == expected
 
 
 def test_runs_command_matches_whole_steps_only() -> None:
-    from authkit_setup.production.migrations import runs_command
+    from authkit_setup.pipeline.migrate import runs_command
 
     assert runs_command("a &&  pnpm   db:push && b", MIGRATE)
     assert not runs_command("pnpm db:push:all && b", MIGRATE)

@@ -404,7 +404,8 @@ def test_upstash_5xx_on_create_is_not_retried_blindly(
 def test_verification_retries_connection_failures_within_the_grace(
     closed_port: int, clock: ManualClock
 ) -> None:
-    from authkit_setup.pipeline.run import StorePlan, verify_stores
+    from authkit_setup.pipeline.plan import StorePlan
+    from authkit_setup.pipeline.verify import verify_stores
 
     url = f"rediss://default:pw@127.0.0.1:{closed_port}"
     info = ConnectionInfo(app_url=url, external_url=url, verify_grace=30.0)

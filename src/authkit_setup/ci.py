@@ -20,15 +20,11 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
-from authkit_setup.providers.base import ConnectionInfo, Kind
-
-if TYPE_CHECKING:
-    from authkit_setup.pipeline.run import SetupReport
+from authkit_setup.providers.base import ConnectionInfo
 
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_OUTPUT = "GITHUB_OUTPUT"
@@ -113,43 +109,3 @@ def github_env_path() -> Path:
             hint="drop --github-env outside GitHub Actions, or set GITHUB_ENV to a file path",
         )
     return Path(target)
-
-
-def publish_setup(
-    out: Output, report: SetupReport, *, preview: str | None, github_env: Path | None
-) -> None:
-    """After `render`: external URLs to `$GITHUB_ENV` (if asked), ids and names to outputs.
-
-    A dry run writes neither: it changes nothing, and its stores may not exist yet.
-    """
-    if report.planned:
-        return
-    if github_env is not None:
-        values: dict[str, OutputValue] = {}
-        for plan in report.plans:
-            key = "DATABASE_URL" if plan.spec.kind is Kind.POSTGRES else "REDIS_URL"
-            info = plan.info
-            if info is None or not info.external_url:
-                out.warn(f"--github-env: {plan.spec.name} has no external URL; {key} not written")
-                continue
-            if not info.external_reachable:
-                flag = "--postgres" if plan.spec.kind is Kind.POSTGRES else "--redis"
-                out.warn(
-                    f"--github-env: {key} is written, but {info.unreachable_reason}; add "
-                    f"{flag}-allow-cidr 0.0.0.0/0 (or the runner's range) to reach it from CI"
-                )
-            values[key] = info.external_url
-        append_to(github_env, values)
-        if values:
-            out.step(f"{', '.join(values)} appended to $GITHUB_ENV for the next steps")
-    outputs: dict[str, OutputValue] = {
-        "ok": report.ok,
-        "service_id": report.service.id,
-        "preview": preview,
-    }
-    for plan in report.plans:
-        store = plan.store or plan.existing
-        kind = plan.spec.kind.value
-        outputs[f"{kind}_name"] = store.name if store else plan.spec.name
-        outputs[f"{kind}_id"] = store.id if store else ""
-    write_outputs(out, outputs)

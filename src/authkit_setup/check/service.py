@@ -20,11 +20,6 @@ from authkit_setup.providers import render_client
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderStores, store_from_api
 
-KEYS: tuple[tuple[Target, str, Kind], ...] = (
-    ("postgres", "DATABASE_URL", Kind.POSTGRES),
-    ("redis", "REDIS_URL", Kind.REDIS),
-)
-
 
 def _host(url: str) -> str:
     try:
@@ -48,7 +43,8 @@ def check_service(
     with render_client(out, api_key=api_key, env_file=env_file) as client:
         ref = resolve_service(client, service, workspace)
         stores = RenderStores(client, ref.owner_id)
-        for target, key, kind in KEYS:
+        for kind in Kind:
+            target, key = kind.check_name, kind.env_var
             value = client.env_var(ref.id, key)
             if not value:
                 continue
@@ -107,4 +103,4 @@ def check_service(
     for target, note in notes.items():
         results[target].warn(note)
     results.update(fixed)
-    return [results[t] for t, _, _ in KEYS if t in results]
+    return [results[k.check_name] for k in Kind if k.check_name in results]

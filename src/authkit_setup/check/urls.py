@@ -8,10 +8,9 @@ from typing import Any
 from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.errors import UsageError
+from authkit_setup.kinds import Kind
 from authkit_setup.output import Output
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file, resolve
-
-TARGET_TITLES = {"postgres": "PostgreSQL", "redis": "Redis"}
 
 
 def check_urls(
@@ -91,7 +90,7 @@ def render_checks(out: Output, results: list[CheckResult]) -> None:
 
 
 def print_check(out: Output, result: CheckResult) -> None:
-    out.print(f"{TARGET_TITLES[result.target]}  {result.url}")
+    out.print(f"{Kind.checked_as(result.target).display_name}  {result.url}")
     if result.skipped:
         out.print(f"  - not checked: {result.reason}")
     for rung in result.rungs:

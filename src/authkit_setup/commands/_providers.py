@@ -15,6 +15,7 @@ from authkit_setup.output import Output
 
 if TYPE_CHECKING:
     from authkit_setup.providers.base import Kind, StoreProvider
+    from authkit_setup.providers.render import RenderClient
 
 PostgresWhereOption = Annotated[
     str,
@@ -115,10 +116,11 @@ def store_providers(
     database: str,
     user: str,
     postgres_version: str,
+    render_client: RenderClient | None = None,
 ) -> Iterator[dict[Kind, StoreProvider]]:
-    """The chosen non-Render providers by kind ("render" is left to the Render flow), built
-    before anything happens so a missing credential stops the run first (exit 3); their HTTP
-    clients are closed on exit."""
+    """The chosen providers by kind, all built the same way through the registry before
+    anything happens, so a missing credential stops the run first (exit 3); their HTTP clients
+    are closed on exit (the Render client is the command's own, closed by it)."""
     from authkit_setup.providers import registry
     from authkit_setup.providers.base import Kind
     from authkit_setup.settings import read_env_file
@@ -127,7 +129,7 @@ def store_providers(
     entries = [(kind, registry.get(name, kind)) for kind, name in wanted if name is not None]
     for message in registry.load_errors:
         out.warn(message)
-    if choice.region is not None and all(e.factory is None for _, e in entries):
+    if choice.region is not None and all(e.traits.beside_service for _, e in entries):
         from authkit_setup.errors import UsageError
 
         raise UsageError(
@@ -142,12 +144,14 @@ def store_providers(
         database=database,
         user=user,
         postgres_version=postgres_version,
+        render_client=render_client,
     )
+    for _, entry in entries:
+        entry.check(settings)
     providers: dict[Kind, StoreProvider] = {}
     try:
         for kind, entry in entries:
-            if entry.factory is not None:
-                providers[kind] = entry.build(settings)
+            providers[kind] = entry.build(settings)
         yield providers
     finally:
         for provider in providers.values():

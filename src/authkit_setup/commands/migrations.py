@@ -63,11 +63,8 @@ def migrations(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.production.migrations import (
-            MigrationOptions,
-            check_command,
-            run_migrations,
-        )
+        from authkit_setup.pipeline.migrate import check_command
+        from authkit_setup.production.migrations import MigrationOptions, run_migrations
         from authkit_setup.providers import render_client
 
         check_deploy_flags(no_deploy=no_deploy, wait_deploy=wait_deploy)

@@ -113,30 +113,28 @@ def provision(
     def body() -> int:
         from authkit_setup.commands._providers import store_providers
         from authkit_setup.errors import UsageError
-        from authkit_setup.targets.env_file import ProvisionOptions, run_provision
+        from authkit_setup.pipeline.plan import Wanted
+        from authkit_setup.pipeline.run import SetupOptions, run_provision
 
         if postgres is None and redis is None:
             raise UsageError(
                 "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
             )
-        for name in (postgres, redis):
-            if name is not None and name.strip().lower() == "render":
-                raise UsageError(
-                    "Render stores belong to a service: use `authkit-setup render --service NAME`"
-                )
         require_nonempty(
             ("--db-name", db_name),
             ("--redis-name", redis_name),
             ("--database", database),
             ("--db-user", db_user),
         )
-        opts = ProvisionOptions(
+        opts = SetupOptions(
             region=region,
-            db_name=db_name,
-            redis_name=redis_name,
-            database=database,
-            db_user=db_user,
-            postgres_version=postgres_version,
+            wanted=Wanted(
+                db_name=db_name,
+                redis_name=redis_name,
+                database=database,
+                db_user=db_user,
+                postgres_version=postgres_version,
+            ),
             env_file=env_file,
             force=force,
             dry_run=dry_run,
@@ -172,9 +170,9 @@ def provision(
 
 def _print_summary(out: Output, report: object) -> None:
     from authkit_setup.check.urls import print_check
-    from authkit_setup.targets.env_file import ProvisionReport
+    from authkit_setup.pipeline.run import SetupReport
 
-    assert isinstance(report, ProvisionReport)
+    assert isinstance(report, SetupReport)
     out.print("Plan (dry run, nothing changed)" if report.planned else "Done")
     for plan in report.plans:
         store = plan.store or plan.existing
@@ -186,9 +184,9 @@ def _print_summary(out: Output, report: object) -> None:
             out.print(
                 f"  {plan.spec.kind.value:<9} {store.name} ({store.id}): {verb}, {store.status} ({where})"
             )
-    if report.env_file is not None and report.env_changes is not None:
-        for key, action in report.env_changes.items():
-            out.print(f"  {report.env_file}: {key} {action}")
+    if report.env_file is not None and report.env_file_changes is not None:
+        for change in report.env_file_changes:
+            out.print(f"  {report.env_file}: {change.key} {change.action}")
     elif not report.planned:
         for key, value in report.urls().items():
             out.print(f"{key}={value}")

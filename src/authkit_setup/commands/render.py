@@ -201,8 +201,9 @@ def render(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.ci import github_env_path, publish_setup
-        from authkit_setup.pipeline.run import SetupOptions, run_setup
+        from authkit_setup.ci import github_env_path
+        from authkit_setup.pipeline.plan import Wanted
+        from authkit_setup.pipeline.run import SetupOptions, publish, run_setup
         from authkit_setup.preview.names import free_plan_warning, preview_providers, store_names
         from authkit_setup.providers import render_client
         from authkit_setup.providers.render import (
@@ -231,7 +232,7 @@ def render(
             ("--database", database),
             ("--db-user", db_user),
         )
-        from authkit_setup.production.migrations import check_command
+        from authkit_setup.pipeline.migrate import check_command
 
         names = store_names(
             preview,
@@ -253,16 +254,18 @@ def render(
             service=service,
             workspace=workspace,
             region=region,
-            db_name=names.db,
-            database=database,
-            db_user=db_user,
-            redis_name=names.redis,
-            postgres_plan=pg_plan,
-            redis_plan=normalize_key_value_plan(redis_plan),
-            postgres_version=postgres_version,
-            maxmemory_policy=normalize_policy(maxmemory_policy),
-            postgres_allow=_cidrs(postgres_allow_cidr, "--postgres-allow-cidr"),
-            redis_allow=_cidrs(redis_allow_cidr or [], "--redis-allow-cidr"),
+            wanted=Wanted(
+                db_name=names.db,
+                database=database,
+                db_user=db_user,
+                redis_name=names.redis,
+                postgres_plan=pg_plan,
+                redis_plan=normalize_key_value_plan(redis_plan),
+                postgres_version=postgres_version,
+                maxmemory_policy=normalize_policy(maxmemory_policy),
+                postgres_allow=_cidrs(postgres_allow_cidr, "--postgres-allow-cidr"),
+                redis_allow=_cidrs(redis_allow_cidr or [], "--redis-allow-cidr"),
+            ),
             force=force,
             deploy=not no_deploy,
             wait_deploy=wait_deploy,
@@ -293,10 +296,15 @@ def render(
             upstash_api_key,
         )
         with (
-            store_providers(
-                out, choice, database=database, user=db_user, postgres_version=postgres_version
-            ) as providers,
             render_client(out, api_key=api_key) as client,
+            store_providers(
+                out,
+                choice,
+                database=database,
+                user=db_user,
+                postgres_version=postgres_version,
+                render_client=client,
+            ) as providers,
         ):
             report = run_setup(
                 client,
@@ -305,7 +313,7 @@ def render(
                 confirm=confirmer(out),
                 providers=preview_providers(providers, preview, db_name),
             )
-        publish_setup(out, report, preview=preview, github_env=env_target)
+        publish(out, report, preview=preview, github_env=env_target)
         doc = report.to_json()
         if preview is not None:
             doc["preview"] = preview
@@ -321,7 +329,7 @@ def _print_summary(out: Output, report: object) -> None:
     from authkit_setup.check.urls import print_check
     from authkit_setup.pipeline.run import SetupReport
 
-    assert isinstance(report, SetupReport)
+    assert isinstance(report, SetupReport) and report.service is not None
     title = "Plan (dry run, nothing changed)" if report.planned else "Done"
     out.print(f"{title}: {report.service.name} ({report.service.id}, {report.service.region})")
     for plan in report.plans:

@@ -101,10 +101,15 @@ def status(
             upstash_api_key=upstash_api_key,
         )
         with (
-            store_providers(
-                out, choice, database="authkit", user="authkit_user", postgres_version="16"
-            ) as providers,
             render_client(out, api_key=api_key) as client,
+            store_providers(
+                out,
+                choice,
+                database="authkit",
+                user="authkit_user",
+                postgres_version="16",
+                render_client=client,
+            ) as providers,
         ):
             report = collect_status(
                 client,

@@ -105,6 +105,7 @@ def teardown(
         from authkit_setup.preview.names import preview_providers, validate_preview
         from authkit_setup.preview.teardown import TeardownOptions, run_teardown
         from authkit_setup.providers import render_client
+        from authkit_setup.providers.registry import traits_named
 
         if preview is None and not include_base:
             raise UsageError(
@@ -114,9 +115,8 @@ def teardown(
         if preview is not None:
             validate_preview(preview)
         require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
-        if include_base and (postgres.strip().lower(), redis.strip().lower()) != (
-            "render",
-            "render",
+        if include_base and not all(
+            traits_named(name).beside_service for name in (postgres, redis)
         ):
             raise UsageError(
                 "--include-base deletes base stores on Render only",
@@ -154,10 +154,15 @@ def teardown(
             upstash_api_key=upstash_api_key,
         )
         with (
-            store_providers(
-                out, choice, database="authkit", user="authkit_user", postgres_version="16"
-            ) as providers,
             render_client(out, api_key=api_key) as client,
+            store_providers(
+                out,
+                choice,
+                database="authkit",
+                user="authkit_user",
+                postgres_version="16",
+                render_client=client,
+            ) as providers,
         ):
             report = run_teardown(
                 client,

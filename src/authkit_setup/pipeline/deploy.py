@@ -15,13 +15,63 @@ from authkit_setup.errors import (
     WaitTimeoutError,
 )
 from authkit_setup.output import Output
+from authkit_setup.pipeline.migrate import MigrationPlan, apply_migration
+from authkit_setup.pipeline.plan import StorePlan
+from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
+from authkit_setup.targets.base import EnvChange
 from authkit_setup.timestamps import parse_time
 
 NOT_DEPLOYED_HINT = (
     "DATABASE_URL / REDIS_URL are already set but not deployed, and a re-run sees nothing to "
     "change: after fixing this, deploy the service (dashboard: Manual Deploy)"
 )
+
+
+def deploy_changes(
+    client: RenderClient,
+    service: ServiceRef,
+    plans: list[StorePlan],
+    env: list[EnvChange],
+    migration: MigrationPlan | None,
+    out: Output,
+    *,
+    deploy: bool,
+    wait: bool,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any] | None:
+    """The migration command (if asked), then one deploy when anything changed."""
+    if migration is not None:  # after the env step, before the one deploy for both
+        apply_migration(client, service, migration, out)
+    changed = any(c.action != "unchanged" for c in env)
+    changed = changed or (migration is not None and migration.changed)
+    if changed and deploy:
+        return deploy_service(
+            client, service.id, out, wait=wait, timeout=timeout, sleep=sleep, clock=clock
+        )
+    if deploy and _undeployed(client, service.id, plans):
+        # An earlier run wrote these variables but its deploy never happened (interrupted, or
+        # the deploy call failed): the service may still run without them.
+        out.step("the variables were written by an earlier run that did not deploy: deploying now")
+        return trigger_deploy(client, service.id, out)
+    if not changed:
+        out.step("nothing changed: no deploy needed")
+    return None
+
+
+def _undeployed(client: RenderClient, service_id: str, plans: list[StorePlan]) -> bool:
+    """True when no deploy started after the newest store the variables point at was created."""
+    created = [parse_time(p.store.created_at) for p in plans if p.store is not None]
+    newest = max((c for c in created if c is not None), default=None)
+    if newest is None:
+        return False
+    latest = client.deploys(service_id, limit=1)
+    if not latest:
+        return True
+    started = parse_time(latest[0].get("createdAt"))
+    return started is not None and started < newest
 
 
 def trigger_deploy(

@@ -1,48 +1,31 @@
-"""Env step: write DATABASE_URL / REDIS_URL into the service one key at a time.
+"""Env step: write DATABASE_URL / REDIS_URL (and extras such as DIRECT_URL) to the target.
 
-Never the bulk PUT (it replaces every variable). Each key is reported as created, updated or
-unchanged; every other variable stays exactly as it was.
+The target is a Render service's environment (`render`) or a .env file (`provision`); either
+way one key at a time, every other variable untouched, each key reported as created, updated
+or unchanged (targets/).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
-from authkit_setup.providers.render import RenderClient
-
-EnvAction = Literal["created", "updated", "unchanged", "removed"]
-
-
-@dataclass(frozen=True)
-class EnvChange:
-    key: str
-    action: EnvAction
-
-    def to_json(self) -> dict[str, str]:
-        return {"key": self.key, "action": self.action}
+from authkit_setup.pipeline.plan import StorePlan
+from authkit_setup.targets.base import EnvChange, EnvTarget, predict
 
 
-def predict(current: str | None, desired: str | None) -> EnvAction:
-    if current is None:
-        return "created"
-    return "unchanged" if current == desired else "updated"
-
-
-def write_service_env(
-    client: RenderClient,
-    service_id: str,
-    desired: dict[str, str],
-    current: dict[str, str | None],
-    out: Output,
+def planned_env(
+    target: EnvTarget, plans: list[StorePlan], current: dict[str, str | None]
 ) -> list[EnvChange]:
+    """What the env step would do (a dry run), as far as planning could tell."""
     changes = []
-    for key, value in desired.items():
-        action = predict(current.get(key), value)
-        if action != "unchanged":
-            client.put_env_var(service_id, key, value)
-        out.step(f"{key}: {action} ({mask_url(value)})")
-        changes.append(EnvChange(key, action))
+    for plan in plans:
+        key = plan.spec.kind.env_var
+        desired = target.url(plan.info) if plan.info else None
+        changes.append(EnvChange(key, predict(current.get(key), desired)))
     return changes
+
+
+def write_env(
+    target: EnvTarget, plans: list[StorePlan], current: dict[str, str | None], out: Output
+) -> list[EnvChange]:
+    values = target.values({p.spec.kind: p.info for p in plans if p.info is not None}, out)
+    return target.write(values, current, out)

@@ -1,34 +1,33 @@
-"""The store steps `render` (flow/setup.py) and `provision` (flow/provision_env.py) share.
+"""Plan step: look every store and variable up, and refuse before any change.
 
-plan (find by exact name, stop before any change on a conflict) → provision what is missing →
-wait until every store is ready → read the URLs; then, if asked, a local .env file and checks.
+For each kind asked for, the store is found by exact name on its provider (two of one name stop
+the run), checked to be in the region planned for it, and the target's variable is checked not
+to point elsewhere (unless --force, or a person says replace it). Nothing is created or written
+until every refusal has had its chance.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authkit_setup.ci import mask_connection_info
-from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.provision import name_flag, provision
-from authkit_setup.pipeline.wait import wait_until_ready
+from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import (
     ConnectionInfo,
     Kind,
+    Readiness,
     RecoversPasswords,
     Store,
     StoreProvider,
     StoreSpec,
+    traits_of,
 )
-from authkit_setup.settings import DATABASE_URL, DIRECT_URL, REDIS_URL
-
-ENV_KEYS = {Kind.POSTGRES: DATABASE_URL, Kind.REDIS: REDIS_URL}
+from authkit_setup.settings import DATABASE_URL, DIRECT_URL
+from authkit_setup.targets.base import EnvTarget
 
 
 @dataclass
@@ -65,7 +64,117 @@ class StorePlan:
         return doc
 
 
-# -- plan: every lookup, and every conflict found before anything changes ----------------------
+@dataclass(frozen=True)
+class Near:
+    """Where the stores belong: beside a Render service (`render`), or near a Render region
+    (`provision`, whose app runs elsewhere)."""
+
+    region: str  # a Render region
+    service: ServiceRef | None = None
+
+    @property
+    def why(self) -> str:
+        """Why a store in another region is refused (appended to the message)."""
+        if self.service is None:
+            return ""
+        return f" near {self.service.name} ({self.region}): every query would cross regions"
+
+    def announce(self, plan: StorePlan, out: Output) -> None:
+        spec, existing, provider = plan.spec, plan.existing, plan.provider
+        where = "" if self.service is not None else f" on {provider.name}"
+        if existing is None:
+            region = "" if self.service is not None else f" in {spec.region}"
+            out.step(f"{spec.name}: will be created{where}{region}")
+        else:
+            out.step(f"{spec.name}: exists{where} ({existing.id}, {existing.status})")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the command line asks for, by kind (sizes apply to providers that take them)."""
+
+    db_name: str = "authkit-db"
+    redis_name: str = "authkit-redis"
+    database: str = "authkit"
+    db_user: str = "authkit_user"
+    postgres_version: str = "16"
+    postgres_plan: str = "free"
+    redis_plan: str = "free"
+    maxmemory_policy: str = "noeviction"
+    postgres_allow: tuple[str, ...] = ("0.0.0.0/0",)
+    redis_allow: tuple[str, ...] = ()
+    environment_id: str | None = None
+
+    def spec(self, kind: Kind, provider: StoreProvider, near: Near) -> StoreSpec:
+        """The store of `kind` on `provider`: in its region nearest `near`; a provider that
+        lives beside the service takes the plan and allow list asked for."""
+        postgres = kind is Kind.POSTGRES
+        spec = StoreSpec(
+            kind=kind,
+            name=self.db_name if postgres else self.redis_name,
+            region=provider.region_for(near.region),
+            plan="default",
+            database=self.database,
+            user=self.db_user,
+            version=self.postgres_version,
+        )
+        if traits_of(provider).beside_service:
+            spec = replace(
+                spec,
+                plan=self.postgres_plan if postgres else self.redis_plan,
+                maxmemory_policy=self.maxmemory_policy,
+                allow_cidrs=self.postgres_allow if postgres else self.redis_allow,
+                environment_id=self.environment_id,
+            )
+        return spec
+
+
+def plan_stores(
+    wanted: Wanted,
+    providers: Mapping[Kind, StoreProvider],
+    near: Near,
+    target: EnvTarget,
+    out: Output,
+    *,
+    force: bool,
+    confirm: Callable[[str], bool] | None = None,
+) -> tuple[list[StorePlan], dict[str, str | None]]:
+    """Look everything up and stop before any change if something is wrong. Returns the plans
+    (in kind order) and the target's current values."""
+    # e.g. Supabase: the password lives only in the URLs written last time
+    recover_passwords(providers.values(), target.read)
+    plans: list[StorePlan] = []
+    for kind in Kind:
+        if kind not in providers:
+            continue
+        provider = providers[kind]
+        spec = wanted.spec(kind, provider, near)
+        existing = ensure_single(provider.find(kind, spec.name), spec)
+        refuse_other_network(provider, spec, existing, near)
+        refuse_other_region(provider, spec, existing, near=near.why)
+        plan = StorePlan(spec, provider, existing)
+        near.announce(plan, out)
+        if existing is not None and (
+            traits_of(provider).urls_before_ready or existing.readiness is Readiness.READY
+        ):
+            plan.read_info(existing, out)
+        plans.append(plan)
+
+    current = target.current([p.spec.kind.env_var for p in plans])
+    refuse_overwrites(plans, current, out, conflict=target.conflict, force=force, confirm=confirm)
+    return plans, current
+
+
+def ensure_single(found: list[Store], spec: StoreSpec) -> Store | None:
+    """The one store of this name, or None; several are a conflict for a person to settle."""
+    if len(found) > 1:
+        ids = ", ".join(f"{s.id} ({s.region}, {s.status})" for s in found)
+        raise PlanConflictError(
+            f"{len(found)} {spec.kind.value} stores are named {spec.name!r}: {ids}",
+            hint="delete or rename the extra ones in the dashboard, or choose another name "
+            f"with {spec.kind.name_flag}",
+        )
+    return found[0] if found else None
 
 
 def recover_passwords(
@@ -80,6 +189,27 @@ def recover_passwords(
             provider.recover_password(v for v in written if v)
 
 
+def refuse_other_network(
+    provider: StoreProvider, spec: StoreSpec, existing: Store | None, near: Near
+) -> None:
+    """A store that lives beside the service is reached through the service's private network,
+    which ends at its region: one elsewhere cannot be used."""
+    service = near.service
+    if (
+        existing is None
+        or service is None
+        or not traits_of(provider).beside_service
+        or existing.region == service.region
+    ):
+        return
+    raise PlanConflictError(
+        f"{spec.name} ({existing.id}) is in {existing.region}, but {service.name} runs in "
+        f"{service.region}: its internal URL would not reach the service",
+        hint=f"use another name ({spec.kind.name_flag}) to create one in "
+        f"{service.region}, or move the service",
+    )
+
+
 def refuse_other_region(
     provider: StoreProvider, spec: StoreSpec, existing: Store | None, *, near: str = ""
 ) -> None:
@@ -89,7 +219,7 @@ def refuse_other_region(
             f"{provider.name} {spec.name} ({existing.id}) is in {existing.region}, not in "
             f"{spec.region}{near}",
             hint=f"pass --provider-region {existing.region} to use it anyway, or another "
-            f"{name_flag(spec.kind)} to create one in {spec.region}",
+            f"{spec.kind.name_flag} to create one in {spec.region}",
         )
 
 
@@ -105,7 +235,7 @@ def refuse_overwrites(
     """Stop when a variable in `current` already points elsewhere than its plan's store
     (`conflict(key, value, store name)` says so), unless --force or `confirm` says replace it."""
     for plan in plans:
-        key = ENV_KEYS[plan.spec.kind]
+        key = plan.spec.kind.env_var
         value = current.get(key)
         if value is None or (plan.info is not None and value == plan.info.app_url):
             continue
@@ -116,121 +246,3 @@ def refuse_overwrites(
             raise PlanConflictError(
                 message, hint="re-run with --force to replace it (nothing has been changed)"
             )
-
-
-# -- provision → wait → URLs ----------------------------------------------------------------------
-
-
-def provision_and_wait(
-    plans: list[StorePlan],
-    out: Output,
-    *,
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> None:
-    """Create the missing stores (at once), wait until every store is ready, and read the URLs
-    that planning could not read yet."""
-    missing = [(p.provider, p.spec) for p in plans if p.existing is None]
-    created = iter(provision(missing, out, sleep=sleep))
-    for plan in plans:
-        plan.store = plan.existing if plan.existing is not None else next(created)
-
-    ready = wait_until_ready(
-        [(p.provider, p.store) for p in plans if p.store is not None],
-        out,
-        timeout=timeout,
-        sleep=sleep,
-        clock=clock,
-    )
-    for plan, store in zip(plans, ready, strict=True):
-        plan.store = store
-        if plan.info is None:
-            plan.read_info(store, out)
-
-
-# -- local .env file and verification -------------------------------------------------------------
-
-
-def local_env(plans: list[StorePlan]) -> dict[str, str]:
-    """What a local .env file gets: each store's external URL (and extras such as DIRECT_URL)."""
-    values: dict[str, str] = {}
-    for plan in plans:
-        if plan.info is not None and plan.info.external_url:
-            values[ENV_KEYS[plan.spec.kind]] = plan.info.external_url
-            values.update(plan.info.extra_env)
-    return values
-
-
-def write_local_env(path: Path, plans: list[StorePlan], out: Output) -> dict[str, str]:
-    """External URLs into a local .env for development (atomic, mode 600, rest kept)."""
-    from authkit_setup.envfile import update_env_file
-
-    values = local_env(plans)
-    for plan in plans:
-        if plan.info and plan.info.external_url and not plan.info.external_reachable:
-            out.warn(
-                f"{path}: {ENV_KEYS[plan.spec.kind]} is written but {plan.info.unreachable_reason}"
-            )
-    actions = update_env_file(path, values)
-    for key, action in actions.items():
-        out.step(f"{path}: {key} {action}")
-    return {k: str(v) for k, v in actions.items()}
-
-
-def verify_stores(
-    plans: list[StorePlan],
-    out: Output,
-    *,
-    timeout: float,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> list[CheckResult]:
-    """Check each store from here through its external URL; say plainly what cannot be checked."""
-    from authkit_setup.diagnostics import run_checks
-    from authkit_setup.diagnostics.model import Target
-
-    urls: dict[Target, str] = {}
-    skipped: list[CheckResult] = []
-    for plan in plans:
-        info = plan.info
-        target: Target = "postgres" if plan.spec.kind is Kind.POSTGRES else "redis"
-        if info is None:
-            continue
-        if not info.external_url or not info.external_reachable:
-            result = CheckResult(target, info.external_url or info.app_url)
-            result.skipped = True
-            flag = "--redis-allow-cidr" if plan.spec.kind is Kind.REDIS else "--postgres-allow-cidr"
-            result.reason = (
-                f"not verifiable from here: {info.unreachable_reason or 'no external URL'}. To verify, "
-                f"re-run with {flag} <this machine's IP>/32, or run `authkit-setup check --service "
-                "NAME` from a Render shell in the same region"
-            )
-            skipped.append(result)
-            out.warn(f"{plan.spec.name}: {result.reason}")
-        else:
-            urls[target] = info.external_url
-    out.step("verifying " + (", ".join(urls) if urls else "nothing reachable from here"))
-    results = run_checks(urls, timeout=timeout) if urls else []
-    # A store just created may refuse its first connections for a while (Upstash): re-check
-    # connection-level failures until its `verify_grace` has passed.
-    grace = {
-        ("postgres" if p.spec.kind is Kind.POSTGRES else "redis"): p.info.verify_grace
-        for p in plans
-        if p.info is not None
-    }
-    start = clock()
-    while True:
-        retry: dict[Target, str] = {
-            r.target: urls[r.target]
-            for r in results
-            if r.failed_rung in ("dns", "tcp", "tls") and clock() - start < grace.get(r.target, 0)
-        }
-        if not retry:
-            break
-        out.info(f"{', '.join(retry)}: not answering yet; checking again")
-        sleep(2.0)
-        again = {r.target: r for r in run_checks(retry, timeout=timeout)}
-        results = [again.get(r.target, r) for r in results]
-    merged = {r.target: r for r in [*results, *skipped]}
-    return [merged[t] for t in ("postgres", "redis") if t in merged]

@@ -14,15 +14,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from authkit_setup.errors import (
-    ApiConnectionError,
-    ApiError,
-    BadResponseError,
-    PlanConflictError,
-    ServerError,
-)
+from authkit_setup.errors import ApiConnectionError, ApiError, BadResponseError, ServerError
 from authkit_setup.output import Output
-from authkit_setup.providers.base import Kind, Store, StoreProvider, StoreSpec
+from authkit_setup.pipeline.plan import StorePlan
+from authkit_setup.providers.base import Store, StoreProvider, StoreSpec
 
 AMBIGUOUS = (ApiConnectionError, ServerError, BadResponseError)
 CREATE_ATTEMPTS = 3
@@ -90,6 +85,16 @@ def _oldest(stores: list[Store]) -> Store:
     return min(stores, key=lambda s: (s.created_at or "", s.id))
 
 
+def provision_missing(
+    plans: list[StorePlan], out: Output, *, sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Create the stores the plan found missing (at once); every plan then has its store."""
+    missing = [(p.provider, p.spec) for p in plans if p.existing is None]
+    created = iter(provision(missing, out, sleep=sleep))
+    for plan in plans:
+        plan.store = plan.existing if plan.existing is not None else next(created)
+
+
 def provision(
     missing: list[tuple[StoreProvider, StoreSpec]],
     out: Output,
@@ -135,19 +140,3 @@ def _in_daemon_threads(calls: list[Callable[[], Store]]) -> list[Store]:
         if error is not None:
             raise error
     return [store for store in results if store is not None]
-
-
-def ensure_single(found: list[Store], spec: StoreSpec) -> Store | None:
-    if len(found) > 1:
-        ids = ", ".join(f"{s.id} ({s.region}, {s.status})" for s in found)
-        raise PlanConflictError(
-            f"{len(found)} {spec.kind.value} stores are named {spec.name!r}: {ids}",
-            hint="delete or rename the extra ones in the dashboard, or choose another name "
-            f"with {name_flag(spec.kind)}",
-        )
-    return found[0] if found else None
-
-
-def name_flag(kind: Kind) -> str:
-    """The option that names a store of this kind."""
-    return "--db-name" if kind is Kind.POSTGRES else "--redis-name"

@@ -1,58 +1,57 @@
-"""`authkit-setup render`: the whole pipeline, in the order the product promises.
+"""The pipeline, in the order the README promises; `render` and `provision` are this one run
+with different targets:
 
-find the service → plan (stop before any change on a conflict) → provision → wait → read URLs →
-write env vars → deploy → verify.
+1. find the service (service.py; `render` only: the service's region is where stores go)
+2. plan: look every store and variable up, refuse before any change (plan.py)
+3. provision the missing stores (provision.py)
+4. wait until every store is ready (wait.py)
+5. read the connection URLs (urls.py)
+6. write them to the target: the service's environment, or a .env file (env.py, targets/)
+7. deploy, so the service runs with them (deploy.py; `render` only)
+8. verify each store from here (verify.py)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from authkit_setup.ci import OutputValue, write_outputs
 from authkit_setup.diagnostics.model import CheckResult
-from authkit_setup.errors import PlanConflictError, UsageError
-from authkit_setup.masking import mask_url
+from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.deploy import deploy_service, trigger_deploy
-from authkit_setup.pipeline.env import EnvChange, predict, write_service_env
-from authkit_setup.pipeline.plan import (
-    ENV_KEYS,
-    provision_and_wait,
-    recover_passwords,
-    refuse_other_region,
-    refuse_overwrites,
-    write_local_env,
-)
+from authkit_setup.pipeline.deploy import deploy_changes
+from authkit_setup.pipeline.env import planned_env, write_env
+from authkit_setup.pipeline.migrate import MigrationPlan, plan_migration
+from authkit_setup.pipeline.plan import Near, StorePlan, Wanted, plan_stores
+from authkit_setup.pipeline.provision import provision_missing
+from authkit_setup.pipeline.service import ServiceRef, find_service
+from authkit_setup.pipeline.urls import read_urls
+from authkit_setup.pipeline.verify import verify_stores
+from authkit_setup.pipeline.wait import wait_for_stores
+from authkit_setup.providers.base import InWorkspace, Kind, StoreProvider
+from authkit_setup.providers.regions import near_render_region
+from authkit_setup.providers.render import RenderClient
+from authkit_setup.targets.base import EnvChange, EnvTarget
+from authkit_setup.targets.env_file import EnvFile
+from authkit_setup.targets.github_env import append_urls
+from authkit_setup.targets.render_service import ServiceEnv
 
-# Shared with `provision` (flow/stores.py), and still importable from here.
-from authkit_setup.pipeline.plan import StorePlan as StorePlan
-from authkit_setup.pipeline.plan import verify_stores as verify_stores
-from authkit_setup.pipeline.provision import ensure_single, name_flag
-from authkit_setup.pipeline.service import ServiceRef, resolve_service
-from authkit_setup.production.migrations import MigrationPlan, apply_migration, plan_migration
-from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
-from authkit_setup.providers.render import RenderClient, RenderStores
-from authkit_setup.timestamps import parse_time
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
 
 
 @dataclass
 class SetupOptions:
-    service: str
+    """Everything `render` and `provision` are asked; `service` only for `render`."""
+
+    service: str | None = None
     workspace: str | None = None
-    region: str | None = None
-    db_name: str = "authkit-db"
-    database: str = "authkit"
-    db_user: str = "authkit_user"
-    redis_name: str = "authkit-redis"
-    postgres_plan: str = "free"
-    redis_plan: str = "free"
-    postgres_version: str = "16"
-    maxmemory_policy: str = "noeviction"
-    postgres_allow: tuple[str, ...] = ("0.0.0.0/0",)
-    redis_allow: tuple[str, ...] = ()
+    region: str | None = None  # render: must be the service's; provision: the stores go near it
+    wanted: Wanted = field(default_factory=Wanted)
     force: bool = False
     deploy: bool = True
     wait_deploy: bool = False
@@ -62,204 +61,108 @@ class SetupOptions:
     timeout: float = 900.0
     check_timeout: float = 5.0
     env_file: Path | None = None
-    environment_id: str | None = None
-    migrate_command: str | None = None  # run on every deploy (flow/migrations.py)
+    migrate_command: str | None = None  # run on every deploy (pipeline/migrate.py)
 
 
 @dataclass
 class SetupReport:
-    service: ServiceRef
     plans: list[StorePlan]
+    service: ServiceRef | None = None
     env: list[EnvChange] = field(default_factory=list)
     deploy: dict[str, Any] | None = None
     checks: list[CheckResult] = field(default_factory=list)
     planned: bool = False
-    env_file: dict[str, str] | None = None
+    env_file: Path | None = None
+    env_file_changes: list[EnvChange] | None = None
     migration: MigrationPlan | None = None
 
     @property
     def ok(self) -> bool:
         return all(c.ok or c.skipped for c in self.checks)
 
+    def urls(self) -> dict[str, str]:
+        """What a .env file gets: DATABASE_URL (+ DIRECT_URL) and REDIS_URL, external."""
+        infos = {p.spec.kind: p.info for p in self.plans if p.info is not None}
+        return EnvFile(None).values(infos, Output(quiet=True))
+
     def to_json(self) -> dict[str, Any]:
-        doc_out: dict[str, Any] = {
-            "ok": self.ok,
-            "service": self.service.to_json(),
-            "resources": [plan.to_json(planned=self.planned) for plan in self.plans],
-            "env": [c.to_json() for c in self.env],
-            "deploy": self.deploy,
-            "checks": [c.to_json(with_skip=True) for c in self.checks],
-        }
-        if self.planned:
-            doc_out["planned"] = True
-        if self.migration is not None:
-            doc_out["migration"] = self.migration.to_json()
-        if self.env_file is not None:
-            doc_out["env_file"] = self.env_file
-        return doc_out
-
-
-def _specs(opts: SetupOptions, region: str) -> list[StoreSpec]:
-    return [
-        StoreSpec(
-            kind=Kind.POSTGRES,
-            name=opts.db_name,
-            region=region,
-            plan=opts.postgres_plan,
-            database=opts.database,
-            user=opts.db_user,
-            version=opts.postgres_version,
-            allow_cidrs=opts.postgres_allow,
-            environment_id=opts.environment_id,
-        ),
-        StoreSpec(
-            kind=Kind.REDIS,
-            name=opts.redis_name,
-            region=region,
-            plan=opts.redis_plan,
-            maxmemory_policy=opts.maxmemory_policy,
-            allow_cidrs=opts.redis_allow,
-            environment_id=opts.environment_id,
-        ),
-    ]
-
-
-def plan_setup(
-    client: RenderClient,
-    opts: SetupOptions,
-    out: Output,
-    *,
-    providers: dict[Kind, StoreProvider] | None = None,
-    confirm: Callable[[str], bool] | None = None,
-) -> tuple[ServiceRef, list[StorePlan], dict[str, str | None]]:
-    """Look everything up and stop before any mutation if something is wrong."""
-    service = resolve_service(client, opts.service, opts.workspace)
-    out.step(f"service {service.name} ({service.id}) in {service.region}")
-    if opts.region and opts.region != service.region:
-        raise UsageError(
-            f"--region {opts.region} does not match the service's region {service.region}: "
-            "internal URLs only work within one region",
-            hint=f"drop --region, or pass --region {service.region}",
-        )
-    render_stores = RenderStores(client, service.owner_id)
-    chosen = providers or {}
-    # e.g. Supabase: the password lives only in the URLs written last time
-    recover_passwords(chosen.values(), lambda key: client.env_var(service.id, key))
-    plans: list[StorePlan] = []
-    for spec in _specs(opts, service.region):
-        provider: StoreProvider = chosen.get(spec.kind, render_stores)
-        if provider is not render_stores:  # the provider's region nearest the service's
-            spec = replace(spec, region=provider.region_for(service.region), plan="default")
-        existing = ensure_single(provider.find(spec.kind, spec.name), spec)
-        if existing is not None and provider.name == "render" and existing.region != service.region:
-            raise PlanConflictError(
-                f"{spec.name} ({existing.id}) is in {existing.region}, but {service.name} runs in "
-                f"{service.region}: its internal URL would not reach the service",
-                hint=f"use another name ({name_flag(spec.kind)}) to create one in "
-                f"{service.region}, or move the service",
+        """`render`'s document when there is a service, else `provision`'s."""
+        doc: dict[str, Any] = {"ok": self.ok}
+        resources = [plan.to_json(planned=self.planned) for plan in self.plans]
+        checks = [c.to_json(with_skip=True) for c in self.checks]
+        changes = {c.key: c.action for c in self.env_file_changes or []}
+        if self.service is None:
+            doc["resources"] = resources
+            doc["urls"] = self.urls()  # masked on output unless --show-secrets
+            doc["env_file"] = (
+                None if self.env_file is None else {"path": str(self.env_file), "changes": changes}
             )
-        refuse_other_region(
-            provider,
-            spec,
-            existing,
-            near=f" near {service.name} ({service.region}): every query would cross regions",
-        )
-        plan = StorePlan(spec, provider, existing)
-        if existing is None:
-            out.step(f"{spec.name}: will be created")
+            doc["checks"] = checks
         else:
-            out.step(f"{spec.name}: exists ({existing.id}, {existing.status})")
-            # Render answers connection info in any state; other providers once the store is
-            # ready (else it is read after the wait step).
-            if provider is render_stores or existing.readiness is Readiness.READY:
-                plan.read_info(existing, out)
-        plans.append(plan)
-
-    current = {
-        ENV_KEYS[p.spec.kind]: client.env_var(service.id, ENV_KEYS[p.spec.kind]) for p in plans
-    }
-    refuse_overwrites(
-        plans,
-        current,
-        out,
-        conflict=lambda key, value, name: (
-            f"{service.name} already has {key} pointing at {_where(value)}, not at {name}"
-        ),
-        force=opts.force,
-        confirm=None if opts.yes else confirm,
-    )
-    return service, plans, current
+            doc["service"] = self.service.to_json()
+            doc["resources"] = resources
+            doc["env"] = [c.to_json() for c in self.env]
+            doc["deploy"] = self.deploy
+            doc["checks"] = checks
+        if self.planned:
+            doc["planned"] = True
+        if self.migration is not None:
+            doc["migration"] = self.migration.to_json()
+        if self.service is not None and self.env_file_changes is not None:
+            doc["env_file"] = changes
+        return doc
 
 
-def _where(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        return f"{host}{parts.path or ''} ({mask_url(url)})"
-    except ValueError:
-        return mask_url(url)
-
-
-def run_setup(
-    client: RenderClient,
+def run(
     opts: SetupOptions,
+    providers: Mapping[Kind, StoreProvider],
+    near: Near,
+    target: EnvTarget,
     out: Output,
     *,
-    providers: dict[Kind, StoreProvider] | None = None,
+    client: RenderClient | None = None,
     confirm: Callable[[str], bool] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
 ) -> SetupReport:
-    service, plans, current = plan_setup(client, opts, out, providers=providers, confirm=confirm)
-    report = SetupReport(service, plans)
-    if opts.migrate_command is not None:  # decided now: a conflict stops before any change
+    """Steps 2-8 (the service, if any, was found first: it is `near.service`)."""
+    service = near.service
+    plans, current = plan_stores(
+        opts.wanted, providers, near, target, out, force=opts.force, confirm=confirm
+    )
+    report = SetupReport(plans, service)
+    if service is not None and opts.migrate_command is not None:
+        # decided now: a conflict stops before any change
         report.migration = plan_migration(service, opts.migrate_command, force=opts.force)
     if opts.dry_run:
         report.planned = True
-        for plan in plans:
-            key = ENV_KEYS[plan.spec.kind]
-            target_value = plan.info.app_url if plan.info else None
-            report.env.append(EnvChange(key, predict(current[key], target_value)))
+        if service is not None:
+            report.env = planned_env(target, plans, current)
         return report
 
-    provision_and_wait(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
-
-    desired: dict[str, str] = {}
-    for plan in plans:
-        assert plan.info is not None
-        desired[ENV_KEYS[plan.spec.kind]] = plan.info.app_url
-        desired.update(plan.info.extra_env)
-    for key in desired:
-        if key not in current:
-            current[key] = client.env_var(service.id, key)
-    report.env = write_service_env(client, service.id, desired, current, out)
-
-    if report.migration is not None:  # after the env step, before the one deploy for both
-        apply_migration(client, service, report.migration, out)
-    changed = any(c.action != "unchanged" for c in report.env)
-    changed = changed or (report.migration is not None and report.migration.changed)
-    if changed and opts.deploy:
-        report.deploy = deploy_service(
+    provision_missing(plans, out, sleep=sleep)
+    wait_for_stores(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
+    read_urls(plans, out)
+    report.env = write_env(target, plans, current, out)
+    if service is not None and client is not None:
+        report.deploy = deploy_changes(
             client,
-            service.id,
+            service,
+            plans,
+            report.env,
+            report.migration,
             out,
+            deploy=opts.deploy,
             wait=opts.wait_deploy,
             timeout=opts.timeout,
             sleep=sleep,
             clock=clock,
         )
-    elif opts.deploy and _undeployed(client, service.id, plans):
-        # An earlier run wrote these variables but its deploy never happened (interrupted, or
-        # the deploy call failed): the service may still run without them.
-        out.step("the variables were written by an earlier run that did not deploy: deploying now")
-        report.deploy = trigger_deploy(client, service.id, out)
-    elif not changed:
-        out.step("nothing changed: no deploy needed")
-
-    if opts.env_file is not None:
-        report.env_file = write_local_env(opts.env_file, plans, out)
+    if service is None:
+        report.env_file = opts.env_file
+        report.env_file_changes = report.env if opts.env_file is not None else None
+    elif opts.env_file is not None:  # render --env-file: the external URLs for development
+        report.env_file_changes = write_env(EnvFile(opts.env_file), plans, {}, out)
     if opts.verify:
         report.checks = verify_stores(
             plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
@@ -267,14 +170,72 @@ def run_setup(
     return report
 
 
-def _undeployed(client: RenderClient, service_id: str, plans: list[StorePlan]) -> bool:
-    """True when no deploy started after the newest store the variables point at was created."""
-    created = [parse_time(p.store.created_at) for p in plans if p.store is not None]
-    newest = max((c for c in created if c is not None), default=None)
-    if newest is None:
-        return False
-    latest = client.deploys(service_id, limit=1)
-    if not latest:
-        return True
-    started = parse_time(latest[0].get("createdAt"))
-    return started is not None and started < newest
+def run_setup(
+    client: RenderClient,
+    opts: SetupOptions,
+    out: Output,
+    *,
+    providers: Mapping[Kind, StoreProvider],
+    confirm: Callable[[str], bool] | None = None,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> SetupReport:
+    """`render`: find the service, then the pipeline into its environment."""
+    assert opts.service is not None
+    service = find_service(client, opts.service, opts.workspace, opts.region, out)
+    for provider in providers.values():  # Render stores live in the service's workspace
+        if isinstance(provider, InWorkspace):
+            provider.use_workspace(service.owner_id)
+    target = ServiceEnv(client, service_id=service.id, service_name=service.name)
+    return run(
+        opts,
+        providers,
+        Near(service.region, service),
+        target,
+        out,
+        client=client,
+        confirm=None if opts.yes else confirm,
+        sleep=sleep,
+        clock=clock,
+    )
+
+
+def run_provision(
+    providers: Mapping[Kind, StoreProvider],
+    opts: SetupOptions,
+    out: Output,
+    *,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+) -> SetupReport:
+    """`provision`: the pipeline into a .env file (or stdout), near a Render region."""
+    if not providers:
+        raise UsageError(
+            "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
+        )
+    near = Near(near_render_region(opts.region))
+    report = run(opts, providers, near, EnvFile(opts.env_file), out, sleep=sleep, clock=clock)
+    report.env_file = opts.env_file
+    return report
+
+
+def publish(
+    out: Output, report: SetupReport, *, preview: str | None, github_env: Path | None
+) -> None:
+    """After `render`: external URLs to `$GITHUB_ENV` (if asked), ids and names to the step's
+    outputs. A dry run writes neither: it changes nothing, and its stores may not exist yet."""
+    if report.planned:
+        return
+    if github_env is not None:
+        append_urls(github_env, ((p.spec.kind, p.spec.name, p.info) for p in report.plans), out)
+    outputs: dict[str, OutputValue] = {
+        "ok": report.ok,
+        "service_id": report.service.id if report.service else None,
+        "preview": preview,
+    }
+    for plan in report.plans:
+        store = plan.store or plan.existing
+        kind = plan.spec.kind.value
+        outputs[f"{kind}_name"] = store.name if store else plan.spec.name
+        outputs[f"{kind}_id"] = store.id if store else ""
+    write_outputs(out, outputs)

@@ -1,4 +1,4 @@
-"""Find step: the Render service (by srv-ID or exact name), its region and its workspace."""
+"""Service step: the Render service (by srv-ID or exact name), its region and its workspace."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.output import Output
 from authkit_setup.providers.render import SERVICE_ID, RenderClient
 
 WORKSPACE_ID_PREFIXES = ("tea-", "usr-", "own-")
@@ -92,3 +93,18 @@ def resolve_service(client: RenderClient, ref: str, workspace: str | None) -> Se
         plan=str(details.get("plan") or ""),
         raw=service,
     )
+
+
+def find_service(
+    client: RenderClient, ref: str, workspace: str | None, region: str | None, out: Output
+) -> ServiceRef:
+    """The service step of `render`: the service decides the region every store goes to."""
+    service = resolve_service(client, ref, workspace)
+    out.step(f"service {service.name} ({service.id}) in {service.region}")
+    if region and region != service.region:
+        raise UsageError(
+            f"--region {region} does not match the service's region {service.region}: "
+            "internal URLs only work within one region",
+            hint=f"drop --region, or pass --region {service.region}",
+        )
+    return service

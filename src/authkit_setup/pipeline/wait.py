@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from authkit_setup.errors import ResourceFailedError, WaitTimeoutError
 from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import StorePlan
 from authkit_setup.providers.base import Readiness, Store, StoreProvider
 
 MIN_INTERVAL = 1.0
@@ -23,6 +24,26 @@ FIRST_POLL = 3.0
 
 def next_interval(elapsed: float) -> float:
     return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 6.0))
+
+
+def wait_for_stores(
+    plans: list[StorePlan],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait until the store of every plan is ready, keeping what was read last."""
+    ready = wait_until_ready(
+        [(p.provider, p.store) for p in plans if p.store is not None],
+        out,
+        timeout=timeout,
+        sleep=sleep,
+        clock=clock,
+    )
+    for plan, store in zip(plans, ready, strict=True):
+        plan.store = store
 
 
 def wait_until_ready(

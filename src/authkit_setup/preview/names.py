@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 from authkit_setup.errors import UsageError
-from authkit_setup.providers.base import Kind, StoreProvider
+from authkit_setup.providers.base import Kind, PreviewBranches, StoreProvider
+from authkit_setup.providers.registry import traits_named
 
 DEFAULT_DB_NAME = "authkit-db"
 DEFAULT_REDIS_NAME = "authkit-redis"
@@ -22,10 +23,6 @@ _PREVIEW_NAME = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{MAX_PREVIEW_LENGTH - 1}}}")
 # Render allows one free Postgres per workspace (render-api.md §3.7), so a second preview's
 # free database is refused; basic_256mb is the smallest paid plan (§0.3).
 PAID_PREVIEW_PLAN = "basic_256mb"
-
-
-NEON = "neon"
-NEON_BRANCH_PREFIX = "preview/"
 
 
 @dataclass(frozen=True)
@@ -46,11 +43,13 @@ def validate_preview(name: str) -> str:
 
 
 def preview_store_name(base: str, preview: str, provider: str = "render") -> str:
-    """One preview store's exact name: `preview/<preview>` for a Neon branch (inside the base
-    project `base`), else `<base>-<preview>`."""
+    """One preview store's exact name: `<prefix><preview>` for a provider whose previews are
+    branches of the base store (Neon: `preview/pr-123` inside the project `base`), else
+    `<base>-<preview>`."""
     preview = validate_preview(preview)
-    if provider == NEON:
-        return f"{NEON_BRANCH_PREFIX}{preview}"
+    prefix = traits_named(provider).preview_branch_prefix
+    if prefix is not None:
+        return f"{prefix}{preview}"
     return f"{base}-{preview}"
 
 
@@ -84,15 +83,14 @@ def belongs_to_preview(store_name: str, preview: str, base: str, provider: str =
 def preview_providers(
     providers: dict[Kind, StoreProvider], preview: str | None, base_db: str
 ) -> dict[Kind, StoreProvider]:
-    """The providers a preview uses: Neon Postgres becomes branches of the base project."""
+    """The providers a preview uses: a Postgres provider whose previews are branches (Neon)
+    works on branches of the base project."""
     if preview is None:
         return providers
-    from authkit_setup.providers.neon import NeonBranchStores, NeonStores
-
     chosen = dict(providers)
-    neon = chosen.get(Kind.POSTGRES)
-    if isinstance(neon, NeonStores):
-        chosen[Kind.POSTGRES] = NeonBranchStores(neon, base_db)
+    postgres = chosen.get(Kind.POSTGRES)
+    if isinstance(postgres, PreviewBranches):
+        chosen[Kind.POSTGRES] = postgres.for_preview(base_db)
     return chosen
 
 
@@ -100,7 +98,7 @@ def free_plan_warning(
     preview: str | None, postgres_plan: str, postgres: str = "render"
 ) -> str | None:
     """Why a free Postgres per preview is likely to be refused, or None."""
-    if preview is None or postgres_plan != "free" or postgres != "render":
+    if preview is None or postgres_plan != "free" or not traits_named(postgres).beside_service:
         return None
     return (
         f"--preview {preview} with --postgres-plan free: Render allows one free Postgres per "

@@ -13,12 +13,22 @@ from urllib.parse import urlsplit
 from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.plan import ENV_KEYS, recover_passwords
+from authkit_setup.pipeline.plan import recover_passwords
 from authkit_setup.pipeline.service import ServiceRef, resolve_service, resolve_workspace
 from authkit_setup.preview.names import store_names
-from authkit_setup.production.backup import backup_facts
-from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
-from authkit_setup.providers.render import SERVICE_ID, RenderClient, RenderStores
+from authkit_setup.providers.base import (
+    ConnectionInfo,
+    InWorkspace,
+    Kind,
+    KnowsBackups,
+    Readiness,
+    RecoversPasswords,
+    Store,
+    StoreProvider,
+    traits_of,
+)
+from authkit_setup.providers.registry import ProviderSettings, default_providers
+from authkit_setup.providers.render import SERVICE_ID, RenderClient
 from authkit_setup.timestamps import parse_time
 
 EXPIRY_WARNING_DAYS = 7
@@ -188,25 +198,27 @@ def targets_for(
 
 
 def lookup_only(
-    providers: Mapping[Kind, StoreProvider], read: Callable[[str], str | None] | None
+    providers: Mapping[Kind, StoreProvider],
+    scope: Scope,
+    read: Callable[[str], str | None] | None,
 ) -> None:
-    """Prepare providers for `status` / `teardown`, which only look stores up: a provider that
-    cannot read a password back (Supabase) takes it from the service's URLs (`read`) when there
-    is a service, and an unknown password no longer stops the lookup."""
-    from authkit_setup.providers.supabase import SupabaseStores
-
+    """Prepare providers for `status` / `teardown`, which only look stores up: Render's look in
+    the scope's workspace; a provider that cannot read a password back (Supabase) takes it
+    from the service's URLs (`read`) when there is a service, and an unknown password no
+    longer stops the lookup."""
+    for provider in providers.values():
+        if isinstance(provider, InWorkspace):
+            provider.use_workspace(scope.owner_id)
     if read is not None:
         recover_passwords(providers.values(), read)
     for provider in providers.values():
-        if isinstance(provider, SupabaseStores):
+        if isinstance(provider, RecoversPasswords):
             provider.password_needed = False
 
 
 def connection_info_or_none(provider: StoreProvider, store: Store) -> ConnectionInfo | None:
     """The store's URLs, or None when they cannot be read (e.g. a Supabase password nobody
     knows, or a Neon branch without the expected role): then "points at" cannot be told."""
-    if provider.name == "render":
-        return provider.connection_info(store)
     try:
         return provider.connection_info(store)
     except (CredentialsError, UsageError):
@@ -244,7 +256,7 @@ def read_service_env(
     client: RenderClient, out: Output, service: ServiceRef, kinds: Iterable[Kind]
 ) -> dict[Kind, str | None]:
     """The service's DATABASE_URL / REDIS_URL, masked in GitHub Actions as soon as read."""
-    values = {kind: client.env_var(service.id, ENV_KEYS[kind]) for kind in dict.fromkeys(kinds)}
+    values = {kind: client.env_var(service.id, kind.env_var) for kind in dict.fromkeys(kinds)}
     mask_urls(out, values.values())
     return values
 
@@ -258,25 +270,20 @@ def _days_left(expires_at: str | None, now: datetime) -> int | None:
     return None if moment is None else (moment - now).days
 
 
-def _store_facts(client: RenderClient, entry: StoreStatus, now: datetime) -> None:
-    """Expiry, point-in-time recovery and backups of one existing store."""
+def _store_facts(provider: StoreProvider, entry: StoreStatus, now: datetime) -> None:
+    """Expiry, point-in-time recovery and backups of one existing store, from a provider that
+    knows them; otherwise (Neon / Supabase / Upstash, a Render Key Value) those facts stay null
+    rather than guessed."""
     store = entry.store
     assert store is not None
-    if store.provider != "render":
-        # Neon / Supabase / Upstash: no expiry, point-in-time recovery or backups are read
-        # from their APIs here, so those facts stay null rather than guessed.
+    facts = provider.backup_facts(store, now) if isinstance(provider, KnowsBackups) else None
+    if facts is None:
         entry.expires_in_days = _days_left(store.expires_at, now)
         entry.pitr, entry.backups = None, False
-    elif store.kind is Kind.POSTGRES:
-        facts = backup_facts(client, store, now=now)
+    else:
         entry.expires_in_days = facts["expires_in_days"]
         entry.pitr = facts["pitr"]
         entry.backups = bool(facts["backups"])
-    else:
-        # Render Key Value has no backup or restore API; paid plans persist to disk, which is
-        # durability, not a backup (render-api.md §4).
-        entry.expires_in_days = _days_left(store.expires_at, now)
-        entry.pitr, entry.backups = None, False
 
 
 def collect_status(
@@ -292,16 +299,15 @@ def collect_status(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StatusReport:
     scope = resolve_scope(client, service, workspace)
-    render_stores = RenderStores(client, scope.owner_id)
-    chosen = dict(providers or {})
+    chosen = dict(providers or default_providers(ProviderSettings(out=out, render_client=client)))
     svc = scope.service
-    lookup_only(chosen, (lambda key: client.env_var(svc.id, key)) if svc else None)
+    lookup_only(chosen, scope, (lambda key: client.env_var(svc.id, key)) if svc else None)
     targets = targets_for(
         preview,
         db_name,
         redis_name,
-        postgres=chosen.get(Kind.POSTGRES, render_stores).name,
-        redis=chosen.get(Kind.REDIS, render_stores).name,
+        postgres=chosen[Kind.POSTGRES].name,
+        redis=chosen[Kind.REDIS].name,
     )
     env = (
         read_service_env(client, out, scope.service, [t.kind for t in targets])
@@ -310,7 +316,7 @@ def collect_status(
     )
     report = StatusReport(preview, scope.service, [])
     for target in targets:
-        provider = chosen.get(target.kind, render_stores)
+        provider = chosen[target.kind]
         found = find_exact(provider, target)
         if not found:
             entry = StoreStatus(target.kind, provider.name, target.name)
@@ -326,7 +332,7 @@ def collect_status(
             )
         for store in found:
             entry = StoreStatus(target.kind, store.provider, store.name, store)
-            _store_facts(client, entry, now())
+            _store_facts(provider, entry, now())
             days = entry.expires_in_days
             if days is not None and days < EXPIRY_WARNING_DAYS:
                 when = (
@@ -344,7 +350,7 @@ def collect_status(
                 if info is not None:
                     mask_connection_info(out, info)
                 entry.wired = points_at(env.get(target.kind), store, info)
-                if provider is render_stores and store.region != scope.service.region:
+                if traits_of(provider).beside_service and store.region != scope.service.region:
                     report.warnings.append(
                         f"{store.name} is in {store.region} but {scope.service.name} runs in "
                         f"{scope.service.region}: internal URLs do not cross regions"

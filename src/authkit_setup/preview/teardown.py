@@ -25,7 +25,6 @@ from typing import Any, Literal
 from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.plan import ENV_KEYS
 from authkit_setup.preview.names import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
 from authkit_setup.preview.status import (
     Target,
@@ -38,7 +37,8 @@ from authkit_setup.preview.status import (
     targets_for,
 )
 from authkit_setup.providers.base import Kind, Store, StoreProvider
-from authkit_setup.providers.render import RenderClient, RenderStores
+from authkit_setup.providers.registry import ProviderSettings, default_providers
+from authkit_setup.providers.render import RenderClient
 
 EnvOutcome = Literal["removed", "kept", "absent"]
 
@@ -144,22 +144,21 @@ def run_teardown(
     providers: Mapping[Kind, StoreProvider] | None = None,
 ) -> TeardownReport:
     scope = resolve_scope(client, opts.service, opts.workspace, out=out, missing_service_ok=True)
-    render_stores = RenderStores(client, scope.owner_id)
-    chosen = dict(providers or {})
+    chosen = dict(providers or default_providers(ProviderSettings(out=out, render_client=client)))
     svc = scope.service
-    lookup_only(chosen, (lambda key: client.env_var(svc.id, key)) if svc else None)
+    lookup_only(chosen, scope, (lambda key: client.env_var(svc.id, key)) if svc else None)
     targets = targets_for(
         opts.preview,
         opts.db_name,
         opts.redis_name,
         include_base=opts.include_base,
-        postgres=chosen.get(Kind.POSTGRES, render_stores).name,
-        redis=chosen.get(Kind.REDIS, render_stores).name,
+        postgres=chosen[Kind.POSTGRES].name,
+        redis=chosen[Kind.REDIS].name,
     )
     report = TeardownReport(opts.preview, planned=opts.dry_run)
 
     for target in targets:
-        provider = chosen.get(target.kind, render_stores)
+        provider = chosen[target.kind]
         found = find_exact(provider, target)
         if not found:
             out.step(f"{target.kind.value} {target.name}: already gone")
@@ -175,7 +174,7 @@ def run_teardown(
         kinds = [t.kind for t in targets]
         current = read_service_env(client, out, scope.service, kinds)
         for kind in dict.fromkeys(kinds):
-            key = ENV_KEYS[kind]
+            key = kind.env_var
             value = current[kind]
             outcome: EnvOutcome = "absent" if value is None else "kept"
             extra: dict[str, str] = {}  # e.g. DIRECT_URL beside a Neon / Supabase DATABASE_URL

@@ -10,19 +10,17 @@ query string, so it is masked unless the user asks for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.errors import UsageError
 from authkit_setup.masking import MASK, mask_url
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import Kind, Store, StoreSpec
+from authkit_setup.providers.render import PITR_UNKNOWN as PITR_UNKNOWN
 from authkit_setup.providers.render import RenderClient, RenderStores
-from authkit_setup.timestamps import parse_time
-
-PITR_UNKNOWN = "UNKNOWN"
+from authkit_setup.providers.render import backup_facts as backup_facts
 
 
 def mask_export_url(url: str) -> str:
@@ -38,41 +36,6 @@ def mask_export_url(url: str) -> str:
     if parts.query or parts.fragment:
         masked += f"?{MASK}"
     return mask_url(masked)
-
-
-def backup_facts(
-    client: RenderClient, store: Store, *, now: datetime | None = None
-) -> dict[str, Any]:
-    """Backup facts of one Render Postgres `store` (for `backup` and `status`). One API call.
-
-    Keys (a JSON contract):
-    - `pitr`: Render's recoveryStatus: "AVAILABLE", "BACKUP_NOT_READY", "NOT_AVAILABLE", or
-      "UNKNOWN" when Render does not say;
-    - `pitr_starts_at`: the earliest restorable time (ISO 8601) or None;
-    - `expires_at`: when Render deletes a free database (ISO 8601) or None;
-    - `expires_in_days`: whole days left (negative once expired) or None;
-    - `backups`: True when Render keeps backups of it (paid plans; free ones have none);
-    - `plan`: the database's plan, as the API spells it.
-    """
-    try:
-        recovery = client.recovery(store.id)
-    except NotFoundError:
-        recovery = {}
-    status = recovery.get("recoveryStatus")
-    expires_raw = store.expires_at or store.raw.get("expiresAt")
-    expires = parse_time(expires_raw)
-    days = None
-    if expires is not None:
-        days = (expires - (now or datetime.now(UTC))).days
-    starts_at = recovery.get("startsAt")
-    return {
-        "pitr": str(status) if isinstance(status, str) and status else PITR_UNKNOWN,
-        "pitr_starts_at": starts_at if isinstance(starts_at, str) else None,
-        "expires_at": expires_raw if isinstance(expires_raw, str) and expires_raw else None,
-        "expires_in_days": days,
-        "backups": store.plan != "free",
-        "plan": store.plan,
-    }
 
 
 def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:
@@ -100,7 +63,7 @@ def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:
 
 def find_database(client: RenderClient, service: ServiceRef, db_name: str) -> Store:
     """The service's Postgres by exact name in its workspace (like `render` finds it)."""
-    from authkit_setup.pipeline.provision import ensure_single
+    from authkit_setup.pipeline.plan import ensure_single
 
     spec = StoreSpec(kind=Kind.POSTGRES, name=db_name, region=service.region, plan="")
     store = ensure_single(RenderStores(client, service.owner_id).find(Kind.POSTGRES, db_name), spec)

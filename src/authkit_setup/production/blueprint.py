@@ -237,7 +237,7 @@ def default_blueprint(
 
 
 def _find(client: RenderClient, service: ServiceRef, kind: Kind, name: str) -> Store | None:
-    from authkit_setup.pipeline.provision import ensure_single
+    from authkit_setup.pipeline.plan import ensure_single
 
     spec = StoreSpec(kind=kind, name=name, region=service.region, plan="")
     found = ensure_single(RenderStores(client, service.owner_id).find(kind, name), spec)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from authkit_setup.http import ClientOptions
     from authkit_setup.providers.neon import NeonStores
     from authkit_setup.providers.registry import ProviderSettings
-    from authkit_setup.providers.render import RenderClient
+    from authkit_setup.providers.render import RenderClient, RenderStores
     from authkit_setup.providers.supabase import SupabaseStores
     from authkit_setup.providers.upstash import UpstashStores
 
@@ -53,7 +53,16 @@ def _options(out: Output, url_variable: str, default_url: str) -> ClientOptions:
     }
 
 
-# -- Neon, Supabase, Upstash: factories the registry calls (registry.py) ---------------------
+# -- factories the registry calls (registry.py) -----------------------------------------------
+
+
+def render_stores(settings: ProviderSettings) -> RenderStores:
+    """Render Postgres / Key Value, through the command's Render client; the workspace is the
+    service's, set once the service is found (`use_workspace`)."""
+    from authkit_setup.providers.render import RenderStores
+
+    assert settings.render_client is not None  # ProviderEntry.check
+    return RenderStores(settings.render_client)
 
 
 def neon_stores(settings: ProviderSettings) -> NeonStores:
@@ -144,12 +153,24 @@ def upstash_stores(settings: ProviderSettings) -> UpstashStores:
 
 def register_builtin_providers() -> None:
     """The built-ins register exactly as a plug-in would (see registry.py)."""
+    from authkit_setup.providers import neon, render
     from authkit_setup.providers.base import Kind
     from authkit_setup.providers.registry import register
 
-    both = frozenset({Kind.POSTGRES, Kind.REDIS})
-    register("render", kinds=both, factory=None, summary="Render Postgres / Key Value")
-    register("neon", kinds=frozenset({Kind.POSTGRES}), factory=neon_stores, summary="Neon Postgres")
+    register(
+        "render",
+        kinds=frozenset({Kind.POSTGRES, Kind.REDIS}),
+        factory=render_stores,
+        summary="Render Postgres / Key Value",
+        traits=render.TRAITS,
+    )
+    register(
+        "neon",
+        kinds=frozenset({Kind.POSTGRES}),
+        factory=neon_stores,
+        summary="Neon Postgres",
+        traits=neon.TRAITS,
+    )
     register(
         "supabase",
         kinds=frozenset({Kind.POSTGRES}),

@@ -1,20 +1,20 @@
 """The provider interface: every store provider (Render, Neon, Supabase, Upstash) fits it.
 
 A provider finds stores by exact name, creates one, refreshes its status, reads its connection
-strings and deletes it. `flow/` drives providers only through this interface.
+strings and deletes it. The pipeline, `status` and `teardown` drive providers only through this
+interface; what sets one provider apart is declared in its `traits` and the optional protocols
+below, never found out from its name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-
-class Kind(StrEnum):
-    POSTGRES = "postgres"
-    REDIS = "redis"
+from authkit_setup.kinds import Kind as Kind
 
 
 class Readiness(StrEnum):
@@ -87,6 +87,31 @@ class ConnectionInfo:
     verify_grace: float = 0.0
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What sets a provider's stores apart, declared once by the provider (and at its
+    registration), so no caller has to know providers by name."""
+
+    # The stores live beside the Render service, in its private network: in the service's
+    # region (one elsewhere cannot be used), sized by --postgres-plan / --redis-plan with an IP
+    # allow list, never placed by --provider-region, with free-plan and backup rules of their own.
+    beside_service: bool = False
+    # The provider answers a store's connection URLs while it is still being created.
+    urls_before_ready: bool = False
+    # A preview's Postgres is a branch `<prefix><preview>` of the base project (Neon), rather
+    # than a store of its own named `<base>-<preview>`.
+    preview_branch_prefix: str | None = None
+
+
+NO_TRAITS = Traits()
+
+
+def traits_of(provider: object) -> Traits:
+    """A provider's declared traits (none declared: a plain provider)."""
+    traits = getattr(provider, "traits", NO_TRAITS)
+    return traits if isinstance(traits, Traits) else NO_TRAITS
+
+
 class StoreProvider(Protocol):
     name: ClassVar[str]
     kinds: ClassVar[frozenset[Kind]]
@@ -111,4 +136,31 @@ class RecoversPasswords(Protocol):
     """A provider that cannot read a store's password back (Supabase) takes it from URLs it
     wrote earlier (the service's or the .env file's DATABASE_URL / DIRECT_URL)."""
 
+    # False while stores are only looked up (`status`, `teardown`): an unknown password must
+    # not stop the lookup.
+    password_needed: bool
+
     def recover_password(self, urls: Iterable[str]) -> None: ...
+
+
+@runtime_checkable
+class InWorkspace(Protocol):
+    """A provider whose stores belong to the workspace of the Render service (Render): it
+    learns the workspace once the service (or `--workspace`) is resolved."""
+
+    def use_workspace(self, owner_id: str) -> None: ...
+
+
+@runtime_checkable
+class PreviewBranches(Protocol):
+    """A provider whose previews are branches of the base store (Neon)."""
+
+    def for_preview(self, base_name: str) -> StoreProvider: ...
+
+
+@runtime_checkable
+class KnowsBackups(Protocol):
+    """A provider that can tell a store's expiry, point-in-time recovery and backups (Render):
+    the facts `status` shows. None: this store has no such API (a Render Key Value)."""
+
+    def backup_facts(self, store: Store, now: datetime) -> dict[str, Any] | None: ...

@@ -24,10 +24,20 @@ from authkit_setup.errors import (
 )
 from authkit_setup.http import ApiClient, expect_type, required_fields
 from authkit_setup.masking import register_secret
-from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
+from authkit_setup.providers.base import (
+    ConnectionInfo,
+    Kind,
+    Readiness,
+    Store,
+    StoreProvider,
+    StoreSpec,
+    Traits,
+)
 from authkit_setup.providers.regions import pick_region
 from authkit_setup.providers.urls import rebuild
 
+# A preview is the branch `preview/<name>` of the base project, as Neon recommends (§1.4).
+TRAITS = Traits(preview_branch_prefix="preview/")
 CREDENTIALS_HINT = (
     "pass --neon-api-key or set NEON_API_KEY; create a key in the Neon Console → "
     "Account settings → API keys"
@@ -187,6 +197,7 @@ class NeonStores:
 
     name: ClassVar[str] = "neon"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
+    traits: ClassVar[Traits] = TRAITS
 
     def __init__(
         self,
@@ -306,12 +317,16 @@ class NeonStores:
     def delete(self, store: Store) -> None:
         self.client.delete_project(store.id)
 
+    def for_preview(self, base_name: str) -> StoreProvider:
+        """A preview's Postgres: branches of the base project `base_name`."""
+        return NeonBranchStores(self, base_name)
+
 
 class NeonBranchStores:
     """Neon's recommendation for previews (§1.4): a *branch* per preview in the base project.
 
     A store is the branch named exactly `spec.name` (e.g. `preview/pr-123`, named by
-    flow/preview.py) in the project named `project_name` (the base `authkit-db`), created off the
+    preview/names.py) in the project named `project_name` (the base `authkit-db`), created off the
     default branch with a read_write endpoint. `delete` removes that branch only: never the
     project, never the default branch.
     """

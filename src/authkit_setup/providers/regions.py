@@ -18,7 +18,19 @@ RENDER_TO_AWS = {
     "frankfurt": "eu-central-1",
     "singapore": "ap-southeast-1",
 }
+RENDER_REGIONS = tuple(RENDER_TO_AWS)
 DEFAULT_RENDER_REGION = "ohio"  # AWS us-east-2, Neon's default region
+
+
+def near_render_region(region: str | None) -> str:
+    """`provision --region`: the Render region the stores go near (default ohio)."""
+    region = (region or DEFAULT_RENDER_REGION).strip().lower()
+    if region not in RENDER_TO_AWS:
+        raise UsageError(
+            f"--region {region!r} is not a Render region",
+            hint=f"use one of {', '.join(RENDER_TO_AWS)}, or --provider-region for an exact one",
+        )
+    return region
 
 
 def aws_region_for(render_region: str) -> str:

@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from authkit_setup.errors import UsageError
-from authkit_setup.providers.base import Kind, StoreProvider
+from authkit_setup.providers.base import NO_TRAITS, Kind, StoreProvider, Traits
 from authkit_setup.settings import Setting, resolve
 
 if TYPE_CHECKING:
     from authkit_setup.output import Output
+    from authkit_setup.providers.render import RenderClient
 
 ENTRY_POINT_GROUP = "authkit_setup.providers"
+DEFAULT_PROVIDER = "render"  # what --postgres / --redis default to
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class ProviderSettings:
     database: str = "authkit"
     user: str = "authkit_user"
     postgres_version: str = "16"
+    # The Render API client of a command that has a Render service or workspace (`render`,
+    # `status`, `teardown`); None for `provision`.
+    render_client: RenderClient | None = None
 
     def setting(self, name: str) -> Setting:
         return resolve(self.flags.get(name), name, dict(self.env_file))
@@ -53,16 +58,19 @@ Factory = Callable[[ProviderSettings], StoreProvider]
 class ProviderEntry:
     name: str
     kinds: frozenset[Kind]
-    # None: the provider needs a Render service and is built by `authkit-setup render` itself.
-    factory: Factory | None
+    factory: Factory
     summary: str = ""
+    traits: Traits = NO_TRAITS
+
+    def check(self, settings: ProviderSettings) -> None:
+        """Stop before anything is built when this provider cannot work in this command."""
+        if self.traits.beside_service and settings.render_client is None:
+            raise UsageError(
+                "Render stores belong to a service: use `authkit-setup render --service NAME`"
+            )
 
     def build(self, settings: ProviderSettings) -> StoreProvider:
-        if self.factory is None:
-            raise UsageError(
-                f"{self.name} stores belong to a Render service: use "
-                f"`authkit-setup render --service NAME`"
-            )
+        self.check(settings)
         return self.factory(settings)
 
 
@@ -73,13 +81,19 @@ load_errors: list[str] = []  # plug-ins that failed to load; commands print them
 
 
 def register(
-    name: str, *, kinds: frozenset[Kind], factory: Factory | None, summary: str = ""
+    name: str,
+    *,
+    kinds: frozenset[Kind],
+    factory: Factory,
+    summary: str = "",
+    traits: Traits = NO_TRAITS,
 ) -> None:
-    """Add (or replace) a provider. `name` is what users pass to --postgres / --redis."""
+    """Add (or replace) a provider. `name` is what users pass to --postgres / --redis;
+    `traits` are the ones its stores declare (base.Traits)."""
     key = name.strip().lower()
     if not key or not kinds:
         raise ValueError("a provider needs a name and at least one kind")
-    _entries[key] = ProviderEntry(key, frozenset(kinds), factory, summary)
+    _entries[key] = ProviderEntry(key, frozenset(kinds), factory, summary, traits)
 
 
 def _load() -> None:
@@ -118,11 +132,22 @@ def names_for(kind: Kind) -> list[str]:
 def get(name: str, kind: Kind) -> ProviderEntry:
     """The provider called `name` for `kind`, or a usage error listing the choices."""
     _load()
-    flag = "--postgres" if kind is Kind.POSTGRES else "--redis"
     entry = _entries.get(name.strip().lower())
     if entry is None or kind not in entry.kinds:
         raise UsageError(
-            f"{flag} {name!r} is not a {kind.value} provider",
+            f"{kind.flag} {name!r} is not a {kind.value} provider",
             hint=f"use one of {', '.join(names_for(kind))}",
         )
     return entry
+
+
+def traits_named(name: str) -> Traits:
+    """The traits the provider called `name` registered (none for an unknown name)."""
+    _load()
+    entry = _entries.get(name.strip().lower())
+    return entry.traits if entry is not None else NO_TRAITS
+
+
+def default_providers(settings: ProviderSettings) -> dict[Kind, StoreProvider]:
+    """The default provider of every kind, built like any other."""
+    return {kind: get(DEFAULT_PROVIDER, kind).build(settings) for kind in Kind}

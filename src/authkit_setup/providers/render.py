@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from authkit_setup.errors import BadResponseError, NotFoundError, UsageError
 from authkit_setup.http import ApiClient, expect_type, paginate_cursor, required_fields
-from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
+from authkit_setup.providers.base import (
+    ConnectionInfo,
+    Kind,
+    Readiness,
+    Store,
+    StoreSpec,
+    Traits,
+)
+from authkit_setup.providers.regions import RENDER_REGIONS
+from authkit_setup.timestamps import parse_time
 
-REGIONS = ("oregon", "ohio", "virginia", "frankfurt", "singapore")
+# Stores in the service's private network, whose URLs Render answers in any state.
+TRAITS = Traits(beside_service=True, urls_before_ready=True)
+REGIONS = RENDER_REGIONS
+PITR_UNKNOWN = "UNKNOWN"
 SERVICE_ID = re.compile(r"^srv-[a-z0-9]{20}$")
 # Legacy Postgres plans are rejected for new databases; basic_256mb is the "starter" equivalent.
 LEGACY_POSTGRES_PLANS = {"starter": "basic_256mb"}
@@ -287,9 +300,14 @@ class RenderStores:
 
     name: ClassVar[str] = "render"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES, Kind.REDIS})
+    traits: ClassVar[Traits] = TRAITS
 
-    def __init__(self, client: RenderClient, owner_id: str) -> None:
+    def __init__(self, client: RenderClient, owner_id: str | None = None) -> None:
         self.client = client
+        self.owner_id = owner_id
+
+    def use_workspace(self, owner_id: str) -> None:
+        """The workspace of the service (or --workspace): where stores are found and made."""
         self.owner_id = owner_id
 
     def find(self, kind: Kind, name: str) -> list[Store]:
@@ -367,3 +385,46 @@ class RenderStores:
 
     def region_for(self, render_region: str) -> str:
         return render_region
+
+    def backup_facts(self, store: Store, now: datetime) -> dict[str, Any] | None:
+        """Expiry, point-in-time recovery and backups of a Postgres; a Key Value has no backup
+        or restore API (paid plans persist to disk, which is durability, not a backup:
+        render-api.md §4), so None."""
+        if store.kind is not Kind.POSTGRES:
+            return None
+        return backup_facts(self.client, store, now=now)
+
+
+def backup_facts(
+    client: RenderClient, store: Store, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Backup facts of one Render Postgres `store` (for `backup` and `status`). One API call.
+
+    Keys (a JSON contract):
+    - `pitr`: Render's recoveryStatus: "AVAILABLE", "BACKUP_NOT_READY", "NOT_AVAILABLE", or
+      "UNKNOWN" when Render does not say;
+    - `pitr_starts_at`: the earliest restorable time (ISO 8601) or None;
+    - `expires_at`: when Render deletes a free database (ISO 8601) or None;
+    - `expires_in_days`: whole days left (negative once expired) or None;
+    - `backups`: True when Render keeps backups of it (paid plans; free ones have none);
+    - `plan`: the database's plan, as the API spells it.
+    """
+    try:
+        recovery = client.recovery(store.id)
+    except NotFoundError:
+        recovery = {}
+    status = recovery.get("recoveryStatus")
+    expires_raw = store.expires_at or store.raw.get("expiresAt")
+    expires = parse_time(expires_raw)
+    days = None
+    if expires is not None:
+        days = (expires - (now or datetime.now(UTC))).days
+    starts_at = recovery.get("startsAt")
+    return {
+        "pitr": str(status) if isinstance(status, str) and status else PITR_UNKNOWN,
+        "pitr_starts_at": starts_at if isinstance(starts_at, str) else None,
+        "expires_at": expires_raw if isinstance(expires_raw, str) and expires_raw else None,
+        "expires_in_days": days,
+        "backups": store.plan != "free",
+        "plan": store.plan,
+    }

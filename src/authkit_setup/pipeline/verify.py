@@ -1,0 +1,66 @@
+"""Verify step: check each store from here through its external URL (the `check` ladder), and
+say plainly what cannot be checked from here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from authkit_setup.diagnostics.model import CheckResult
+from authkit_setup.kinds import Kind
+from authkit_setup.output import Output
+from authkit_setup.pipeline.plan import StorePlan
+
+
+def verify_stores(
+    plans: list[StorePlan],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[CheckResult]:
+    """Check each store from here through its external URL; say plainly what cannot be checked."""
+    from authkit_setup.diagnostics import run_checks
+    from authkit_setup.diagnostics.model import Target
+
+    urls: dict[Target, str] = {}
+    skipped: list[CheckResult] = []
+    for plan in plans:
+        info = plan.info
+        target = plan.spec.kind.check_name
+        if info is None:
+            continue
+        if not info.external_url or not info.external_reachable:
+            result = CheckResult(target, info.external_url or info.app_url)
+            result.skipped = True
+            flag = plan.spec.kind.facts.allow_cidr_flag
+            result.reason = (
+                f"not verifiable from here: {info.unreachable_reason or 'no external URL'}. To verify, "
+                f"re-run with {flag} <this machine's IP>/32, or run `authkit-setup check --service "
+                "NAME` from a Render shell in the same region"
+            )
+            skipped.append(result)
+            out.warn(f"{plan.spec.name}: {result.reason}")
+        else:
+            urls[target] = info.external_url
+    out.step("verifying " + (", ".join(urls) if urls else "nothing reachable from here"))
+    results = run_checks(urls, timeout=timeout) if urls else []
+    # A store just created may refuse its first connections for a while (Upstash): re-check
+    # connection-level failures until its `verify_grace` has passed.
+    grace = {p.spec.kind.check_name: p.info.verify_grace for p in plans if p.info is not None}
+    start = clock()
+    while True:
+        retry: dict[Target, str] = {
+            r.target: urls[r.target]
+            for r in results
+            if r.failed_rung in ("dns", "tcp", "tls") and clock() - start < grace.get(r.target, 0)
+        }
+        if not retry:
+            break
+        out.info(f"{', '.join(retry)}: not answering yet; checking again")
+        sleep(2.0)
+        again = {r.target: r for r in run_checks(retry, timeout=timeout)}
+        results = [again.get(r.target, r) for r in results]
+    merged = {r.target: r for r in [*results, *skipped]}
+    return [merged[k.check_name] for k in Kind if k.check_name in merged]

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from authkit_setup.local import embedded
-from authkit_setup.local.setup import resolve_paths
+from authkit_setup.local.state import resolve_paths
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
 ENV_BEFORE = "# my app\nSECRET_KEY=keep-me\nexport GREETING='hello world'\n"

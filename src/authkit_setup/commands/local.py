@@ -13,7 +13,7 @@ from authkit_setup.errors import AuthkitError, UsageError
 from authkit_setup.output import Output
 
 if TYPE_CHECKING:
-    from authkit_setup.local.setup import LocalPaths, StatusReport, UpReport
+    from authkit_setup.local.state import LocalPaths, LocalStatusReport, UpReport
 
 HELP = """Run PostgreSQL and Redis on this machine for development, and write their URLs to .env.
 
@@ -130,7 +130,8 @@ def local(
         return
 
     def body() -> int:
-        from authkit_setup.local.setup import UpOptions, bring_up, resolve_paths
+        from authkit_setup.local.state import resolve_paths
+        from authkit_setup.local.up import UpOptions, bring_up
 
         paths = resolve_paths(env_file, data_dir)
         opts = UpOptions(
@@ -172,7 +173,8 @@ def status(
     out, env, data, _ = _shared(ctx, env_file, data_dir, None, json_output)
 
     def body() -> int:
-        from authkit_setup.local.setup import resolve_paths, server_status
+        from authkit_setup.local.lifecycle import server_status
+        from authkit_setup.local.state import resolve_paths
 
         report = server_status(resolve_paths(env, data))
         out.result(report.to_json())
@@ -194,7 +196,8 @@ def stop(
     out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
 
     def body() -> int:
-        from authkit_setup.local.setup import resolve_paths, stop_servers
+        from authkit_setup.local.lifecycle import stop_servers
+        from authkit_setup.local.state import resolve_paths
 
         report = stop_servers(resolve_paths(env, data), out, seconds)
         out.result(report.to_json())
@@ -225,7 +228,8 @@ def destroy(
     out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
 
     def body() -> int:
-        from authkit_setup.local.setup import destroy, resolve_paths
+        from authkit_setup.local.lifecycle import destroy
+        from authkit_setup.local.state import resolve_paths
 
         paths = resolve_paths(env, data)
         if not yes:
@@ -253,7 +257,7 @@ def _confirm_destroy(out: Output, paths: LocalPaths) -> None:
 
 def _flags(paths: LocalPaths) -> str:
     """The options a follow-up command needs to find the same servers."""
-    from authkit_setup.local.setup import DEFAULT_DATA_DIR_NAME
+    from authkit_setup.local.state import DEFAULT_DATA_DIR_NAME
 
     flags = ""
     if paths.env_file != Path.cwd() / ".env":
@@ -290,7 +294,7 @@ def _print_up(out: Output, report: UpReport) -> None:
     )
 
 
-def _print_status(out: Output, report: StatusReport) -> None:
+def _print_status(out: Output, report: LocalStatusReport) -> None:
     if not report.servers:
         out.print(
             f"No local servers in {report.paths.data_dir}; start them with: authkit-setup local"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from authkit_setup.ci import format_lines, mask_urls
 from authkit_setup.output import Output
-from authkit_setup.preview.names import belongs_to_preview, store_names, validate_preview
+from authkit_setup.pipeline.names import belongs_to_preview, store_names, validate_preview
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli, run_cli_process

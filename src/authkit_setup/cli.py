@@ -69,14 +69,22 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: never a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
-    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+    """Entry point, and the one place every failure becomes a message and an exit code: never
+    a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
+    from authkit_setup.commands._common import forget_running_output, running_output
+    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AuthkitError
 
+    forget_running_output()
     try:
         rv = app(args=argv, prog_name="authkit-setup", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
+    except AuthkitError as err:  # the error tree: a message (JSON with --json) and its exit code
+        from authkit_setup.output import Output
+
+        (running_output() or Output()).error(err)
+        code = err.exit_code
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("error: interrupted; run the same command again to resume\n")
         code = EXIT_INTERRUPTED

@@ -1,16 +1,20 @@
-"""Shared option types, small input checks, and the one place a command turns errors into exit
-codes. Light imports only: every command module imports this at start-up (`--help`)."""
+"""Shared option types, the one way a command builds its options object and runs its body.
+Light imports only: every command module imports this at start-up (`--help`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
-from authkit_setup.errors import AuthkitError, InterruptedByUser, UsageError
+from authkit_setup.errors import InterruptedByUser
+from authkit_setup.inputs import check_deploy_flags as check_deploy_flags
+from authkit_setup.inputs import require_nonempty as require_nonempty
 from authkit_setup.output import Output
+
+T = TypeVar("T")
 
 JsonOption = Annotated[
     bool,
@@ -76,17 +80,20 @@ WaitDeployOption = Annotated[
 ]
 
 
-def require_nonempty(*flags: tuple[str, str]) -> None:
-    """Stop with a usage error (exit 2) at the first `(flag, value)` whose value is blank."""
-    for flag, value in flags:
-        if not value.strip():
-            raise UsageError(f"{flag} is empty")
-
-
-def check_deploy_flags(*, no_deploy: bool, wait_deploy: bool) -> None:
-    """--no-deploy and --wait-deploy cannot both be given."""
-    if no_deploy and wait_deploy:
-        raise UsageError("--no-deploy and --wait-deploy contradict each other")
+def options(
+    cls: Callable[..., T],
+    params: Mapping[str, object],
+    *,
+    output: tuple[str, ...] = ("json_output",),
+) -> T:
+    """The command's one options object: dataclass `cls` built from the command's parameters
+    (`locals()` as the command starts), by name. Every parameter but the `output` ones must be
+    a field, so an option can never be dropped on the way."""
+    names = getattr(cls, "__dataclass_fields__")  # noqa: B009 - any dataclass
+    unknown = set(params) - set(names) - set(output)
+    if unknown:
+        raise TypeError(f"{cls} has no field for {', '.join(sorted(unknown))}")
+    return cls(**{name: value for name, value in params.items() if name in names})
 
 
 def confirmer(out: Output) -> Callable[[str], bool]:
@@ -98,18 +105,28 @@ def confirmer(out: Output) -> Callable[[str], bool]:
     return confirm
 
 
+_running: list[Output] = []  # the Output of the command running now (cli.main reports through it)
+
+
 def execute(out: Output, body: Callable[[], int]) -> None:
-    """Run a command body; map the error tree to messages and exit codes in one place."""
+    """Run a command body with `out` as the command's output; its return value is the exit
+    code. Errors are reported and mapped to exit codes by cli.main, through `out`; a Ctrl-C
+    becomes InterruptedByUser here, before Click would turn it into a bare abort."""
+    _running[:] = [out]
     try:
         code = body()
-    except AuthkitError as err:
-        out.error(err)
-        raise typer.Exit(err.exit_code) from None
     except KeyboardInterrupt:
-        stopped = InterruptedByUser(
+        raise InterruptedByUser(
             "interrupted; nothing is half-done that a re-run cannot finish",
             hint="run the same command again to resume",
-        )
-        out.error(stopped)
-        raise typer.Exit(stopped.exit_code) from None
+        ) from None
     raise typer.Exit(code)
+
+
+def running_output() -> Output | None:
+    """The Output of the command started last by this process, if any."""
+    return _running[-1] if _running else None
+
+
+def forget_running_output() -> None:
+    _running.clear()

@@ -1,21 +1,12 @@
-"""Options shared by `render` and `provision` to choose Neon / Supabase / Upstash, and the one
-function that turns them into providers (credentials checked before anything is created)."""
+"""The provider options `render`, `provision`, `status` and `teardown` share (--postgres,
+--redis, --provider-region and each provider's credentials). Their values become a
+`ProviderChoice` (providers/registry.py), which builds the providers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-from authkit_setup.output import Output
-
-if TYPE_CHECKING:
-    from authkit_setup.providers.base import Kind, StoreProvider
-    from authkit_setup.providers.render import RenderClient
 
 PostgresWhereOption = Annotated[
     str,
@@ -78,83 +69,3 @@ UpstashApiKeyOption = Annotated[
     str | None,
     typer.Option("--upstash-api-key", help="[env var: UPSTASH_API_KEY]", show_default=False),
 ]
-
-
-@dataclass(frozen=True)
-class ProviderChoice:
-    """What the command line says about Neon / Supabase / Upstash."""
-
-    postgres: str | None
-    redis: str | None
-    region: str | None = None
-    neon_api_key: str | None = None
-    neon_org_id: str | None = None
-    supabase_access_token: str | None = None
-    supabase_org: str | None = None
-    supabase_db_password: str | None = None
-    upstash_email: str | None = None
-    upstash_api_key: str | None = None
-
-    def flags(self) -> Mapping[str, str | None]:
-        """Flag values by the environment variable each one overrides."""
-        return {
-            "NEON_API_KEY": self.neon_api_key,
-            "NEON_ORG_ID": self.neon_org_id,
-            "SUPABASE_ACCESS_TOKEN": self.supabase_access_token,
-            "SUPABASE_ORG": self.supabase_org,
-            "SUPABASE_DB_PASSWORD": self.supabase_db_password,
-            "UPSTASH_EMAIL": self.upstash_email,
-            "UPSTASH_API_KEY": self.upstash_api_key,
-        }
-
-
-@contextmanager
-def store_providers(
-    out: Output,
-    choice: ProviderChoice,
-    *,
-    database: str,
-    user: str,
-    postgres_version: str,
-    render_client: RenderClient | None = None,
-) -> Iterator[dict[Kind, StoreProvider]]:
-    """The chosen providers by kind, all built the same way through the registry before
-    anything happens, so a missing credential stops the run first (exit 3); their HTTP clients
-    are closed on exit (the Render client is the command's own, closed by it)."""
-    from authkit_setup.providers import registry
-    from authkit_setup.providers.base import Kind
-    from authkit_setup.settings import read_env_file
-
-    wanted = [(Kind.POSTGRES, choice.postgres), (Kind.REDIS, choice.redis)]
-    entries = [(kind, registry.get(name, kind)) for kind, name in wanted if name is not None]
-    for message in registry.load_errors:
-        out.warn(message)
-    if choice.region is not None and all(e.traits.beside_service for _, e in entries):
-        from authkit_setup.errors import UsageError
-
-        raise UsageError(
-            "--provider-region is for Neon, Supabase and Upstash stores",
-            hint="Render stores always follow the service's region",
-        )
-    settings = registry.ProviderSettings(
-        out=out,
-        flags=choice.flags(),
-        env_file=read_env_file(Path(".env")),
-        region=choice.region,
-        database=database,
-        user=user,
-        postgres_version=postgres_version,
-        render_client=render_client,
-    )
-    for _, entry in entries:
-        entry.check(settings)
-    providers: dict[Kind, StoreProvider] = {}
-    try:
-        for kind, entry in entries:
-            providers[kind] = entry.build(settings)
-        yield providers
-    finally:
-        for provider in providers.values():
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from authkit_setup.commands._common import (
     require_nonempty,
 )
 from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.production.backup import BackupReport
 
 HELP = """Start a logical export of the service's Postgres (authkit-db) and list the exports.
 
@@ -62,28 +65,32 @@ def backup(
         doc = report.to_json(show_secrets=show_secrets)
         out.result(doc)
         if not out.json_mode:
-            db = report.database
-            out.print(f"{db.name} ({db.id}): {db.plan}, {db.region}, {db.status}")
-            out.print(f"  backups kept by Render: {'yes' if doc['backups'] else 'no (free plan)'}")
-            pitr = doc["pitr"]
-            if doc["pitr_starts_at"]:
-                pitr += f" (from {doc['pitr_starts_at']})"
-            out.print(f"  point-in-time recovery: {pitr}")
-            if doc["expires_at"]:
-                out.print(f"  expires: {doc['expires_at']} (in {doc['expires_in_days']} days)")
-            if report.export_started:
-                out.print("  export: requested")
-            out.print()
-            if not doc["exports"]:
-                out.print("No exports yet.")
-            else:
-                out.print("Exports (newest first):")
-                for export in doc["exports"]:
-                    mark = "  (new)" if export["new"] else ""
-                    out.print(
-                        f"  {export['id']}  {export['created_at'] or '?'}  "
-                        f"{export['url'] or '(link not ready)'}{mark}"
-                    )
+            _print_backup(out, report, doc)
         return 0
 
     execute(out, body)
+
+
+def _print_backup(out: Output, report: BackupReport, doc: dict[str, Any]) -> None:
+    db = report.database
+    out.print(f"{db.name} ({db.id}): {db.plan}, {db.region}, {db.status}")
+    out.print(f"  backups kept by Render: {'yes' if doc['backups'] else 'no (free plan)'}")
+    pitr = doc["pitr"]
+    if doc["pitr_starts_at"]:
+        pitr += f" (from {doc['pitr_starts_at']})"
+    out.print(f"  point-in-time recovery: {pitr}")
+    if doc["expires_at"]:
+        out.print(f"  expires: {doc['expires_at']} (in {doc['expires_in_days']} days)")
+    if report.export_started:
+        out.print("  export: requested")
+    out.print()
+    if not doc["exports"]:
+        out.print("No exports yet.")
+    else:
+        out.print("Exports (newest first):")
+        for export in doc["exports"]:
+            mark = "  (new)" if export["new"] else ""
+            out.print(
+                f"  {export['id']}  {export['created_at'] or '?'}  "
+                f"{export['url'] or '(link not ready)'}{mark}"
+            )

@@ -14,7 +14,7 @@ from authkit_setup.commands._common import (
     RedisNameOption,
     WorkspaceOption,
     execute,
-    require_nonempty,
+    options,
 )
 from authkit_setup.output import Output
 
@@ -56,45 +56,14 @@ def blueprint(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
+    params = locals()
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.errors import UsageError
-        from authkit_setup.masking import redact
-        from authkit_setup.production.blueprint import (
-            blueprint_from_render,
-            default_blueprint,
-            write_blueprint,
-        )
+        from authkit_setup.production.blueprint import BlueprintRequest, make_blueprint
 
-        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
-        if output is not None and output.exists() and not force:
-            # Checked before any API call, and again when writing.
-            raise UsageError(
-                f"--output {output} already exists",
-                hint="pass --force to overwrite it, or choose another file",
-            )
-        if service is None:
-            result = default_blueprint(db_name=db_name, redis_name=redis_name)
-        else:
-            from authkit_setup.providers import render_client
-
-            with render_client(out, api_key=api_key) as client:
-                result = blueprint_from_render(
-                    client, service, workspace, out, db_name=db_name, redis_name=redis_name
-                )
-        text = result.yaml
-        doc = {**result.to_json(), "path": str(output) if output is not None else None}
-        if output is not None:
-            write_blueprint(output, text, force=force)
-            out.success(f"wrote {output}")
-        elif redact(text) != text:
-            out.warn(
-                "a value (e.g. a build command) looks like a secret and is masked below; "
-                "use --output FILE to write it as it is"
-            )
-        out.result(doc)
-        if output is None:
+        text, to_print = make_blueprint(options(BlueprintRequest, params), out)
+        if to_print:
             out.print(text.rstrip("\n"))
         return 0
 

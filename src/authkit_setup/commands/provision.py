@@ -12,12 +12,11 @@ from authkit_setup.commands._common import (
     JsonOption,
     NoVerifyOption,
     execute,
-    require_nonempty,
+    options,
 )
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
-    ProviderChoice,
     ProviderRegionOption,
     SupabaseOrgOption,
     SupabasePasswordOption,
@@ -108,58 +107,14 @@ def provision(
     upstash_api_key: UpstashApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out: Output = Output(json_mode=json_output)
+    params = locals()
+    out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.commands._providers import store_providers
-        from authkit_setup.errors import UsageError
-        from authkit_setup.pipeline.plan import Wanted
-        from authkit_setup.pipeline.run import SetupOptions, run_provision
+        from authkit_setup.pipeline.setup import ProvisionRequest
+        from authkit_setup.pipeline.setup import provision as provision_pipeline
 
-        if postgres is None and redis is None:
-            raise UsageError(
-                "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
-            )
-        require_nonempty(
-            ("--db-name", db_name),
-            ("--redis-name", redis_name),
-            ("--database", database),
-            ("--db-user", db_user),
-        )
-        opts = SetupOptions(
-            region=region,
-            wanted=Wanted(
-                db_name=db_name,
-                redis_name=redis_name,
-                database=database,
-                db_user=db_user,
-                postgres_version=postgres_version,
-            ),
-            env_file=env_file,
-            force=force,
-            dry_run=dry_run,
-            verify=not no_verify,
-            timeout=timeout,
-        )
-        choice = ProviderChoice(
-            postgres,
-            redis,
-            provider_region,
-            neon_api_key,
-            neon_org_id,
-            supabase_access_token,
-            supabase_org,
-            supabase_db_password,
-            upstash_email,
-            upstash_api_key,
-        )
-        with store_providers(
-            out, choice, database=database, user=db_user, postgres_version=postgres_version
-        ) as providers:
-            report = run_provision(providers, opts, out)
-        urls = report.urls()
-        if show_secrets:
-            out.reveal(*urls.values())
+        report = provision_pipeline(options(ProvisionRequest, params), out)
         out.result(report.to_json())
         if not out.json_mode:
             _print_summary(out, report)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -15,16 +14,14 @@ from authkit_setup.commands._common import (
     NoVerifyOption,
     RedisNameOption,
     WaitDeployOption,
-    check_deploy_flags,
     confirmer,
     execute,
-    require_nonempty,
+    options,
 )
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
     PostgresWhereOption,
-    ProviderChoice,
     ProviderRegionOption,
     RedisWhereOption,
     SupabaseOrgOption,
@@ -33,8 +30,8 @@ from authkit_setup.commands._providers import (
     UpstashApiKeyOption,
     UpstashEmailOption,
 )
-from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
+from authkit_setup.providers.registry import DEFAULT_PROVIDER
 
 HELP = """Provision authkit-db (PostgreSQL) and authkit-redis (Key Value) on Render and wire them into a service.
 
@@ -62,20 +59,6 @@ Examples:
   authkit-setup render --service my-api --redis-allow-cidr 203.0.113.7/32 --env-file .env
   authkit-setup render --service my-api --preview pr-123 --postgres-plan basic_256mb --yes --json
 """
-
-
-def _cidrs(values: list[str], flag: str) -> tuple[str, ...]:
-    if [v.lower() for v in values] == ["none"]:
-        return ()
-    cidrs = []
-    for value in values:
-        try:
-            cidrs.append(str(ipaddress.ip_network(value.strip(), strict=False)))
-        except ValueError:
-            raise UsageError(
-                f"{flag} {value!r} is not a CIDR block", hint="use e.g. 203.0.113.7/32 or 0.0.0.0/0"
-            ) from None
-    return tuple(cidrs)
 
 
 def render(
@@ -185,8 +168,8 @@ def render(
             help="Append the external DATABASE_URL / REDIS_URL to $GITHUB_ENV for later CI steps.",
         ),
     ] = False,
-    postgres: PostgresWhereOption = "render",
-    redis: RedisWhereOption = "render",
+    postgres: PostgresWhereOption = DEFAULT_PROVIDER,
+    redis: RedisWhereOption = DEFAULT_PROVIDER,
     provider_region: ProviderRegionOption = None,
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,
@@ -198,125 +181,18 @@ def render(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
+    params = locals()
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.ci import github_env_path
-        from authkit_setup.pipeline.plan import Wanted
-        from authkit_setup.pipeline.run import SetupOptions, publish, run_setup
-        from authkit_setup.preview.names import free_plan_warning, preview_providers, store_names
-        from authkit_setup.providers import render_client
-        from authkit_setup.providers.render import (
-            REGIONS,
-            normalize_key_value_plan,
-            normalize_policy,
-            normalize_postgres_plan,
-        )
+        from authkit_setup.pipeline.setup import RenderRequest
+        from authkit_setup.pipeline.setup import render as render_pipeline
 
-        if region is not None and region not in REGIONS:
-            raise UsageError(
-                f"--region {region!r} is not a Render region",
-                hint=f"use one of {', '.join(REGIONS)}",
-            )
-        if env_file is not None and (env_file.is_dir() or not env_file.parent.is_dir()):
-            what = "is a directory" if env_file.is_dir() else "is in a folder that does not exist"
-            raise UsageError(f"--env-file {env_file} {what}", hint="pass the path of a .env file")
-        check_deploy_flags(no_deploy=no_deploy, wait_deploy=wait_deploy)
-        if not postgres_version.isdigit() or not 11 <= int(postgres_version) <= 18:
-            raise UsageError(
-                f"--postgres-version {postgres_version!r}: use a major version from 11 to 18"
-            )
-        require_nonempty(
-            ("--db-name", db_name),
-            ("--redis-name", redis_name),
-            ("--database", database),
-            ("--db-user", db_user),
-        )
-        from authkit_setup.pipeline.migrate import check_command
-
-        names = store_names(
-            preview,
-            db_name,
-            redis_name,
-            postgres=postgres.strip().lower(),
-            redis=redis.strip().lower(),
-        )
-        env_target = github_env_path() if github_env else None
-        pg_plan = normalize_postgres_plan(postgres_plan)
-        if pg_plan != postgres_plan.strip().lower():
-            out.info(
-                f"--postgres-plan {postgres_plan}: Render no longer accepts legacy plans, using {pg_plan}"
-            )
-        preview_warning = free_plan_warning(preview, pg_plan, postgres.strip().lower())
-        if preview_warning:
-            out.warn(preview_warning)
-        opts = SetupOptions(
-            service=service,
-            workspace=workspace,
-            region=region,
-            wanted=Wanted(
-                db_name=names.db,
-                database=database,
-                db_user=db_user,
-                redis_name=names.redis,
-                postgres_plan=pg_plan,
-                redis_plan=normalize_key_value_plan(redis_plan),
-                postgres_version=postgres_version,
-                maxmemory_policy=normalize_policy(maxmemory_policy),
-                postgres_allow=_cidrs(postgres_allow_cidr, "--postgres-allow-cidr"),
-                redis_allow=_cidrs(redis_allow_cidr or [], "--redis-allow-cidr"),
-            ),
-            force=force,
-            deploy=not no_deploy,
-            wait_deploy=wait_deploy,
-            verify=not no_verify,
-            dry_run=dry_run,
-            yes=yes,
-            timeout=timeout,
-            env_file=env_file,
-            migrate_command=(
-                None
-                if migrate_command is None
-                else check_command(migrate_command, "--migrate-command")
-            ),
-        )
-
-        from authkit_setup.commands._providers import store_providers
-
-        choice = ProviderChoice(
-            postgres,
-            redis,
-            provider_region,
-            neon_api_key,
-            neon_org_id,
-            supabase_access_token,
-            supabase_org,
-            supabase_db_password,
-            upstash_email,
-            upstash_api_key,
-        )
-        with (
-            render_client(out, api_key=api_key) as client,
-            store_providers(
-                out,
-                choice,
-                database=database,
-                user=db_user,
-                postgres_version=postgres_version,
-                render_client=client,
-            ) as providers,
-        ):
-            report = run_setup(
-                client,
-                opts,
-                out,
-                confirm=confirmer(out),
-                providers=preview_providers(providers, preview, db_name),
-            )
-        publish(out, report, preview=preview, github_env=env_target)
+        request = options(RenderRequest, params)
+        report = render_pipeline(request, out, confirm=confirmer(out))
         doc = report.to_json()
-        if preview is not None:
-            doc["preview"] = preview
+        if request.preview is not None:
+            doc["preview"] = request.preview
         out.result(doc)
         if not out.json_mode:
             _print_summary(out, report)

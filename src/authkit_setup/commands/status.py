@@ -13,13 +13,12 @@ from authkit_setup.commands._common import (
     JsonOption,
     WorkspaceOrOnlyOption,
     execute,
-    require_nonempty,
+    options,
 )
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
     PostgresWhereOption,
-    ProviderChoice,
     RedisWhereOption,
     SupabaseOrgOption,
     SupabaseTokenOption,
@@ -27,6 +26,7 @@ from authkit_setup.commands._providers import (
     UpstashEmailOption,
 )
 from authkit_setup.output import Output
+from authkit_setup.providers.registry import DEFAULT_PROVIDER
 
 if TYPE_CHECKING:
     from authkit_setup.preview.status import StatusReport
@@ -67,8 +67,8 @@ def status(
     workspace: WorkspaceOrOnlyOption = None,
     db_name: BaseDbNameOption = "authkit-db",
     redis_name: BaseRedisNameOption = "authkit-redis",
-    postgres: PostgresWhereOption = "render",
-    redis: RedisWhereOption = "render",
+    postgres: PostgresWhereOption = DEFAULT_PROVIDER,
+    redis: RedisWhereOption = DEFAULT_PROVIDER,
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,
     supabase_access_token: SupabaseTokenOption = None,
@@ -78,50 +78,14 @@ def status(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
+    params = locals()
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.ci import write_outputs
-        from authkit_setup.commands._providers import store_providers
-        from authkit_setup.preview.names import preview_providers, validate_preview
-        from authkit_setup.preview.status import collect_status
-        from authkit_setup.providers import render_client
+        from authkit_setup.preview.status import StatusRequest
+        from authkit_setup.preview.status import status as collect
 
-        if preview is not None:
-            validate_preview(preview)
-        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
-        choice = ProviderChoice(
-            postgres,
-            redis,
-            neon_api_key=neon_api_key,
-            neon_org_id=neon_org_id,
-            supabase_access_token=supabase_access_token,
-            supabase_org=supabase_org,
-            upstash_email=upstash_email,
-            upstash_api_key=upstash_api_key,
-        )
-        with (
-            render_client(out, api_key=api_key) as client,
-            store_providers(
-                out,
-                choice,
-                database="authkit",
-                user="authkit_user",
-                postgres_version="16",
-                render_client=client,
-            ) as providers,
-        ):
-            report = collect_status(
-                client,
-                out,
-                preview=preview,
-                service=service,
-                workspace=workspace,
-                db_name=db_name,
-                redis_name=redis_name,
-                providers=preview_providers(providers, preview, db_name),
-            )
-        write_outputs(out, report.github_outputs())
+        report = collect(options(StatusRequest, params), out)
         out.result(report.to_json())
         if not out.json_mode:
             _print_table(out, report)

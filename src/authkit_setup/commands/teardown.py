@@ -14,21 +14,20 @@ from authkit_setup.commands._common import (
     WorkspaceOrOnlyOption,
     confirmer,
     execute,
-    require_nonempty,
+    options,
 )
 from authkit_setup.commands._providers import (
     NeonApiKeyOption,
     NeonOrgOption,
     PostgresWhereOption,
-    ProviderChoice,
     RedisWhereOption,
     SupabaseOrgOption,
     SupabaseTokenOption,
     UpstashApiKeyOption,
     UpstashEmailOption,
 )
-from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
+from authkit_setup.providers.registry import DEFAULT_PROVIDER
 
 if TYPE_CHECKING:
     from authkit_setup.preview.teardown import TeardownReport
@@ -86,8 +85,8 @@ def teardown(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
     ] = False,
-    postgres: PostgresWhereOption = "render",
-    redis: RedisWhereOption = "render",
+    postgres: PostgresWhereOption = DEFAULT_PROVIDER,
+    redis: RedisWhereOption = DEFAULT_PROVIDER,
     neon_api_key: NeonApiKeyOption = None,
     neon_org_id: NeonOrgOption = None,
     supabase_access_token: SupabaseTokenOption = None,
@@ -97,82 +96,14 @@ def teardown(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
+    params = locals()
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.ci import write_outputs
-        from authkit_setup.commands._providers import store_providers
-        from authkit_setup.preview.names import preview_providers, validate_preview
-        from authkit_setup.preview.teardown import TeardownOptions, run_teardown
-        from authkit_setup.providers import render_client
-        from authkit_setup.providers.registry import traits_named
+        from authkit_setup.preview.teardown import TeardownRequest
+        from authkit_setup.preview.teardown import teardown as delete_preview
 
-        if preview is None and not include_base:
-            raise UsageError(
-                "teardown needs --preview NAME: the preview whose stores to delete",
-                hint="e.g. authkit-setup teardown --preview pr-123 --yes",
-            )
-        if preview is not None:
-            validate_preview(preview)
-        require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
-        if include_base and not all(
-            traits_named(name).beside_service for name in (postgres, redis)
-        ):
-            raise UsageError(
-                "--include-base deletes base stores on Render only",
-                hint="delete a Neon / Supabase / Upstash base store in its own console",
-            )
-        if include_base and not yes:
-            raise UsageError(
-                f"--include-base also deletes the base stores {db_name} and {redis_name}: "
-                "pass --yes as well"
-            )
-        if not yes and not dry_run and not out.can_prompt:
-            raise UsageError(
-                "teardown deletes stores and all their data: pass --yes (no terminal to ask)",
-                hint="or --dry-run to list what would be deleted",
-            )
-        opts = TeardownOptions(
-            preview=preview,
-            service=service,
-            workspace=workspace,
-            db_name=db_name,
-            redis_name=redis_name,
-            include_base=include_base,
-            yes=yes,
-            dry_run=dry_run,
-        )
-
-        choice = ProviderChoice(
-            postgres,
-            redis,
-            neon_api_key=neon_api_key,
-            neon_org_id=neon_org_id,
-            supabase_access_token=supabase_access_token,
-            supabase_org=supabase_org,
-            upstash_email=upstash_email,
-            upstash_api_key=upstash_api_key,
-        )
-        with (
-            render_client(out, api_key=api_key) as client,
-            store_providers(
-                out,
-                choice,
-                database="authkit",
-                user="authkit_user",
-                postgres_version="16",
-                render_client=client,
-            ) as providers,
-        ):
-            report = run_teardown(
-                client,
-                opts,
-                out,
-                confirm=confirmer(out),
-                providers=preview_providers(providers, preview, db_name),
-            )
-        if not report.planned:
-            write_outputs(out, report.github_outputs())
+        report = delete_preview(options(TeardownRequest, params), out, confirm=confirmer(out))
         out.result(report.to_json())
         if not out.json_mode:
             _print_summary(out, report)

@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
+from authkit_setup.inputs import require_nonempty
 from authkit_setup.output import Output
+from authkit_setup.pipeline.names import store_names
 from authkit_setup.pipeline.plan import recover_passwords
 from authkit_setup.pipeline.service import ServiceRef, resolve_service, resolve_workspace
-from authkit_setup.preview.names import store_names
 from authkit_setup.providers.base import (
     ConnectionInfo,
     InWorkspace,
@@ -27,7 +28,13 @@ from authkit_setup.providers.base import (
     StoreProvider,
     traits_of,
 )
-from authkit_setup.providers.registry import ProviderSettings, default_providers
+from authkit_setup.providers.registry import (
+    DEFAULT_PROVIDER,
+    ProviderChoice,
+    ProviderSettings,
+    default_providers,
+    store_providers,
+)
 from authkit_setup.providers.render import SERVICE_ID, RenderClient
 from authkit_setup.timestamps import parse_time
 
@@ -368,4 +375,56 @@ def collect_status(
             f"missing: {', '.join(missing)}; `authkit-setup render --service {service_name}"
             f"{flags}` creates them"
         )
+    return report
+
+
+# -- the `status` command's request ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusRequest(ProviderChoice):
+    """`authkit-setup status`'s options, as given."""
+
+    postgres: str | None = DEFAULT_PROVIDER
+    redis: str | None = DEFAULT_PROVIDER
+    preview: str | None = None
+    service: str | None = None
+    workspace: str | None = None
+    db_name: str = "authkit-db"
+    redis_name: str = "authkit-redis"
+    api_key: str | None = None
+
+
+def status(request: StatusRequest, out: Output) -> StatusReport:
+    """Check the request, look the stores up, and publish the non-secret results."""
+    from authkit_setup.ci import write_outputs
+    from authkit_setup.pipeline.names import preview_providers, validate_preview
+    from authkit_setup.providers import render_client
+
+    r = request
+    if r.preview is not None:
+        validate_preview(r.preview)
+    require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
+    with (
+        render_client(out, api_key=r.api_key) as client,
+        store_providers(
+            out,
+            r,
+            database="authkit",
+            user="authkit_user",
+            postgres_version="16",
+            render_client=client,
+        ) as providers,
+    ):
+        report = collect_status(
+            client,
+            out,
+            preview=r.preview,
+            service=r.service,
+            workspace=r.workspace,
+            db_name=r.db_name,
+            redis_name=r.redis_name,
+            providers=preview_providers(providers, r.preview, r.db_name),
+        )
+    write_outputs(out, report.github_outputs())
     return report

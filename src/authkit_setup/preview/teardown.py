@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
+from authkit_setup.inputs import require_nonempty
 from authkit_setup.output import Output
-from authkit_setup.preview.names import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
+from authkit_setup.pipeline.names import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
 from authkit_setup.preview.status import (
     Target,
     connection_info_or_none,
@@ -37,7 +38,14 @@ from authkit_setup.preview.status import (
     targets_for,
 )
 from authkit_setup.providers.base import Kind, Store, StoreProvider
-from authkit_setup.providers.registry import ProviderSettings, default_providers
+from authkit_setup.providers.registry import (
+    DEFAULT_PROVIDER,
+    ProviderChoice,
+    ProviderSettings,
+    default_providers,
+    store_providers,
+    traits_named,
+)
 from authkit_setup.providers.render import RenderClient
 
 EnvOutcome = Literal["removed", "kept", "absent"]
@@ -227,3 +235,95 @@ def run_teardown(
         doomed.provider.delete(doomed.store)
         out.success(f"deleted {doomed.store.kind.value} {doomed.store.name} ({doomed.store.id})")
     return report
+
+
+# -- the `teardown` command's request --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeardownRequest(ProviderChoice):
+    """`authkit-setup teardown`'s options, as given."""
+
+    postgres: str | None = DEFAULT_PROVIDER
+    redis: str | None = DEFAULT_PROVIDER
+    preview: str | None = None
+    service: str | None = None
+    workspace: str | None = None
+    db_name: str = DEFAULT_DB_NAME
+    redis_name: str = DEFAULT_REDIS_NAME
+    include_base: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    api_key: str | None = None
+
+
+def teardown(
+    request: TeardownRequest, out: Output, *, confirm: Callable[[str], bool] | None = None
+) -> TeardownReport:
+    """Check the request (nothing is deleted on bad input), delete, publish the counts."""
+    from authkit_setup.ci import write_outputs
+    from authkit_setup.pipeline.names import preview_providers
+    from authkit_setup.providers import render_client
+
+    opts = _checked(request, out)
+    with (
+        render_client(out, api_key=request.api_key) as client,
+        store_providers(
+            out,
+            request,
+            database="authkit",
+            user="authkit_user",
+            postgres_version="16",
+            render_client=client,
+        ) as providers,
+    ):
+        report = run_teardown(
+            client,
+            opts,
+            out,
+            confirm=confirm,
+            providers=preview_providers(providers, request.preview, request.db_name),
+        )
+    if not report.planned:
+        write_outputs(out, report.github_outputs())
+    return report
+
+
+def _checked(r: TeardownRequest, out: Output) -> TeardownOptions:
+    from authkit_setup.errors import UsageError
+    from authkit_setup.pipeline.names import validate_preview
+
+    if r.preview is None and not r.include_base:
+        raise UsageError(
+            "teardown needs --preview NAME: the preview whose stores to delete",
+            hint="e.g. authkit-setup teardown --preview pr-123 --yes",
+        )
+    if r.preview is not None:
+        validate_preview(r.preview)
+    require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
+    wheres = (r.postgres or "", r.redis or "")
+    if r.include_base and not all(traits_named(name).beside_service for name in wheres):
+        raise UsageError(
+            "--include-base deletes base stores on Render only",
+            hint="delete a Neon / Supabase / Upstash base store in its own console",
+        )
+    if r.include_base and not r.yes:
+        raise UsageError(
+            f"--include-base also deletes the base stores {r.db_name} and {r.redis_name}: "
+            "pass --yes as well"
+        )
+    if not r.yes and not r.dry_run and not out.can_prompt:
+        raise UsageError(
+            "teardown deletes stores and all their data: pass --yes (no terminal to ask)",
+            hint="or --dry-run to list what would be deleted",
+        )
+    return TeardownOptions(
+        preview=r.preview,
+        service=r.service,
+        workspace=r.workspace,
+        db_name=r.db_name,
+        redis_name=r.redis_name,
+        include_base=r.include_base,
+        yes=r.yes,
+        dry_run=r.dry_run,
+    )

@@ -414,3 +414,53 @@ def to_yaml(document: Mapping[str, Any], *, comments: list[str] | None = None) -
             lines.append("")
         _emit({key: value}, 0, lines)
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class BlueprintRequest:
+    """`authkit-setup blueprint`'s options, as given."""
+
+    service: str | None = None
+    db_name: str = "authkit-db"
+    redis_name: str = "authkit-redis"
+    output: Path | None = None
+    force: bool = False
+    workspace: str | None = None
+    api_key: str | None = None
+
+
+def make_blueprint(request: BlueprintRequest, out: Output) -> tuple[str, bool]:
+    """The Blueprint (from the service if one is named), written to --output or returned for
+    printing (then True); its JSON document is `out`'s result either way."""
+    from authkit_setup.inputs import require_nonempty
+    from authkit_setup.masking import redact
+
+    r = request
+    require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
+    if r.output is not None and r.output.exists() and not r.force:
+        # Checked before any API call, and again when writing.
+        raise UsageError(
+            f"--output {r.output} already exists",
+            hint="pass --force to overwrite it, or choose another file",
+        )
+    if r.service is None:
+        result = default_blueprint(db_name=r.db_name, redis_name=r.redis_name)
+    else:
+        from authkit_setup.providers import render_client
+
+        with render_client(out, api_key=r.api_key) as client:
+            result = blueprint_from_render(
+                client, r.service, r.workspace, out, db_name=r.db_name, redis_name=r.redis_name
+            )
+    text = result.yaml
+    doc = {**result.to_json(), "path": str(r.output) if r.output is not None else None}
+    if r.output is not None:
+        write_blueprint(r.output, text, force=r.force)
+        out.success(f"wrote {r.output}")
+    elif redact(text) != text:
+        out.warn(
+            "a value (e.g. a build command) looks like a secret and is masked below; "
+            "use --output FILE to write it as it is"
+        )
+    out.result(doc)
+    return text, r.output is None

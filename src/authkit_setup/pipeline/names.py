@@ -1,4 +1,5 @@
-"""Preview environments: one pair of stores per pull request, named in exactly one place.
+"""Store names: the base names, or a preview's (one pair of stores per pull request), named in
+exactly one place.
 
 `render --preview pr-123` stores are `authkit-db-pr-123` and `authkit-redis-pr-123` (Render
 stores, Supabase projects, Upstash databases); with `--postgres neon` the preview's database is

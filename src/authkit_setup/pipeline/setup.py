@@ -1,0 +1,240 @@
+"""`render` and `provision` as a person asks for them: check the request (nothing happens on bad
+input), build the providers and the target, run the pipeline (run.py) and publish the result."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from authkit_setup.errors import UsageError
+from authkit_setup.inputs import check_deploy_flags, require_nonempty
+from authkit_setup.output import Output
+from authkit_setup.pipeline.migrate import check_command
+from authkit_setup.pipeline.plan import Wanted
+from authkit_setup.pipeline.run import (
+    SetupOptions,
+    SetupReport,
+    publish,
+    run_provision,
+    run_setup,
+)
+from authkit_setup.providers.registry import DEFAULT_PROVIDER, ProviderChoice, store_providers
+
+
+@dataclass(frozen=True)
+class RenderRequest(ProviderChoice):
+    """`authkit-setup render`'s options, as given (field names are the command's parameters)."""
+
+    postgres: str | None = DEFAULT_PROVIDER
+    redis: str | None = DEFAULT_PROVIDER
+    service: str = ""
+    workspace: str | None = None
+    region: str | None = None
+    db_name: str = "authkit-db"
+    database: str = "authkit"
+    db_user: str = "authkit_user"
+    redis_name: str = "authkit-redis"
+    postgres_plan: str = "free"
+    redis_plan: str = "free"
+    postgres_version: str = "16"
+    maxmemory_policy: str = "noeviction"
+    postgres_allow_cidr: tuple[str, ...] | list[str] = ("0.0.0.0/0",)
+    redis_allow_cidr: tuple[str, ...] | list[str] | None = None
+    force: bool = False
+    no_deploy: bool = False
+    wait_deploy: bool = False
+    no_verify: bool = False
+    dry_run: bool = False
+    yes: bool = False
+    timeout: float = 900.0
+    env_file: Path | None = None
+    migrate_command: str | None = None
+    preview: str | None = None
+    github_env: bool = False
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionRequest(ProviderChoice):
+    """`authkit-setup provision`'s options, as given."""
+
+    env_file: Path | None = None
+    region: str | None = None
+    db_name: str = "authkit-db"
+    redis_name: str = "authkit-redis"
+    database: str = "authkit"
+    db_user: str = "authkit_user"
+    postgres_version: str = "16"
+    force: bool = False
+    dry_run: bool = False
+    no_verify: bool = False
+    show_secrets: bool = False
+    timeout: float = 900.0
+
+
+def render(
+    request: RenderRequest,
+    out: Output,
+    *,
+    confirm: Callable[[str], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SetupReport:
+    """Check the request, then the whole pipeline into the service's environment."""
+    from authkit_setup.pipeline.names import preview_providers
+    from authkit_setup.providers import render_client
+
+    opts, github_env = _render_options(request, out)
+    with (
+        render_client(out, api_key=request.api_key) as client,
+        store_providers(
+            out,
+            request,
+            database=request.database,
+            user=request.db_user,
+            postgres_version=request.postgres_version,
+            render_client=client,
+        ) as providers,
+    ):
+        report = run_setup(
+            client,
+            opts,
+            out,
+            confirm=confirm,
+            providers=preview_providers(providers, request.preview, request.db_name),
+            sleep=sleep,
+        )
+    publish(out, report, preview=request.preview, github_env=github_env)
+    return report
+
+
+def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, Path | None]:
+    """The request checked and normalised, and where --github-env writes; a one-line usage
+    error (exit 2) otherwise."""
+    from authkit_setup.ci import github_env_path
+    from authkit_setup.pipeline.names import free_plan_warning, store_names
+    from authkit_setup.providers.render import (
+        REGIONS,
+        normalize_key_value_plan,
+        normalize_policy,
+        normalize_postgres_plan,
+    )
+
+    r = request
+    if r.region is not None and r.region not in REGIONS:
+        raise UsageError(
+            f"--region {r.region!r} is not a Render region",
+            hint=f"use one of {', '.join(REGIONS)}",
+        )
+    _check_env_file(r.env_file)
+    check_deploy_flags(no_deploy=r.no_deploy, wait_deploy=r.wait_deploy)
+    if not r.postgres_version.isdigit() or not 11 <= int(r.postgres_version) <= 18:
+        raise UsageError(
+            f"--postgres-version {r.postgres_version!r}: use a major version from 11 to 18"
+        )
+    _require_names(r.db_name, r.redis_name, r.database, r.db_user)
+    postgres, redis = (r.postgres or "").strip().lower(), (r.redis or "").strip().lower()
+    names = store_names(r.preview, r.db_name, r.redis_name, postgres=postgres, redis=redis)
+    github_env = github_env_path() if r.github_env else None
+    pg_plan = normalize_postgres_plan(r.postgres_plan)
+    if pg_plan != r.postgres_plan.strip().lower():
+        out.info(
+            f"--postgres-plan {r.postgres_plan}: Render no longer accepts legacy plans, using {pg_plan}"
+        )
+    preview_warning = free_plan_warning(r.preview, pg_plan, postgres)
+    if preview_warning:
+        out.warn(preview_warning)
+    opts = SetupOptions(
+        service=r.service,
+        workspace=r.workspace,
+        region=r.region,
+        wanted=Wanted(
+            db_name=names.db,
+            database=r.database,
+            db_user=r.db_user,
+            redis_name=names.redis,
+            postgres_plan=pg_plan,
+            redis_plan=normalize_key_value_plan(r.redis_plan),
+            postgres_version=r.postgres_version,
+            maxmemory_policy=normalize_policy(r.maxmemory_policy),
+            postgres_allow=_cidrs(list(r.postgres_allow_cidr), "--postgres-allow-cidr"),
+            redis_allow=_cidrs(list(r.redis_allow_cidr or []), "--redis-allow-cidr"),
+        ),
+        force=r.force,
+        deploy=not r.no_deploy,
+        wait_deploy=r.wait_deploy,
+        verify=not r.no_verify,
+        dry_run=r.dry_run,
+        yes=r.yes,
+        timeout=r.timeout,
+        env_file=r.env_file,
+        migrate_command=(
+            None
+            if r.migrate_command is None
+            else check_command(r.migrate_command, "--migrate-command")
+        ),
+    )
+    return opts, github_env
+
+
+def provision(request: ProvisionRequest, out: Output) -> SetupReport:
+    """Check the request, then the pipeline into a .env file (or stdout), without Render."""
+    r = request
+    if r.postgres is None and r.redis is None:
+        raise UsageError(
+            "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
+        )
+    _require_names(r.db_name, r.redis_name, r.database, r.db_user)
+    opts = SetupOptions(
+        region=r.region,
+        wanted=Wanted(
+            db_name=r.db_name,
+            redis_name=r.redis_name,
+            database=r.database,
+            db_user=r.db_user,
+            postgres_version=r.postgres_version,
+        ),
+        env_file=r.env_file,
+        force=r.force,
+        dry_run=r.dry_run,
+        verify=not r.no_verify,
+        timeout=r.timeout,
+    )
+    with store_providers(
+        out, r, database=r.database, user=r.db_user, postgres_version=r.postgres_version
+    ) as providers:
+        report = run_provision(providers, opts, out)
+    if r.show_secrets:
+        out.reveal(*report.urls().values())
+    return report
+
+
+def _require_names(db_name: str, redis_name: str, database: str, db_user: str) -> None:
+    require_nonempty(
+        ("--db-name", db_name),
+        ("--redis-name", redis_name),
+        ("--database", database),
+        ("--db-user", db_user),
+    )
+
+
+def _check_env_file(env_file: Path | None) -> None:
+    if env_file is not None and (env_file.is_dir() or not env_file.parent.is_dir()):
+        what = "is a directory" if env_file.is_dir() else "is in a folder that does not exist"
+        raise UsageError(f"--env-file {env_file} {what}", hint="pass the path of a .env file")
+
+
+def _cidrs(values: list[str], flag: str) -> tuple[str, ...]:
+    if [v.lower() for v in values] == ["none"]:
+        return ()
+    cidrs = []
+    for value in values:
+        try:
+            cidrs.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise UsageError(
+                f"{flag} {value!r} is not a CIDR block", hint="use e.g. 203.0.113.7/32 or 0.0.0.0/0"
+            ) from None
+    return tuple(cidrs)

@@ -2,7 +2,7 @@
 
 Each run is its own process (as two CI jobs would be) against one fake Render API. The fake
 holds every create for a moment, so all runs look the names up, find nothing and create:
-flow/provision.settle must then keep the oldest store of each kind and delete the others,
+pipeline/provision.settle must then keep the oldest store of each kind and delete the others,
 and every run must wire the service to the survivors.
 """
 

@@ -47,7 +47,7 @@ class Call:
     skip: int = 0  # let this many matching requests through untouched first
     args: tuple[str, ...] = ()
     fake_settings: dict[str, object] = field(default_factory=dict)
-    fast_polls: bool = False  # shorten flow/wait.py's first poll so status polls happen soon
+    fast_polls: bool = False  # shorten pipeline/wait.py's first poll so status polls happen soon
 
 
 STORE_COLLECTION = r"/(postgres|key-value)"
@@ -59,7 +59,7 @@ CALLS: dict[str, Call] = {
     "store-lookup": Call("GET", STORE_COLLECTION),
     "env-get": Call("GET", ENV_VAR),
     "store-create": Call("POST", STORE_COLLECTION),
-    # The two plan lookups come first, then one listing per created store (flow/provision.settle).
+    # The two plan lookups come first, then one listing per created store (pipeline/provision.settle).
     "settle-lookup": Call("GET", STORE_COLLECTION, skip=2),
     "status-poll": Call(
         "GET",
@@ -165,7 +165,7 @@ def _services(api: FakeRenderAPI) -> list[dict[str, object]]:
 
 
 # Every cell must pass (a re-run also deploys variables that an interrupted run wrote but never
-# deployed, see flow/setup._undeployed).
+# deployed, see pipeline/deploy._undeployed).
 CELLS = [pytest.param(call, fault, id=f"{call}-{fault}") for call in CALLS for fault in FAULTS]
 
 

@@ -60,7 +60,7 @@ class Call:
     path: str  # regex over the whole path relative to the fake's base_url, no query
     skip: int = 0  # let this many matching requests through untouched first
     fake_settings: dict[str, float] = field(default_factory=dict)
-    fast_polls: bool = False  # shorten flow/wait.py's first poll so status polls happen soon
+    fast_polls: bool = False  # shorten pipeline/wait.py's first poll so status polls happen soon
 
     @property
     def postgres(self) -> str:

@@ -6,7 +6,7 @@ Retry policy (one place, see `ApiClient.request`):
   honours `Retry-After`, then `Ratelimit-Reset` / `X-RateLimit-Reset` (seconds, or an epoch).
 - 5xx, timeouts, dropped connections and unreadable 2xx bodies (malformed JSON, empty) are
   retried only for idempotent calls (GET, PUT, DELETE, PATCH). A POST that creates something is
-  never retried blindly: the caller looks the name up first (see `flow/provision.py`), so
+  never retried blindly: the caller looks the name up first (see `pipeline/provision.py`), so
   neither a retry nor a re-run can make a duplicate.
 
 Each call may take `AUTHKIT_HTTP_TIMEOUT` seconds (default 30): raise it on a slow network;
@@ -325,7 +325,7 @@ class ApiClient:
                 return self._decode(response, method, path, expect_json)
             except BadResponseError:
                 # A truncated or empty answer to a read is a transport hiccup: read again. (A
-                # create is not resent: flow/provision.py looks the name up instead.)
+                # create is not resent: pipeline/provision.py looks the name up instead.)
                 if not (retryable_failure and attempt < self.max_retries):
                     raise
                 self._sleep(self._backoff(attempt))
@@ -377,7 +377,7 @@ class ApiClient:
         return [dict(e) for e in expect_type(self.get(path), list, what) if isinstance(e, dict)]
 
     def create(self, path: str, body: Any, what: str) -> dict[str, Any]:
-        """POST a create. Never retried on 5xx/timeouts: flow/provision.py looks the name up
+        """POST a create. Never retried on 5xx/timeouts: pipeline/provision.py looks the name up
         first, so neither a retry nor a re-run can make a duplicate."""
         answer = self.request("POST", path, json_body=body, idempotent=False)
         return dict(expect_type(answer, dict, what))

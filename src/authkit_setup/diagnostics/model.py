@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from authkit_setup.kinds import CheckName
 from authkit_setup.masking import mask_url
 
-Target = Literal["postgres", "redis"]
+Target = CheckName  # a kind, as a check result names it (kinds.py)
 RungName = Literal["url", "dns", "tcp", "tls", "auth", "database", "query"]
 RUNGS: tuple[RungName, ...] = ("url", "dns", "tcp", "tls", "auth", "database", "query")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from authkit_setup.diagnostics.model import RungFailed, Target
+from authkit_setup.kinds import Kind
 from authkit_setup.masking import mask_url, register_secret
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -78,7 +79,7 @@ def _bad(message: str, hint: str) -> RungFailed:
 def parse_url(raw: str, target: Target) -> ConnectionUrl:
     """Parse `raw` for `target` or raise RungFailed at the url rung."""
     raw = raw.strip()
-    name = "DATABASE_URL" if target == "postgres" else "REDIS_URL"
+    name = Kind.checked_as(target).env_var
     expected = (
         "postgresql://user:password@host:5432/database"
         if target == "postgres"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from authkit_setup.errors import UsageError
 from authkit_setup.providers.base import Kind, PreviewBranches, StoreProvider
-from authkit_setup.providers.registry import traits_named
+from authkit_setup.providers.registry import DEFAULT_PROVIDER, traits_named
 
 DEFAULT_DB_NAME = "authkit-db"
 DEFAULT_REDIS_NAME = "authkit-redis"
@@ -43,7 +43,7 @@ def validate_preview(name: str) -> str:
     )
 
 
-def preview_store_name(base: str, preview: str, provider: str = "render") -> str:
+def preview_store_name(base: str, preview: str, provider: str = DEFAULT_PROVIDER) -> str:
     """One preview store's exact name: `<prefix><preview>` for a provider whose previews are
     branches of the base store (Neon: `preview/pr-123` inside the project `base`), else
     `<base>-<preview>`."""
@@ -59,8 +59,8 @@ def store_names(
     base_db: str = DEFAULT_DB_NAME,
     base_redis: str = DEFAULT_REDIS_NAME,
     *,
-    postgres: str = "render",
-    redis: str = "render",
+    postgres: str = DEFAULT_PROVIDER,
+    redis: str = DEFAULT_PROVIDER,
 ) -> StoreNames:
     """The store names for a preview on the given providers, or the base names without one."""
     if preview is None:
@@ -71,7 +71,9 @@ def store_names(
     )
 
 
-def belongs_to_preview(store_name: str, preview: str, base: str, provider: str = "render") -> bool:
+def belongs_to_preview(
+    store_name: str, preview: str, base: str, provider: str = DEFAULT_PROVIDER
+) -> bool:
     """True only for the exact name `preview_store_name(base, preview, provider)`.
 
     An exact comparison, never a prefix or suffix test: `authkit-db-pr-1` is not part of preview
@@ -96,7 +98,7 @@ def preview_providers(
 
 
 def free_plan_warning(
-    preview: str | None, postgres_plan: str, postgres: str = "render"
+    preview: str | None, postgres_plan: str, postgres: str = DEFAULT_PROVIDER
 ) -> str | None:
     """Why a free Postgres per preview is likely to be refused, or None."""
     if preview is None or postgres_plan != "free" or not traits_named(postgres).beside_service:

@@ -84,20 +84,17 @@ def render(
 ) -> SetupReport:
     """Check the request, then the whole pipeline into the service's environment."""
     from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_client
+    from authkit_setup.providers import render_and_stores
 
     opts, github_env = _render_options(request, out)
-    with (
-        render_client(out, api_key=request.api_key) as client,
-        store_providers(
-            out,
-            request,
-            database=request.database,
-            user=request.db_user,
-            postgres_version=request.postgres_version,
-            render_client=client,
-        ) as providers,
-    ):
+    with render_and_stores(
+        out,
+        request,
+        api_key=request.api_key,
+        database=request.database,
+        user=request.db_user,
+        postgres_version=request.postgres_version,
+    ) as (client, providers):
         report = run_setup(
             client,
             opts,

@@ -33,7 +33,6 @@ from authkit_setup.providers.registry import (
     ProviderChoice,
     ProviderSettings,
     default_providers,
-    store_providers,
 )
 from authkit_setup.providers.render import SERVICE_ID, RenderClient
 from authkit_setup.timestamps import parse_time
@@ -57,7 +56,7 @@ class Target:
     name: str
     base: str
     preview: str | None
-    provider: str = "render"
+    provider: str = DEFAULT_PROVIDER
 
 
 @dataclass
@@ -184,8 +183,8 @@ def targets_for(
     redis_name: str,
     *,
     include_base: bool = False,
-    postgres: str = "render",
-    redis: str = "render",
+    postgres: str = DEFAULT_PROVIDER,
+    redis: str = DEFAULT_PROVIDER,
 ) -> list[Target]:
     """The stores a command is about: the preview's, and the base ones if asked (or no preview),
     on the providers named (`postgres` / `redis`)."""
@@ -399,23 +398,13 @@ def status(request: StatusRequest, out: Output) -> StatusReport:
     """Check the request, look the stores up, and publish the non-secret results."""
     from authkit_setup.ci import write_outputs
     from authkit_setup.pipeline.names import preview_providers, validate_preview
-    from authkit_setup.providers import render_client
+    from authkit_setup.providers import render_and_stores
 
     r = request
     if r.preview is not None:
         validate_preview(r.preview)
     require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
-    with (
-        render_client(out, api_key=r.api_key) as client,
-        store_providers(
-            out,
-            r,
-            database="authkit",
-            user="authkit_user",
-            postgres_version="16",
-            render_client=client,
-        ) as providers,
-    ):
+    with render_and_stores(out, r, api_key=r.api_key) as (client, providers):
         report = collect_status(
             client,
             out,

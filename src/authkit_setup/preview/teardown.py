@@ -43,7 +43,6 @@ from authkit_setup.providers.registry import (
     ProviderChoice,
     ProviderSettings,
     default_providers,
-    store_providers,
     traits_named,
 )
 from authkit_setup.providers.render import RenderClient
@@ -263,20 +262,10 @@ def teardown(
     """Check the request (nothing is deleted on bad input), delete, publish the counts."""
     from authkit_setup.ci import write_outputs
     from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_client
+    from authkit_setup.providers import render_and_stores
 
     opts = _checked(request, out)
-    with (
-        render_client(out, api_key=request.api_key) as client,
-        store_providers(
-            out,
-            request,
-            database="authkit",
-            user="authkit_user",
-            postgres_version="16",
-            render_client=client,
-        ) as providers,
-    ):
+    with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
         report = run_teardown(
             client,
             opts,

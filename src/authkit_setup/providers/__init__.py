@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +20,9 @@ from authkit_setup.settings import (
 
 if TYPE_CHECKING:
     from authkit_setup.http import ClientOptions
+    from authkit_setup.providers.base import Kind, StoreProvider
     from authkit_setup.providers.neon import NeonStores
-    from authkit_setup.providers.registry import ProviderSettings
+    from authkit_setup.providers.registry import ProviderChoice, ProviderSettings
     from authkit_setup.providers.render import RenderClient, RenderStores
     from authkit_setup.providers.supabase import SupabaseStores
     from authkit_setup.providers.upstash import UpstashStores
@@ -39,6 +42,34 @@ def render_client(
         where="Render Dashboard → Account Settings → API Keys",
     )
     return RenderClient(token=key, **_options(out, RENDER_API_URL, DEFAULT_RENDER_API_URL))
+
+
+@contextmanager
+def render_and_stores(
+    out: Output,
+    choice: ProviderChoice,
+    *,
+    api_key: str | None,
+    database: str = "authkit",
+    user: str = "authkit_user",
+    postgres_version: str = "16",
+) -> Iterator[tuple[RenderClient, dict[Kind, StoreProvider]]]:
+    """The Render client of a command that has a Render service or workspace, and the chosen
+    providers (Render's over that client), all closed on exit."""
+    from authkit_setup.providers.registry import store_providers
+
+    with (
+        render_client(out, api_key=api_key) as client,
+        store_providers(
+            out,
+            choice,
+            database=database,
+            user=user,
+            postgres_version=postgres_version,
+            render_client=client,
+        ) as providers,
+    ):
+        yield client, providers
 
 
 def _options(out: Output, url_variable: str, default_url: str) -> ClientOptions:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from authkit_setup.errors import (
     WaitTimeoutError,
 )
 from authkit_setup.output import Output
-from authkit_setup.pipeline.migrate import MigrationPlan, apply_migration
+from authkit_setup.pipeline.migrate import MigrationPlan, apply_migration, plan_migration
 from authkit_setup.pipeline.plan import StorePlan
 from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.render import DEPLOY_FAILED, DEPLOY_LIVE, RenderClient
@@ -26,6 +27,50 @@ NOT_DEPLOYED_HINT = (
     "DATABASE_URL / REDIS_URL are already set but not deployed, and a re-run sees nothing to "
     "change: after fixing this, deploy the service (dashboard: Manual Deploy)"
 )
+
+
+@dataclass(frozen=True)
+class Redeploy:
+    """`render`'s last step on the service: its migration command (if asked), then one deploy
+    when anything changed, so the service runs with the new variables."""
+
+    client: RenderClient
+    service: ServiceRef
+    deploy: bool = True
+    wait: bool = False
+    timeout: float = 900.0
+    migrate_command: str | None = None
+
+    def plan(self, *, force: bool) -> MigrationPlan | None:
+        """Where the migration command goes: decided while planning, so a conflict stops the
+        run before any change."""
+        if self.migrate_command is None:
+            return None
+        return plan_migration(self.service, self.migrate_command, force=force)
+
+    def apply(
+        self,
+        plans: list[StorePlan],
+        env: list[EnvChange],
+        migration: MigrationPlan | None,
+        out: Output,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any] | None:
+        return deploy_changes(
+            self.client,
+            self.service,
+            plans,
+            env,
+            migration,
+            out,
+            deploy=self.deploy,
+            wait=self.wait,
+            timeout=self.timeout,
+            sleep=sleep,
+            clock=clock,
+        )
 
 
 def deploy_changes(

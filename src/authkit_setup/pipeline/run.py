@@ -23,9 +23,9 @@ from authkit_setup.ci import OutputValue, write_outputs
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.deploy import deploy_changes
+from authkit_setup.pipeline.deploy import Redeploy
 from authkit_setup.pipeline.env import planned_env, write_env
-from authkit_setup.pipeline.migrate import MigrationPlan, plan_migration
+from authkit_setup.pipeline.migrate import MigrationPlan
 from authkit_setup.pipeline.plan import Near, StorePlan, Wanted, plan_stores
 from authkit_setup.pipeline.provision import provision_missing
 from authkit_setup.pipeline.service import ServiceRef, find_service
@@ -120,49 +120,34 @@ def run(
     target: EnvTarget,
     out: Output,
     *,
-    client: RenderClient | None = None,
+    redeploy: Redeploy | None = None,
+    also: EnvFile | None = None,
     confirm: Callable[[str], bool] | None = None,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
 ) -> SetupReport:
-    """Steps 2-8 (the service, if any, was found first: it is `near.service`)."""
-    service = near.service
+    """Steps 2-8; the service, if any, was found first (`near.service`), and `redeploy` makes
+    the new variables take effect there. `also` is a .env file that gets the external URLs
+    as well (`render --env-file`)."""
     plans, current = plan_stores(
         opts.wanted, providers, near, target, out, force=opts.force, confirm=confirm
     )
-    report = SetupReport(plans, service)
-    if service is not None and opts.migrate_command is not None:
-        # decided now: a conflict stops before any change
-        report.migration = plan_migration(service, opts.migrate_command, force=opts.force)
+    report = SetupReport(plans, near.service)
+    report.migration = redeploy.plan(force=opts.force) if redeploy else None
     if opts.dry_run:
-        report.planned = True
-        if service is not None:
-            report.env = planned_env(target, plans, current)
+        report.planned, report.env = True, planned_env(target, plans, current)
         return report
 
     provision_missing(plans, out, sleep=sleep)
     wait_for_stores(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
     read_urls(plans, out)
     report.env = write_env(target, plans, current, out)
-    if service is not None and client is not None:
-        report.deploy = deploy_changes(
-            client,
-            service,
-            plans,
-            report.env,
-            report.migration,
-            out,
-            deploy=opts.deploy,
-            wait=opts.wait_deploy,
-            timeout=opts.timeout,
-            sleep=sleep,
-            clock=clock,
+    if redeploy is not None:
+        report.deploy = redeploy.apply(
+            plans, report.env, report.migration, out, sleep=sleep, clock=clock
         )
-    if service is None:
-        report.env_file = opts.env_file
-        report.env_file_changes = report.env if opts.env_file is not None else None
-    elif opts.env_file is not None:  # render --env-file: the external URLs for development
-        report.env_file_changes = write_env(EnvFile(opts.env_file), plans, {}, out)
+    if also is not None:
+        report.env_file_changes = write_env(also, plans, {}, out)
     if opts.verify:
         report.checks = verify_stores(
             plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
@@ -186,14 +171,21 @@ def run_setup(
     for provider in providers.values():  # Render stores live in the service's workspace
         if isinstance(provider, InWorkspace):
             provider.use_workspace(service.owner_id)
-    target = ServiceEnv(client, service_id=service.id, service_name=service.name)
     return run(
         opts,
         providers,
         Near(service.region, service),
-        target,
+        ServiceEnv(client, service_id=service.id, service_name=service.name),
         out,
-        client=client,
+        redeploy=Redeploy(
+            client,
+            service,
+            deploy=opts.deploy,
+            wait=opts.wait_deploy,
+            timeout=opts.timeout,
+            migrate_command=opts.migrate_command,
+        ),
+        also=EnvFile(opts.env_file) if opts.env_file is not None else None,
         confirm=None if opts.yes else confirm,
         sleep=sleep,
         clock=clock,
@@ -216,6 +208,8 @@ def run_provision(
     near = Near(near_render_region(opts.region))
     report = run(opts, providers, near, EnvFile(opts.env_file), out, sleep=sleep, clock=clock)
     report.env_file = opts.env_file
+    if opts.env_file is not None and not report.planned:
+        report.env_file_changes = report.env
     return report
 
 

@@ -111,8 +111,8 @@ def provision(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.pipeline.setup import ProvisionRequest
-        from authkit_setup.pipeline.setup import provision as provision_pipeline
+        from authkit_setup.pipeline.requests import ProvisionRequest
+        from authkit_setup.pipeline.requests import provision as provision_pipeline
 
         report = provision_pipeline(options(ProvisionRequest, params), out)
         out.result(report.to_json())

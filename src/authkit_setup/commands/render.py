@@ -185,8 +185,8 @@ def render(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.pipeline.setup import RenderRequest
-        from authkit_setup.pipeline.setup import render as render_pipeline
+        from authkit_setup.pipeline.requests import RenderRequest
+        from authkit_setup.pipeline.requests import render as render_pipeline
 
         request = options(RenderRequest, params)
         report = render_pipeline(request, out, confirm=confirmer(out))

@@ -14,7 +14,12 @@ from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
 from authkit_setup.inputs import require_nonempty
 from authkit_setup.output import Output
-from authkit_setup.pipeline.names import store_names
+from authkit_setup.pipeline.names import (
+    DEFAULT_DB_NAME,
+    DEFAULT_REDIS_NAME,
+    store_names,
+    validate_preview,
+)
 from authkit_setup.pipeline.plan import recover_passwords
 from authkit_setup.pipeline.service import ServiceRef, resolve_service, resolve_workspace
 from authkit_setup.providers.base import (
@@ -381,29 +386,38 @@ def collect_status(
 
 
 @dataclass(frozen=True)
-class StatusRequest(ProviderChoice):
-    """`authkit-setup status`'s options, as given."""
+class PreviewScope(ProviderChoice):
+    """What `status` and `teardown` are about: a preview's stores (or the base ones) on the
+    chosen providers, and the service whose variables may point at them."""
 
     postgres: str | None = DEFAULT_PROVIDER
     redis: str | None = DEFAULT_PROVIDER
     preview: str | None = None
     service: str | None = None
     workspace: str | None = None
-    db_name: str = "authkit-db"
-    redis_name: str = "authkit-redis"
+    db_name: str = DEFAULT_DB_NAME
+    redis_name: str = DEFAULT_REDIS_NAME
     api_key: str | None = None
+
+    def check(self) -> None:
+        """A one-line usage error (exit 2) for a bad preview name or an empty store name."""
+        if self.preview is not None:
+            validate_preview(self.preview)
+        require_nonempty(("--db-name", self.db_name), ("--redis-name", self.redis_name))
+
+
+class StatusRequest(PreviewScope):
+    """`authkit-setup status`'s options, as given."""
 
 
 def status(request: StatusRequest, out: Output) -> StatusReport:
     """Check the request, look the stores up, and publish the non-secret results."""
     from authkit_setup.ci import write_outputs
-    from authkit_setup.pipeline.names import preview_providers, validate_preview
+    from authkit_setup.pipeline.names import preview_providers
     from authkit_setup.providers import render_and_stores
 
     r = request
-    if r.preview is not None:
-        validate_preview(r.preview)
-    require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
+    r.check()
     with render_and_stores(out, r, api_key=r.api_key) as (client, providers):
         report = collect_status(
             client,

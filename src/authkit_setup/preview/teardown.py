@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 from authkit_setup.ci import OutputValue, mask_connection_info
 from authkit_setup.errors import AuthkitError, PlanConflictError
-from authkit_setup.inputs import require_nonempty
 from authkit_setup.output import Output
-from authkit_setup.pipeline.names import DEFAULT_DB_NAME, DEFAULT_REDIS_NAME, belongs_to_preview
+from authkit_setup.pipeline.names import belongs_to_preview
 from authkit_setup.preview.status import (
+    PreviewScope,
     Target,
     connection_info_or_none,
     find_exact,
@@ -39,8 +39,6 @@ from authkit_setup.preview.status import (
 )
 from authkit_setup.providers.base import Kind, Store, StoreProvider
 from authkit_setup.providers.registry import (
-    DEFAULT_PROVIDER,
-    ProviderChoice,
     ProviderSettings,
     default_providers,
     traits_named,
@@ -55,15 +53,15 @@ class TeardownDeclined(AuthkitError):
 
 
 @dataclass(frozen=True)
-class TeardownOptions:
-    preview: str | None
-    service: str | None = None
-    workspace: str | None = None
-    db_name: str = DEFAULT_DB_NAME
-    redis_name: str = DEFAULT_REDIS_NAME
+class TeardownOptions(PreviewScope):
+    """`authkit-setup teardown`'s options: the preview (or base) stores to delete, and how."""
+
     include_base: bool = False
     yes: bool = False
     dry_run: bool = False
+
+
+TeardownRequest = TeardownOptions
 
 
 @dataclass(frozen=True)
@@ -239,23 +237,6 @@ def run_teardown(
 # -- the `teardown` command's request --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TeardownRequest(ProviderChoice):
-    """`authkit-setup teardown`'s options, as given."""
-
-    postgres: str | None = DEFAULT_PROVIDER
-    redis: str | None = DEFAULT_PROVIDER
-    preview: str | None = None
-    service: str | None = None
-    workspace: str | None = None
-    db_name: str = DEFAULT_DB_NAME
-    redis_name: str = DEFAULT_REDIS_NAME
-    include_base: bool = False
-    yes: bool = False
-    dry_run: bool = False
-    api_key: str | None = None
-
-
 def teardown(
     request: TeardownRequest, out: Output, *, confirm: Callable[[str], bool] | None = None
 ) -> TeardownReport:
@@ -264,11 +245,11 @@ def teardown(
     from authkit_setup.pipeline.names import preview_providers
     from authkit_setup.providers import render_and_stores
 
-    opts = _checked(request, out)
+    _check(request, out)
     with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
         report = run_teardown(
             client,
-            opts,
+            request,
             out,
             confirm=confirm,
             providers=preview_providers(providers, request.preview, request.db_name),
@@ -278,18 +259,15 @@ def teardown(
     return report
 
 
-def _checked(r: TeardownRequest, out: Output) -> TeardownOptions:
+def _check(r: TeardownRequest, out: Output) -> None:
     from authkit_setup.errors import UsageError
-    from authkit_setup.pipeline.names import validate_preview
 
     if r.preview is None and not r.include_base:
         raise UsageError(
             "teardown needs --preview NAME: the preview whose stores to delete",
             hint="e.g. authkit-setup teardown --preview pr-123 --yes",
         )
-    if r.preview is not None:
-        validate_preview(r.preview)
-    require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))
+    r.check()
     wheres = (r.postgres or "", r.redis or "")
     if r.include_base and not all(traits_named(name).beside_service for name in wheres):
         raise UsageError(
@@ -306,13 +284,3 @@ def _checked(r: TeardownRequest, out: Output) -> TeardownOptions:
             "teardown deletes stores and all their data: pass --yes (no terminal to ask)",
             hint="or --dry-run to list what would be deleted",
         )
-    return TeardownOptions(
-        preview=r.preview,
-        service=r.service,
-        workspace=r.workspace,
-        db_name=r.db_name,
-        redis_name=r.redis_name,
-        include_base=r.include_base,
-        yes=r.yes,
-        dry_run=r.dry_run,
-    )

@@ -25,32 +25,47 @@ from authkit_setup.providers.registry import DEFAULT_PROVIDER, ProviderChoice, s
 
 
 @dataclass(frozen=True)
-class RenderRequest(ProviderChoice):
-    """`authkit-setup render`'s options, as given (field names are the command's parameters)."""
+class StoresRequest(ProviderChoice):
+    """What `render` and `provision` both take, as given (field names are the commands'
+    parameters): the stores, their names, and how far to go."""
+
+    region: str | None = None
+    db_name: str = "authkit-db"
+    redis_name: str = "authkit-redis"
+    database: str = "authkit"
+    db_user: str = "authkit_user"
+    postgres_version: str = "16"
+    env_file: Path | None = None
+    force: bool = False
+    dry_run: bool = False
+    no_verify: bool = False
+    timeout: float = 900.0
+
+    def check_names(self) -> None:
+        require_nonempty(
+            ("--db-name", self.db_name),
+            ("--redis-name", self.redis_name),
+            ("--database", self.database),
+            ("--db-user", self.db_user),
+        )
+
+
+@dataclass(frozen=True)
+class RenderRequest(StoresRequest):
+    """`authkit-setup render`'s options, as given."""
 
     postgres: str | None = DEFAULT_PROVIDER
     redis: str | None = DEFAULT_PROVIDER
     service: str = ""
     workspace: str | None = None
-    region: str | None = None
-    db_name: str = "authkit-db"
-    database: str = "authkit"
-    db_user: str = "authkit_user"
-    redis_name: str = "authkit-redis"
     postgres_plan: str = "free"
     redis_plan: str = "free"
-    postgres_version: str = "16"
     maxmemory_policy: str = "noeviction"
     postgres_allow_cidr: tuple[str, ...] | list[str] = ("0.0.0.0/0",)
     redis_allow_cidr: tuple[str, ...] | list[str] | None = None
-    force: bool = False
     no_deploy: bool = False
     wait_deploy: bool = False
-    no_verify: bool = False
-    dry_run: bool = False
     yes: bool = False
-    timeout: float = 900.0
-    env_file: Path | None = None
     migrate_command: str | None = None
     preview: str | None = None
     github_env: bool = False
@@ -58,21 +73,10 @@ class RenderRequest(ProviderChoice):
 
 
 @dataclass(frozen=True)
-class ProvisionRequest(ProviderChoice):
+class ProvisionRequest(StoresRequest):
     """`authkit-setup provision`'s options, as given."""
 
-    env_file: Path | None = None
-    region: str | None = None
-    db_name: str = "authkit-db"
-    redis_name: str = "authkit-redis"
-    database: str = "authkit"
-    db_user: str = "authkit_user"
-    postgres_version: str = "16"
-    force: bool = False
-    dry_run: bool = False
-    no_verify: bool = False
     show_secrets: bool = False
-    timeout: float = 900.0
 
 
 def render(
@@ -131,7 +135,7 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
         raise UsageError(
             f"--postgres-version {r.postgres_version!r}: use a major version from 11 to 18"
         )
-    _require_names(r.db_name, r.redis_name, r.database, r.db_user)
+    r.check_names()
     postgres, redis = (r.postgres or "").strip().lower(), (r.redis or "").strip().lower()
     names = store_names(r.preview, r.db_name, r.redis_name, postgres=postgres, redis=redis)
     github_env = github_env_path() if r.github_env else None
@@ -183,7 +187,7 @@ def provision(request: ProvisionRequest, out: Output) -> SetupReport:
         raise UsageError(
             "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
         )
-    _require_names(r.db_name, r.redis_name, r.database, r.db_user)
+    r.check_names()
     opts = SetupOptions(
         region=r.region,
         wanted=Wanted(
@@ -206,15 +210,6 @@ def provision(request: ProvisionRequest, out: Output) -> SetupReport:
     if r.show_secrets:
         out.reveal(*report.urls().values())
     return report
-
-
-def _require_names(db_name: str, redis_name: str, database: str, db_user: str) -> None:
-    require_nonempty(
-        ("--db-name", db_name),
-        ("--redis-name", redis_name),
-        ("--database", database),
-        ("--db-user", db_user),
-    )
 
 
 def _check_env_file(env_file: Path | None) -> None:

@@ -7,7 +7,7 @@ same for both and talks to its target only through this interface.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -36,6 +36,20 @@ def predict(current: str | None, desired: str | None) -> EnvAction:
     if current is None:
         return "created"
     return "unchanged" if current == desired else "updated"
+
+
+def urls_and_extras(
+    infos: Mapping[Kind, ConnectionInfo], url: Callable[[ConnectionInfo], str | None]
+) -> dict[str, str]:
+    """Each kind's `url` under its variable, with the extras beside it (e.g. DIRECT_URL); a
+    store without such a URL is left out."""
+    values: dict[str, str] = {}
+    for kind, info in infos.items():
+        chosen = url(info)
+        if chosen:
+            values[kind.env_var] = chosen
+            values.update(info.extra_env)
+    return values
 
 
 class EnvTarget(Protocol):

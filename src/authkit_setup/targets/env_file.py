@@ -12,7 +12,7 @@ from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo
 from authkit_setup.settings import read_env_file
-from authkit_setup.targets.base import EnvChange
+from authkit_setup.targets.base import EnvChange, urls_and_extras
 
 
 class EnvFile:
@@ -43,15 +43,10 @@ class EnvFile:
     def values(self, infos: Mapping[Kind, ConnectionInfo], out: Output) -> dict[str, str]:
         """Each store's external URL (and extras such as DIRECT_URL); a URL this machine cannot
         connect through (an allow list) is written with a warning."""
-        values: dict[str, str] = {}
         for kind, info in infos.items():
             if self.path is not None and info.external_url and not info.external_reachable:
                 out.warn(f"{self.path}: {kind.env_var} is written but {info.unreachable_reason}")
-        for kind, info in infos.items():
-            if info.external_url:
-                values[kind.env_var] = info.external_url
-                values.update(info.extra_env)
-        return values
+        return urls_and_extras(infos, self.url)
 
     def write(
         self, values: Mapping[str, str], current: dict[str, str | None], out: Output

@@ -14,7 +14,7 @@ from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo
 from authkit_setup.providers.render import RenderClient
-from authkit_setup.targets.base import EnvChange, predict
+from authkit_setup.targets.base import EnvChange, predict, urls_and_extras
 
 
 class ServiceEnv:
@@ -38,11 +38,7 @@ class ServiceEnv:
         return info.app_url
 
     def values(self, infos: Mapping[Kind, ConnectionInfo], out: Output) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for kind, info in infos.items():
-            values[kind.env_var] = info.app_url
-            values.update(info.extra_env)
-        return values
+        return urls_and_extras(infos, self.url)
 
     def write(
         self, values: Mapping[str, str], current: dict[str, str | None], out: Output

@@ -87,8 +87,11 @@ def options(
     output: tuple[str, ...] = ("json_output",),
 ) -> T:
     """The command's one options object: dataclass `cls` built from the command's parameters
-    (`locals()` as the command starts), by name. Every parameter but the `output` ones must be
-    a field, so an option can never be dropped on the way."""
+    (`locals()` as the command starts, its `**credentials` included), by name. Every parameter
+    but the `output` ones must be a field, so an option can never be dropped on the way."""
+    credentials = params.get("credentials")
+    if isinstance(credentials, Mapping):
+        params = {**{k: v for k, v in params.items() if k != "credentials"}, **credentials}
     names = getattr(cls, "__dataclass_fields__")  # noqa: B009 - any dataclass
     unknown = set(params) - set(names) - set(output)
     if unknown:

@@ -4,9 +4,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
+
+Command = TypeVar("Command", bound=Callable[..., None])
 
 PostgresWhereOption = Annotated[
     str,
@@ -69,3 +74,45 @@ UpstashApiKeyOption = Annotated[
     str | None,
     typer.Option("--upstash-api-key", help="[env var: UPSTASH_API_KEY]", show_default=False),
 ]
+
+CREDENTIALS: dict[str, Any] = {
+    "neon_api_key": NeonApiKeyOption,
+    "neon_org_id": NeonOrgOption,
+    "supabase_access_token": SupabaseTokenOption,
+    "supabase_org": SupabaseOrgOption,
+    "supabase_db_password": SupabasePasswordOption,
+    "upstash_email": UpstashEmailOption,
+    "upstash_api_key": UpstashApiKeyOption,
+}
+
+
+def with_credentials(*, db_password: bool = True) -> Callable[[Command], Command]:
+    """Give a command the providers' credential options, declared once here: Typer sees them
+    in the command's signature just before --api-key (or --json), and the command receives
+    them in its `**credentials`. `db_password`: also --supabase-db-password (for commands that
+    create or connect to a Supabase database)."""
+    names = [n for n in CREDENTIALS if db_password or n != "supabase_db_password"]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        at = next(i for i, p in enumerate(params) if p.name in ("api_key", "json_output"))
+        added = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CREDENTIALS[name]
+            )
+            for name in names
+        ]
+        ordered = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for p in params[:at] + added + params[at:]
+        ]
+
+        @functools.wraps(command)
+        def with_options(**kwargs: Any) -> None:
+            command(**kwargs)
+
+        with_options.__signature__ = signature.replace(parameters=ordered)  # type: ignore[attr-defined]
+        return with_options  # type: ignore[return-value]
+
+    return decorate

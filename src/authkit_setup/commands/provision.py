@@ -15,14 +15,8 @@ from authkit_setup.commands._common import (
     options,
 )
 from authkit_setup.commands._providers import (
-    NeonApiKeyOption,
-    NeonOrgOption,
     ProviderRegionOption,
-    SupabaseOrgOption,
-    SupabasePasswordOption,
-    SupabaseTokenOption,
-    UpstashApiKeyOption,
-    UpstashEmailOption,
+    with_credentials,
 )
 from authkit_setup.output import Output
 
@@ -48,6 +42,7 @@ Examples:
 """
 
 
+@with_credentials()
 def provision(
     postgres: Annotated[
         str | None,
@@ -98,14 +93,8 @@ def provision(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the stores.", min=1)
     ] = 900.0,
-    neon_api_key: NeonApiKeyOption = None,
-    neon_org_id: NeonOrgOption = None,
-    supabase_access_token: SupabaseTokenOption = None,
-    supabase_org: SupabaseOrgOption = None,
-    supabase_db_password: SupabasePasswordOption = None,
-    upstash_email: UpstashEmailOption = None,
-    upstash_api_key: UpstashApiKeyOption = None,
     json_output: JsonOption = False,
+    **credentials: str | None,
 ) -> None:
     params = locals()
     out = Output(json_mode=json_output)

@@ -19,16 +19,10 @@ from authkit_setup.commands._common import (
     options,
 )
 from authkit_setup.commands._providers import (
-    NeonApiKeyOption,
-    NeonOrgOption,
     PostgresWhereOption,
     ProviderRegionOption,
     RedisWhereOption,
-    SupabaseOrgOption,
-    SupabasePasswordOption,
-    SupabaseTokenOption,
-    UpstashApiKeyOption,
-    UpstashEmailOption,
+    with_credentials,
 )
 from authkit_setup.output import Output
 from authkit_setup.providers.registry import DEFAULT_PROVIDER
@@ -61,6 +55,7 @@ Examples:
 """
 
 
+@with_credentials()
 def render(
     service: Annotated[
         str,
@@ -171,15 +166,9 @@ def render(
     postgres: PostgresWhereOption = DEFAULT_PROVIDER,
     redis: RedisWhereOption = DEFAULT_PROVIDER,
     provider_region: ProviderRegionOption = None,
-    neon_api_key: NeonApiKeyOption = None,
-    neon_org_id: NeonOrgOption = None,
-    supabase_access_token: SupabaseTokenOption = None,
-    supabase_org: SupabaseOrgOption = None,
-    supabase_db_password: SupabasePasswordOption = None,
-    upstash_email: UpstashEmailOption = None,
-    upstash_api_key: UpstashApiKeyOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
+    **credentials: str | None,
 ) -> None:
     params = locals()
     out = Output(json_mode=json_output)

@@ -17,14 +17,9 @@ from authkit_setup.commands._common import (
     options,
 )
 from authkit_setup.commands._providers import (
-    NeonApiKeyOption,
-    NeonOrgOption,
     PostgresWhereOption,
     RedisWhereOption,
-    SupabaseOrgOption,
-    SupabaseTokenOption,
-    UpstashApiKeyOption,
-    UpstashEmailOption,
+    with_credentials,
 )
 from authkit_setup.output import Output
 from authkit_setup.providers.registry import DEFAULT_PROVIDER
@@ -54,6 +49,7 @@ Examples:
 """
 
 
+@with_credentials(db_password=False)
 def teardown(
     preview: Annotated[
         str | None,
@@ -87,14 +83,9 @@ def teardown(
     ] = False,
     postgres: PostgresWhereOption = DEFAULT_PROVIDER,
     redis: RedisWhereOption = DEFAULT_PROVIDER,
-    neon_api_key: NeonApiKeyOption = None,
-    neon_org_id: NeonOrgOption = None,
-    supabase_access_token: SupabaseTokenOption = None,
-    supabase_org: SupabaseOrgOption = None,
-    upstash_email: UpstashEmailOption = None,
-    upstash_api_key: UpstashApiKeyOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
+    **credentials: str | None,
 ) -> None:
     params = locals()
     out = Output(json_mode=json_output)

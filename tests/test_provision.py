@@ -249,3 +249,49 @@ def test_supabase_password_survives_a_run_stopped_after_the_create(cloud_fakes: 
     assert len(cloud_fakes.supabase.projects_named("authkit-db")) == 1
     checked = run_cli("check", "--env-file", ".env")  # the recalled password really logs in
     assert checked.exit_code == 0, checked.output
+
+
+@pytest.mark.parametrize("uri_sslmode", [None, "require"], ids=["bare-uri", "sslmode-require"])
+def test_neon_uris_with_and_without_sslmode(
+    cloud_fakes: CloudFakes, uri_sslmode: str | None
+) -> None:
+    """Whether Neon's `connection_uri` carries `?sslmode=require` is UNCONFIRMED (the 2024
+    recording has none): both shapes must give URLs that require TLS exactly once, and
+    verify against the TLS-only test server."""
+    from urllib.parse import parse_qs
+
+    cloud_fakes.neon.uri_sslmode = uri_sslmode
+    Path(".env").write_text(ENV_TEXT)
+    args = ("--postgres", "neon", "--redis", "upstash", "--env-file", ".env", "--json")
+    result = provision(cloud_fakes, *args)
+    assert result.exit_code == 0, result.output
+    doc = result.json()
+    assert [(c["target"], c["ok"]) for c in doc["checks"]] == [("postgres", True), ("redis", True)]
+    values = dotenv(Path(".env"))
+    for key in ("DATABASE_URL", "DIRECT_URL"):
+        assert parse_qs(urlsplit(values[key]).query)["sslmode"] == ["require"], key
+
+
+def test_supabase_pooler_wait_end_to_end(
+    cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after ACTIVE_HEALTHY the pooler config can still be empty: the run keeps waiting
+    until a PRIMARY entry exists, then writes pooler URLs that log in for real."""
+    monkeypatch.setattr("authkit_setup.flow.wait.FIRST_POLL", 0.2)
+    monkeypatch.setattr("authkit_setup.flow.wait.MIN_INTERVAL", 0.2)
+    cloud_fakes.supabase.pooler_delay_seconds = 1.5
+    Path(".env").write_text(ENV_TEXT)
+    args = ("--postgres", "supabase", "--redis", "upstash", "--env-file", ".env", "--json")
+    result = provision(cloud_fakes, *args)
+    assert result.exit_code == 0, result.output
+    assert "ACTIVE_HEALTHY, pooler not ready yet" in result.stderr  # it did wait for the pooler
+    pooler_reads = [
+        r for r in cloud_fakes.supabase.requests if r.path.endswith("/config/database/pooler")
+    ]
+    # the empty answer at the settle look-up, at least one poll, the read for the URLs
+    assert len(pooler_reads) >= 3, [(r.method, r.path) for r in cloud_fakes.supabase.requests]
+    doc = result.json()
+    assert [(c["target"], c["ok"]) for c in doc["checks"]] == [("postgres", True), ("redis", True)]
+    values = dotenv(Path(".env"))
+    assert values["DATABASE_URL"].endswith("sslmode=require&pgbouncer=true")  # the pooler's
+    assert values["DIRECT_URL"].endswith("sslmode=require")

@@ -1322,3 +1322,24 @@ def test_check_urls_hands_its_output_to_the_service_check(monkeypatch: pytest.Mo
         cast(Any, out), database_url=None, redis_url=None, env_file=Path(".env"), service="s"
     )
     assert outs == [out]
+
+
+def test_connection_retries_back_off_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "random", lambda: 0.5)  # jitter factor 0.75
+    router = respx.Router(base_url=BASE)
+    route = router.get("/x").mock(
+        side_effect=answers(
+            httpx.ConnectError("a"),
+            httpx.ConnectError("b"),
+            httpx.ConnectError("c"),
+            httpx.Response(200, json=1),
+        )
+    )
+    rec = Recorder()
+    assert make_client(router, rec).get("/x") == 1
+    assert rec.sleeps == [0.375, 0.75, 1.5] and route.call_count == 4
+    failing = respx.Router(base_url=BASE)
+    dropped = failing.get("/x").mock(side_effect=httpx.ConnectError("down"))
+    with pytest.raises(ApiConnectionError):
+        make_client(failing, Recorder(), max_retries=3).get("/x")
+    assert dropped.call_count == 4

@@ -72,8 +72,15 @@ def start(api: FakeRenderAPI, *args: str) -> Run:
         "RENDER_API_KEY": FAKE_RENDER_KEY,
         "PYTHONUNBUFFERED": "1",
     }
+    # `python -m authkit_setup`, with SIGINT handled as Python normally does: a suite started
+    # in the background (`pytest &`, some CI runners) hands its children SIGINT ignored, and
+    # Python keeps an ignored SIGINT ignored, so the interrupt would never arrive.
+    launcher = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv[0] = 'authkit-setup'; runpy.run_module('authkit_setup', run_name='__main__')"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "authkit_setup", *args],
+        [sys.executable, "-c", launcher, *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

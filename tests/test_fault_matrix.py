@@ -13,7 +13,8 @@ drops, unreadable bodies) is absorbed within the run, by a retry on idempotent c
 look-up-then-create on the POSTs; a 401 fails cleanly with exit 3 naming RENDER_API_KEY, and
 the re-run succeeds. No traceback, no secret either way, and the service ends with exactly one
 store of each kind, its 120 other variables intact, the URLs of those stores in DATABASE_URL /
-REDIS_URL, one deploy, and the bulk env PUT never called.
+REDIS_URL, one deploy (two in deploy-create-slow, see `expected_deploys`), and the bulk env PUT
+never called.
 
 Speed: the fake's stores are ready at once and runs pass --no-verify, so a cell costs the
 client's own waits: 429 waits ~1 s, 5xx / dropped connections back off 0.25-0.5 s, an

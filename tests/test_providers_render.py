@@ -167,7 +167,7 @@ def test_reused_supabase_project_needs_its_password(
         render_world, cloud_fakes, "--postgres", "supabase", "--redis", "upstash", "--json"
     )
     assert result.exit_code == 0, result.output
-    assert "Known-Password-42" not in result.output
+    assert_no_secret(result, "Known-Password-42")
     assert result.json()["checks"][0]["ok"] is True
     assert urlsplit(render_world.fake.env(render_world.service_id)["DATABASE_URL"]).password == (
         "Known-Password-42"

@@ -148,7 +148,7 @@ def test_foreign_database_url_needs_force(render_world: RenderWorld) -> None:
     result = run_cli("render", "--service", "other-api", "--json")
     assert result.exit_code == 1
     assert "db.example.com" in result.json()["error"]["message"]
-    assert "hunter2secret" not in result.output
+    assert_no_secret(result, "hunter2secret")
     assert creates(render_world) == 0
     result = run_cli("render", "--service", "other-api", "--force", "--no-verify")
     assert result.exit_code == 0, result.output
@@ -188,7 +188,8 @@ def test_missing_and_rejected_key(
         "render", "--service", "authkit-api", "--api-key", "rnd_wrong-wrong-wrong-wrong"
     )
     assert result.exit_code == 3
-    assert "rejected" in result.stderr and "rnd_wrong-wrong-wrong-wrong" not in result.output
+    assert "rejected" in result.stderr
+    assert_no_secret(result, "rnd_wrong-wrong-wrong-wrong")
     assert "Traceback" not in result.output
 
 

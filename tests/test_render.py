@@ -252,13 +252,18 @@ def test_empty_allow_list_refuses_external_connections(render_world: RenderWorld
 
     import httpx
 
-    for kind, store_id in (("postgres", pg["id"]), ("key-value", kv["id"])):
-        response = httpx.patch(
-            f"{fake.base_url}/{kind}/{store_id}",
-            headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
-            json={"ipAllowList": [{"cidrBlock": "127.0.0.1/32", "description": "me"}]},
-        )
-        assert response.status_code == 200, response.text
+    def allow(cidr: str) -> None:
+        for kind, store_id in (("postgres", pg["id"]), ("key-value", kv["id"])):
+            response = httpx.patch(
+                f"{fake.base_url}/{kind}/{store_id}",
+                headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
+                json={"ipAllowList": [{"cidrBlock": cidr, "description": "me"}]},
+            )
+            assert response.status_code == 200, response.text
+
+    allow("10.0.0.0/8")  # a list that does not name this machine refuses it too
+    assert [_can_connect(url) for url in urls.values()] == [False, False]
+    allow("127.0.0.1/32")
     assert [_can_connect(url) for url in urls.values()] == [True, True]
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 #   tls             TlsMaterial   throwaway CA + server cert for localhost/127.0.0.1/::1
 #   pg_tls          PostgresTlsProxy  hostssl-only TLS front of `pg` (.host, .port, .ca_path)
 #   redis_tls       RedisTlsProxy     TLS-only front of `redis_srv` (.host, .port, .ca_path)
+#   redis_fronts    RedisDatabaseFronts  one TLS port per fake Upstash database, own login
 #   silent_listener SilentListener    accepts, never answers
 #   silent_port     int               its port
-#   closed_port     int               nothing listens there (connection refused)
+#   closed_port     int               refuses connections (bound, never listening; held all
+#                                     session, on 127.0.0.1 and ::1, so nothing else takes it)
 # ============================================================================================
 import os
 import secrets
@@ -30,15 +32,17 @@ import pytest
 import redis
 from psycopg import sql
 
-from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.servers import (
+    ClosedPort,
     PostgresTlsProxy,
+    RedisDatabaseFronts,
     RedisTlsProxy,
     SilentListener,
     TlsMaterial,
     make_tls_material,
+    start_on_a_free_port,
 )
-from tests.servers import closed_port as _closed_port
 
 _HOST = "127.0.0.1"
 
@@ -120,15 +124,13 @@ def pg(_servers_dir: Path) -> Iterator[PgServer]:
         port = int(str(info.get("port") or 5432))
         yield PgServer(host=host, port=port, superuser_url=external)
         return
-    server = EmbeddedPostgres(
-        _servers_dir / "pg",
-        port=free_port(),
-        password=secrets.token_urlsafe(18),
-        host=_HOST,
-        fast=True,
+    password = secrets.token_urlsafe(18)
+    server = start_on_a_free_port(
+        lambda port: EmbeddedPostgres(
+            _servers_dir / "pg", port=port, password=password, host=_HOST, fast=True
+        )
     )
     try:
-        server.start()
         yield PgServer(host=server.host, port=server.port, superuser_url=server.superuser_url())
     finally:
         server.stop()
@@ -147,14 +149,11 @@ def redis_srv(_servers_dir: Path) -> Iterator[RedisServer]:
             password=password,
         )
         return
-    server = EmbeddedRedis(
-        _servers_dir / "redis",
-        port=free_port(),
-        password=secrets.token_urlsafe(18),
-        host=_HOST,
+    password = secrets.token_urlsafe(18)
+    server = start_on_a_free_port(
+        lambda port: EmbeddedRedis(_servers_dir / "redis", port=port, password=password, host=_HOST)
     )
     try:
-        server.start()
         yield RedisServer(
             host=server.host, port=server.port, url=server.url(), password=server.password
         )
@@ -180,6 +179,12 @@ def redis_tls(redis_srv: RedisServer, tls: TlsMaterial) -> Iterator[RedisTlsProx
 
 
 @pytest.fixture(scope="session")
+def redis_fronts(redis_srv: RedisServer, tls: TlsMaterial) -> Iterator[RedisDatabaseFronts]:
+    with RedisDatabaseFronts(redis_srv.host, redis_srv.port, tls) as fronts:
+        yield fronts
+
+
+@pytest.fixture(scope="session")
 def silent_listener() -> Iterator[SilentListener]:
     with SilentListener() as listener:
         yield listener
@@ -191,8 +196,9 @@ def silent_port(silent_listener: SilentListener) -> int:
 
 
 @pytest.fixture(scope="session")
-def closed_port() -> int:
-    return _closed_port()
+def closed_port() -> Iterator[int]:
+    with ClosedPort() as reserved:
+        yield reserved.port
 
 
 # ============================================================================================
@@ -212,7 +218,13 @@ _real_getaddrinfo = socket.getaddrinfo
 
 @dataclass
 class FakeDns:
-    """Names the tests may resolve. Anything else fails like NXDOMAIN: no query leaves the host."""
+    """Names the tests may resolve. Anything else fails like NXDOMAIN: no query leaves the host.
+
+    It patches Python's `socket.getaddrinfo` only, not the C resolver libpq and OpenSSL use.
+    That suffices because no host name reaches C code: httpx and redis-py resolve in Python,
+    and the check's dns rung resolves the name in Python and hands psycopg the address as
+    `hostaddr`, so libpq never looks a name up (pinned by
+    tests/test_check.py::test_libpq_is_handed_an_address_never_a_host_name)."""
 
     table: dict[str, list[str]]
 
@@ -267,9 +279,28 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTHKIT_STATE_DIR", str(tmp_path / ".authkit-state"))
     from authkit_setup.masking import forget_secrets
+    from tests.fakes.common import forget_handed_out
 
     forget_secrets()
+    forget_handed_out()  # each test's leak checks look for the secrets its own fakes handed out
 
 
 from tests.fakes.local_backend import cloud_fakes  # noqa: E402, F401  (fixture)
-from tests.render_env import real_backend, render_world  # noqa: E402, F401  (fixtures)
+from tests.render_env import (  # noqa: E402, F401  (fixtures)
+    allow_list_fronts,
+    real_backend,
+    render_world,
+)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many fault-matrix cells passed with each declared outcome (tests/fault_outcomes.py)."""
+    from tests.fault_outcomes import TALLY
+
+    if not TALLY:
+        return
+    terminalreporter.section("fault matrix outcomes")
+    for matrix in sorted({matrix for matrix, _ in TALLY}):
+        counts = sorted((label, n) for (m, label), n in TALLY.items() if m == matrix)
+        line = "; ".join(f"{n} {label}" for label, n in counts)
+        terminalreporter.write_line(f"{matrix}: {sum(n for _, n in counts)} cells: {line}")

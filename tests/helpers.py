@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,30 @@ def run_cli_process(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def assert_no_secret(result: CliResult, *secrets: str) -> None:
+def every_secret(*extra: str) -> list[str]:
+    """Every secret a leak check must look for: `extra`, every API key the fakes accept by
+    default, and every secret any fake has handed out in this test (store passwords of every
+    kind on every provider, Key Value / Upstash passwords and tokens, export tokens, generated
+    values; see `tests.fakes.common.hand_out`)."""
+    from tests.fakes.common import handed_out_secrets
+    from tests.fakes.neon_api import FAKE_NEON_KEY
+    from tests.fakes.render_api import FAKE_RENDER_KEY
+    from tests.fakes.supabase_api import FAKE_SUPABASE_TOKEN
+    from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY
+
+    keys = [FAKE_RENDER_KEY, FAKE_NEON_KEY, FAKE_SUPABASE_TOKEN, FAKE_UPSTASH_API_KEY]
+    return sorted({*extra, *keys, *handed_out_secrets()} - {""})
+
+
+def assert_no_secret(result: CliResult, *extra: str, shown: Iterable[str] = ()) -> None:
+    """The one leak check: no secret of `every_secret(*extra)` on stdout or stderr, raw or
+    percent-encoded, except those in `shown` (a command asked to print them)."""
     from urllib.parse import quote
 
-    for secret in secrets:
+    allowed = set(shown)
+    for secret in every_secret(*extra):
+        if secret in allowed:
+            continue
         for form in {secret, quote(secret, safe=""), quote(secret)}:
             assert form not in result.stdout, f"secret leaked on stdout: {form!r}"
             assert form not in result.stderr, f"secret leaked on stderr: {form!r}"

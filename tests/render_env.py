@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import PgServer, RedisServer
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, RealBackend
-from tests.servers import PostgresTlsProxy, RedisTlsProxy
+from tests.servers import AllowListFronts, PostgresTlsProxy, RedisTlsProxy
 
 
 @dataclass
@@ -36,12 +36,27 @@ def real_backend(
     )
 
 
+@pytest.fixture(scope="session")
+def allow_list_fronts() -> Iterator[AllowListFronts]:
+    with AllowListFronts() as fronts:
+        yield fronts
+
+
 @pytest.fixture
 def render_world(
-    real_backend: RealBackend, monkeypatch: pytest.MonkeyPatch, pg_tls: PostgresTlsProxy
+    real_backend: RealBackend,
+    allow_list_fronts: AllowListFronts,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_tls: PostgresTlsProxy,
 ) -> Iterator[RenderWorld]:
-    """A fake Render (real clock, stores ready at once) with one web service and 120 variables."""
-    fake = FakeRenderAPI(backend=real_backend, postgres_ready_after=0.0, redis_ready_after=0.0)
+    """A fake Render (real clock, stores ready at once) with one web service and 120 variables.
+    Each store's external URL enforces its ipAllowList (empty: every connection refused)."""
+    fake = FakeRenderAPI(
+        backend=real_backend,
+        postgres_ready_after=0.0,
+        redis_ready_after=0.0,
+        external_fronts=allow_list_fronts,
+    )
     fake.add_owner("AuthKit Team")
     env = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
     service = fake.add_service("authkit-api", region="ohio", env=env)

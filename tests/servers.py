@@ -3,8 +3,12 @@
 - `make_tls_material`: a throwaway CA and a server certificate for localhost/127.0.0.1/::1.
 - `PostgresTlsProxy`: makes a plain PostgreSQL look like a `hostssl`-only server with TLS.
 - `RedisTlsProxy`: TLS-only front for a plain Redis.
+- `RedisDatabaseFronts`: one TLS port per fake Upstash database, each logging its clients in as
+  that database's own ACL user (Upstash clients all say `default`).
 - `SilentListener`: accepts TCP connections and never answers (timeouts).
-- `closed_port()`: a port nobody listens on (connection refused).
+- `AllowListFronts`: one port per store, refusing clients its IP allow list does not name.
+- `ClosedPort`: a port that refuses connections and stays reserved while it is open.
+- `start_on_a_free_port`: start an embedded server, on another port if its port was taken.
 
 Everything listens on 127.0.0.1 only and works as a context manager.
 """
@@ -19,23 +23,27 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import trustme
 
+from authkit_setup.errors import LocalServerError
 from authkit_setup.local.embedded import free_port
 
 __all__ = [
+    "AllowListFronts",
     "PostgresTlsProxy",
+    "RedisDatabaseFronts",
     "RedisTlsProxy",
     "SilentListener",
+    "ClosedPort",
     "TlsMaterial",
-    "closed_port",
+    "start_on_a_free_port",
     "connect_error_sqlstate",
     "make_tls_material",
 ]
@@ -320,6 +328,171 @@ class RedisTlsProxy(_AsyncServerThread):
         await self._pipe((reader, writer), backend)
 
 
+class AllowListFronts(_AsyncServerThread):
+    """Per-store TCP fronts that enforce an IP allow list, as Render does for a store's
+    external URL: `open(key, upstream_host, upstream_port, allowed)` listens on a new port;
+    a client whose address `allowed(ip)` rejects is reset at once (no byte reaches the store),
+    others are piped to the upstream (e.g. a TLS front, so TLS stays end to end). `allowed` is
+    asked on every connection, so a changed allow list applies to the next one."""
+
+    def __init__(self) -> None:
+        self._routes: dict[int, tuple[str, int, Callable[[str], bool]]] = {}
+        self._servers: dict[str, asyncio.Server] = {}
+        super().__init__()
+
+    def open(
+        self, key: str, upstream_host: str, upstream_port: int, allowed: Callable[[str], bool]
+    ) -> int:
+        return self._call(self._open(key, (upstream_host, upstream_port, allowed))).result(10)
+
+    def close_front(self, key: str) -> None:
+        self._call(self._close(key)).result(timeout=10)
+
+    async def _open(self, key: str, route: tuple[str, int, Callable[[str], bool]]) -> int:
+        server = await asyncio.start_server(self._serve, LOOPBACK, 0)
+        port: int = server.sockets[0].getsockname()[1]
+        self._routes[port] = route
+        self._servers[key] = server
+        return port
+
+    async def _close(self, key: str) -> None:
+        server = self._servers.pop(key, None)
+        if server is not None:
+            self._routes.pop(server.sockets[0].getsockname()[1], None)
+            server.close()
+
+    async def _shutdown(self) -> None:
+        for key in list(self._servers):
+            await self._close(key)
+        await super()._shutdown()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        route = self._routes.get(writer.get_extra_info("sockname")[1])
+        peer = writer.get_extra_info("peername")
+        if route is None or not route[2](str(peer[0])):
+            writer.transport.abort()  # RST: refused before a byte is exchanged
+            return
+        backend = await self._open_backend(route[0], route[1])
+        await self._pipe((reader, writer), backend)
+
+
+class RedisDatabaseFronts(_AsyncServerThread):
+    """Per-database TLS fronts for a shared plain Redis, as Upstash gives each database its own
+    endpoint and password: `open(acl_user)` listens on a new port whose clients are logged in
+    as `acl_user`. Every client command is read (RESP), and the user name of `AUTH` and
+    `HELLO ... AUTH` becomes `acl_user` when it is `default` (or absent) and an unknown name
+    otherwise, so only that database's password works on its port: another database's password
+    gets WRONGPASS, as on Upstash. The base port refuses to serve anyone."""
+
+    def __init__(self, backend_host: str, backend_port: int, tls: TlsMaterial) -> None:
+        self.backend_host = backend_host
+        self.backend_port = backend_port
+        self.tls = tls
+        self._users: dict[int, str] = {}  # port -> ACL user
+        self._servers: dict[str, asyncio.Server] = {}
+        super().__init__(ssl_context=tls.server_context())
+
+    def open(self, acl_user: str) -> int:
+        """Start the front of `acl_user`'s database; returns its port."""
+        return self._call(self._open(acl_user)).result(timeout=10)
+
+    def close_database(self, acl_user: str) -> None:
+        """Stop listening for `acl_user`'s database (its open connections are dropped too)."""
+        self._call(self._close(acl_user)).result(timeout=10)
+
+    async def _open(self, acl_user: str) -> int:
+        server = await asyncio.start_server(
+            self._serve, LOOPBACK, 0, ssl=self._ssl_context, ssl_handshake_timeout=10
+        )
+        port: int = server.sockets[0].getsockname()[1]
+        self._users[port] = acl_user
+        self._servers[acl_user] = server
+        return port
+
+    async def _close(self, acl_user: str) -> None:
+        server = self._servers.pop(acl_user, None)
+        if server is None:
+            return
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        self._users.pop(port, None)
+        for writer in list(self._writers):
+            sockname = writer.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and sockname[1] == port:
+                writer.close()
+
+    async def _shutdown(self) -> None:
+        for acl_user in list(self._servers):
+            await self._close(acl_user)
+        await super()._shutdown()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        acl_user = self._users.get(writer.get_extra_info("sockname")[1])
+        if acl_user is None:
+            return
+        backend = await self._open_backend(self.backend_host, self.backend_port)
+
+        async def commands() -> None:
+            while (args := await _read_resp_command(reader)) is not None:
+                backend[1].write(_encode_resp_command(_login_as(acl_user, args)))
+                await backend[1].drain()
+
+        async def replies() -> None:
+            while data := await backend[0].read(65536):
+                writer.write(data)
+                await writer.drain()
+
+        tasks = {asyncio.ensure_future(commands()), asyncio.ensure_future(replies())}
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._writers.discard(backend[1])
+            backend[1].close()
+
+
+async def _read_resp_command(reader: asyncio.StreamReader) -> list[bytes] | None:
+    """One client command: a RESP array of bulk strings, or an inline command line."""
+    line = await reader.readline()
+    if not line:
+        return None
+    if not line.startswith(b"*"):
+        return line.split()
+    args = []
+    for _ in range(int(line[1:])):
+        header = await reader.readline()
+        if not header.startswith(b"$"):
+            raise ConnectionError("not a RESP bulk string")
+        args.append((await reader.readexactly(int(header[1:]) + 2))[:-2])
+    return args
+
+
+def _encode_resp_command(args: list[bytes]) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def _login_as(acl_user: str, args: list[bytes]) -> list[bytes]:
+    """`args` with the AUTH user name swapped for `acl_user` (see RedisDatabaseFronts)."""
+
+    def user(name: bytes | None) -> bytes:
+        return acl_user.encode() if name in (None, b"default") else b"not-this-database"
+
+    if not args:
+        return args
+    verb = args[0].upper()
+    if verb == b"AUTH" and len(args) == 2:
+        return [args[0], user(None), args[1]]
+    if verb == b"AUTH" and len(args) == 3:
+        return [args[0], user(args[1]), args[2]]
+    if verb == b"HELLO":
+        upper = [a.upper() for a in args]
+        if b"AUTH" in upper:
+            i = upper.index(b"AUTH")
+            return [*args[: i + 1], user(args[i + 1]), *args[i + 2 :]]
+    return args
+
+
 # --------------------------------------------------------------------------- fault listeners
 
 
@@ -381,9 +554,79 @@ class SilentListener:
         self.close()
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 with nothing listening (bound, read and released)."""
-    return free_port(LOOPBACK)
+class ClosedPort:
+    """A port on 127.0.0.1 (and ::1 when there is IPv6) that refuses connections: a socket is
+    bound there but never listens, so a connect gets RST (ECONNREFUSED) and, unlike a port
+    that was bound and released, no other server can take it while this object is open."""
+
+    def __init__(self) -> None:
+        self._sockets: list[socket.socket] = []
+        for _ in range(20):
+            first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            first.bind((LOOPBACK, 0))
+            port: int = first.getsockname()[1]
+            try:
+                self._sockets = [first, *self._bind_ipv6(port)]
+            except OSError:  # taken on ::1 by someone else: try another port
+                first.close()
+                continue
+            self.port = port
+            return
+        raise RuntimeError("no port free on both 127.0.0.1 and ::1 after 20 tries")
+
+    @staticmethod
+    def _bind_ipv6(port: int) -> list[socket.socket]:
+        if not socket.has_ipv6:
+            return []
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(("::1", port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == 99:  # EADDRNOTAVAIL: no ::1 here, nothing to reserve
+                return []
+            raise
+        return [sock]
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Startable)
+
+
+def start_on_a_free_port(make: Callable[[int], S], attempts: int = 5) -> S:
+    """`make(port)` a server on a port the OS just reported free, and start it. PostgreSQL and
+    Redis cannot be told "port 0, tell me what you got", so the port is picked first; when
+    another process binds it in between, the start fails with "Address already in use" and
+    this tries a fresh port (any other failure is raised at once)."""
+    for attempt in range(attempts):
+        server = make(free_port(LOOPBACK))
+        try:
+            server.start()
+        except LocalServerError as exc:
+            if "Address already in use" in (exc.hint or "") and attempt + 1 < attempts:
+                continue
+            raise
+        return server
+    raise AssertionError("unreachable: the last attempt raises")
 
 
 # --------------------------------------------------------------------------- psycopg errors

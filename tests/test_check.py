@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 import redis
 
-from tests.conftest import PgServer, RedisServer
+from tests.conftest import FakeDns, PgServer, RedisServer
 from tests.helpers import CliResult, assert_no_secret, run_cli
 from tests.servers import PostgresTlsProxy, RedisTlsProxy
 
@@ -133,20 +134,22 @@ def test_redis_tls_verified(app_redis: str, redis_tls: RedisTlsProxy, tls_ca: st
 
 
 @pytest.mark.parametrize(
-    ("url", "code"),
+    ("url", "code", "says"),
     [
-        ("mysql://u:p@localhost/db", "url_invalid"),
-        ("postgresql://u:p@localhost:notaport/db", "url_invalid"),
-        ("postgresql://u:p@localhost:5432", "url_invalid"),
-        ("postgresql:///db", "url_invalid"),
+        ("mysql://u:p@localhost/db", "url_invalid", "scheme 'mysql'"),
+        ("postgresql://u:p@localhost:notaport/db", "url_invalid", "port"),
+        ("postgresql://u:p@localhost:5432", "url_invalid", "no database"),
+        ("postgresql:///db", "url_invalid", "no host"),
     ],
 )
-def test_url_rung(url: str, code: str) -> None:
+def test_url_rung(url: str, code: str, says: str) -> None:
     result, doc = check_json("--database-url", url)
     assert result.exit_code == 1
     item = only(doc)
     assert item["failed_rung"] == "url"
-    assert item["error"] == {"code": code, "message": item["error"]["message"]}  # type: ignore[index]
+    assert set(item["error"]) == {"code", "message"}  # type: ignore[call-overload]
+    assert item["error"]["code"] == code  # type: ignore[index]
+    assert says in item["error"]["message"]  # type: ignore[index]
     assert item["hint"]
 
 
@@ -185,6 +188,37 @@ def test_dns_rung_ipv6_only_host_without_ipv6(
     assert item["error"]["code"] == "ipv6_only"  # type: ignore[index]
     assert "pooler" in str(item["hint"])
     assert "no A record" not in str(item["error"])  # the message names the IPv6-only cause
+
+
+def test_libpq_is_handed_an_address_never_a_host_name(
+    app_db: str, fake_dns: FakeDns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake DNS patches Python's resolver only; libpq (C) would resolve a host name with
+    the system resolver, past the fake, and could leave the machine. The check resolves the
+    name itself (dns rung) and connects libpq to that address with `hostaddr` (the name stays
+    in `host` for TLS and error messages only). This test fails if libpq is ever asked to
+    resolve a name: every psycopg.connect must carry an IP literal as `hostaddr`."""
+    import ipaddress
+
+    import psycopg
+
+    name = "db.authkit-check.test"
+    fake_dns.table[name] = ["127.0.0.1"]
+    real_connect = psycopg.connect
+    seen: list[dict[str, Any]] = []
+
+    def connect(conninfo: str = "", **kwargs: Any) -> psycopg.Connection[Any]:
+        seen.append(psycopg.conninfo.conninfo_to_dict(conninfo, **kwargs))
+        return real_connect(conninfo, **kwargs)
+
+    monkeypatch.setattr(psycopg, "connect", connect)
+    result, doc = check_json("--database-url", app_db.replace("@127.0.0.1:", f"@{name}:"))
+    assert result.exit_code == 0, result.output
+    assert only(doc)["ok"] is True
+    assert len(seen) == 1, seen
+    (params,) = seen
+    assert params["host"] == name
+    assert ipaddress.ip_address(str(params["hostaddr"])) == ipaddress.ip_address("127.0.0.1")
 
 
 def test_tcp_rung_refused(closed_port: int) -> None:

@@ -4,6 +4,7 @@ when a store backend is given."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from tests.fakes.common import (
     slow,
     status,
 )
-from tests.fakes.local_backend import LocalBackend
+from tests.fakes.local_backend import CloudFakes, LocalBackend
 from tests.fakes.neon_api import FAKE_NEON_KEY, NeonFake
 from tests.fakes.supabase_api import FAKE_SUPABASE_TOKEN, SupabaseFake
 from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL, UpstashFake
@@ -212,13 +213,15 @@ def test_neon_search_is_partial_so_clients_must_match_names_exactly(
 
     names: list[str] = []
     cursor = ""
-    while True:
+    for _ in range(10):  # three one-item pages and an empty one; a fake that loops fails here
         params = {"limit": "1", **({"cursor": cursor} if cursor else {})}
         page = neon_client.get("/projects", params=params).json()
         names += [p["name"] for p in page["projects"]]
         cursor = page["pagination"]["cursor"]
         if len(page["projects"]) < 1:
             break
+    else:
+        raise AssertionError(f"paging never ended: {names}")
     assert names == ["authkit", "authkit-db-pr-1", "other"]
 
     for n in range(9):
@@ -653,3 +656,32 @@ def test_closed_fake_stops_answering_keep_alive_clients(clock: ManualClock) -> N
         fake.close()  # idempotent
         with pytest.raises(httpx.TransportError):
             client.get("/v1/organizations")
+
+
+def test_upstash_password_opens_only_its_own_database(cloud_fakes: CloudFakes) -> None:
+    """Each Upstash database has its own endpoint and password, and clients all log in as
+    `default`: another database's password must not open it (a client that wrote the wrong
+    database's password into REDIS_URL must fail verification)."""
+    auth = (FAKE_UPSTASH_EMAIL, FAKE_UPSTASH_API_KEY)
+    with httpx.Client(base_url=cloud_fakes.upstash.base_url, auth=auth) as client:
+        first, second = (
+            client.post(
+                "/redis/database",
+                json={"database_name": name, "platform": "aws", "primary_region": "us-east-1"},
+            ).json()
+            for name in ("first", "second")
+        )
+    assert (first["endpoint"], first["port"]) != (second["endpoint"], second["port"])
+
+    def ping(db: dict[str, Any], password: str) -> bool:
+        url = f"rediss://default:{password}@{db['endpoint']}:{db['port']}"
+        with redis.Redis.from_url(
+            url, socket_timeout=5, ssl_ca_certs=os.environ["SSL_CERT_FILE"]
+        ) as r:
+            return bool(r.ping())
+
+    assert ping(first, first["password"]) and ping(second, second["password"])
+    with pytest.raises(redis.AuthenticationError):
+        ping(second, first["password"])
+    with pytest.raises(redis.AuthenticationError):
+        ping(first, second["password"])

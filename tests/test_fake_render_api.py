@@ -78,7 +78,7 @@ def _kv_body(owner_id: str, **overrides: Any) -> dict[str, Any]:
 def _collect(http: httpx.Client, path: str, limit: int) -> list[list[dict[str, Any]]]:
     pages: list[list[dict[str, Any]]] = []
     cursor: str | None = None
-    while True:
+    for _ in range(1000):  # a fake whose cursors loop must fail, not hang
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
@@ -89,6 +89,7 @@ def _collect(http: httpx.Client, path: str, limit: int) -> list[list[dict[str, A
         if not page:
             return pages
         cursor = page[-1]["cursor"]
+    raise AssertionError(f"paging {path} never reached an empty page")
 
 
 # -- fixtures, auth, owners ----------------------------------------------------------------

@@ -7,10 +7,14 @@ polls (--wait-deploy). The faults (`FAULTS`): 429 with Ratelimit-Reset, with Ret
 neither; 500, 502, 503; a response slower than the client timeout; a connection dropped before
 the fake applied the request and after; malformed JSON; an empty body; a 401 mid-run.
 
-Each cell ends in success, or in a clear one-line error (an `error:` line and at most a
-`hint:` line, no traceback, no secret) followed by a re-run that succeeds. Either way the
-service ends with exactly one store of each kind, its 120 other variables intact, the URLs of
-those stores in DATABASE_URL / REDIS_URL, and the bulk env PUT never called.
+Each cell declares ONE outcome (`expected_outcome`, derived from the retry policy; see
+tests/fault_outcomes.py) and asserts exactly that: every transient fault (429, 5xx, timeouts,
+drops, unreadable bodies) is absorbed within the run, by a retry on idempotent calls and by a
+look-up-then-create on the POSTs; a 401 fails cleanly with exit 3 naming RENDER_API_KEY, and
+the re-run succeeds. No traceback, no secret either way, and the service ends with exactly one
+store of each kind, its 120 other variables intact, the URLs of those stores in DATABASE_URL /
+REDIS_URL, one deploy (two in deploy-create-slow, see `expected_deploys`), and the bulk env PUT
+never called.
 
 Speed: the fake's stores are ready at once and runs pass --no-verify, so a cell costs the
 client's own waits: 429 waits ~1 s, 5xx / dropped connections back off 0.25-0.5 s, an
@@ -20,7 +24,7 @@ ambiguous create waits 2 s before its second attempt. Timeouts use AUTHKIT_HTTP_
 from __future__ import annotations
 
 import json
-import time
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,12 +34,20 @@ import pytest
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderClient
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault, NullBackend
+from tests.fault_outcomes import (
+    FailsCleanly,
+    Outcome,
+    Recovers,
+    assert_fails_cleanly,
+    record,
+)
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
 SERVICE = "authkit-api"
 EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
 CLIENT_TIMEOUT = 0.3  # AUTHKIT_HTTP_TIMEOUT in the `slow` cells
 SLOW = 0.9  # the fake answers this late: three client timeouts
+LATE = 4.0  # deploy-create-slow: the fake applies the timed-out deploy POST after all retries
 
 
 @dataclass(frozen=True)
@@ -114,35 +126,39 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRenderAPI]:
         assert not api.internal_errors, "\n".join(api.internal_errors)
 
 
-def secrets_of(api: FakeRenderAPI) -> list[str]:
-    found = [FAKE_RENDER_KEY]
-    for pg in api.postgres_named("authkit-db"):
-        found.append(api.connection_info(pg["id"])["password"])
-    for kv in api.key_values_named("authkit-redis"):
-        url = api.connection_info(kv["id"])["externalConnectionString"]
-        found.append(url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1])
-    return found
-
-
 def render(api: FakeRenderAPI, call: Call) -> CliResult:
     result = run_cli("render", "--service", SERVICE, "--yes", "--no-verify", *call.args)
     assert "Traceback" not in result.output, result.output
-    assert_no_secret(result, *secrets_of(api))
+    assert_no_secret(result)  # the key, every Postgres and every Key Value password
     return result
 
 
-def assert_one_line_error(result: CliResult) -> None:
-    """An `error:` line, at most a `hint:` line right after it, and an exit code from the tree."""
-    assert result.exit_code in (1, 3), result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    tail = lines[errors[0] :]
-    assert len(tail) <= 2 and all(line.startswith(("error:", "hint:")) for line in tail), tail
-    assert len(tail[0]) < 400, tail[0]
+# Faults after which the client cannot know whether a POST was applied: it must look the name
+# up before it creates again (a 429 or 401 says the request was refused).
+AMBIGUOUS = {"500", "502", "503", "slow", "drop-before", "drop-after", "malformed-json"}
+AMBIGUOUS |= {"empty-body"}
 
 
-def assert_end_state(api: FakeRenderAPI) -> None:
+def expected_outcome(call_name: str, fault_name: str) -> Outcome:
+    """The retry policy's answer for this cell (see tests/fault_outcomes.py)."""
+    if fault_name == "401":
+        hints: tuple[str, ...] = ("RENDER_API_KEY",)
+        if call_name == "deploy-create":  # the variables are written: say they wait for a deploy
+            hints += ("already set but not deployed",)
+        return FailsCleanly(3, "error: Render rejected the API key (401", hints)
+    return Recovers()
+
+
+def expected_deploys(call_name: str, fault_name: str) -> int:
+    """One deploy, except when a deploy POST times out and Render applies it only after the
+    client has listed the deploys, found none and posted again: two. A duplicate deploy is
+    harmless (providers/render.create_deploy says so) and no look-up can see a request the
+    server has not applied yet; the store creates avoid the same race by pausing before their
+    look-up, the deploy POST does not."""
+    return 2 if (call_name, fault_name) == ("deploy-create", "slow") else 1
+
+
+def assert_end_state(api: FakeRenderAPI, deploys: int = 1) -> None:
     (service,) = [s for s in _services(api) if s["name"] == SERVICE]
     pgs, kvs = api.postgres_named("authkit-db"), api.key_values_named("authkit-redis")
     assert len(pgs) == 1 and len(kvs) == 1, (pgs, kvs)
@@ -152,7 +168,7 @@ def assert_end_state(api: FakeRenderAPI) -> None:
     assert env["REDIS_URL"] == api.connection_info(kvs[0]["id"])["internalConnectionString"]
     assert set(env) == {*EXISTING, "DATABASE_URL", "REDIS_URL"}
     assert api.bulk_env_put_calls == []
-    assert api.deploy_count(str(service["id"])) >= 1, "the new variables were never deployed"
+    assert api.deploy_count(str(service["id"])) == deploys
 
 
 def _services(api: FakeRenderAPI) -> list[dict[str, object]]:
@@ -164,9 +180,24 @@ def _services(api: FakeRenderAPI) -> list[dict[str, object]]:
     return [entry["service"] for entry in page]
 
 
-# Every cell must pass (a re-run also deploys variables that an interrupted run wrote but never
-# deployed, see pipeline/deploy._undeployed).
+# A re-run also deploys variables that an interrupted run wrote but never deployed
+# (pipeline/deploy._undeployed).
 CELLS = [pytest.param(call, fault, id=f"{call}-{fault}") for call in CALLS for fault in FAULTS]
+
+
+def assert_looked_up_before_creating_again(api: FakeRenderAPI, call: Call) -> None:
+    """After an ambiguous POST the next call on that collection is a GET (the look-up), never
+    a blind second POST."""
+    requests = list(api.requests)
+    hits = [
+        i
+        for i, r in enumerate(requests)
+        if r.method == call.method and re.fullmatch(call.path, r.path)
+    ]
+    faulted = hits[call.skip]
+    path = requests[faulted].path
+    after = [r for r in requests[faulted + 1 :] if r.path == path]
+    assert after and after[0].method == "GET", [(r.method, r.path) for r in after]
 
 
 @pytest.mark.parametrize(("call_name", "fault_name"), CELLS)
@@ -183,29 +214,32 @@ def test_cell(
         monkeypatch.setenv("AUTHKIT_HTTP_TIMEOUT", str(CLIENT_TIMEOUT))
     if call.skip:
         fake.inject(call.method, call.path, Fault.slow(0.0), times=call.skip)  # a pass-through
-    injected = fake.inject(call.method, call.path, FAULTS[fault_name]())
+    fault = FAULTS[fault_name]()
+    if expected_deploys(call_name, fault_name) == 2:
+        fault = Fault.slow(LATE)  # surely after the client's look-up and second POST
+    injected = fake.inject(call.method, call.path, fault)
+
+    expected = expected_outcome(call_name, fault_name)
 
     first = render(fake, call)
     assert injected.fired == 1, f"the run never made the {call_name} call"
-    if first.exit_code != 0:
-        assert_one_line_error(first)
-        if fault_name == "401":
-            assert first.exit_code == 3 and "RENDER_API_KEY" in first.stderr
-        if call_name == "deploy-create":
-            assert "not deployed" in first.stderr
+    if isinstance(expected, Recovers):
+        assert first.exit_code == 0, first.output
+    else:
+        assert_fails_cleanly(first, expected)
         again = render(fake, call)
         assert again.exit_code == 0, again.output
+    if call.method == "POST" and fault_name in AMBIGUOUS:
+        assert_looked_up_before_creating_again(fake, call)
     settle_slow_requests(fake)
-    assert_end_state(fake)
+    assert_end_state(fake, expected_deploys(call_name, fault_name))
+    record("render", expected)
 
 
 def settle_slow_requests(api: FakeRenderAPI) -> None:
-    """A request the client gave up on is still applied when the fake wakes: wait for it."""
-    deadline = time.monotonic() + SLOW + 1.0
-    while time.monotonic() < deadline and any(
-        r.fault == "slow" and r.status is None and r is not None for r in api.requests
-    ):
-        time.sleep(0.05)
+    """A request the client gave up on is still applied when the fake wakes: wait for it (an
+    AssertionError if the fake never finishes)."""
+    api.wait_until_idle(timeout=LATE + 5.0)
 
 
 # -- client-side rate limits -----------------------------------------------------------------

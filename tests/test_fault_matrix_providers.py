@@ -20,10 +20,12 @@ backs off), 500, 503, a connection dropped before the fake applied the request, 
 it applied it (creates only: on a GET it is the same as drop-before), malformed JSON, an
 empty body.
 
-Each cell ends in success, or in a clear one-line error (an `error:` line and at most a
-`hint:` line, exit 1 or 3, no traceback, no secret) followed by a re-run that succeeds. Either
-way each fake ends with exactly one store of each kind, the .env holds DATABASE_URL /
-DIRECT_URL / REDIS_URL of those stores, and every line that was in the .env before is kept.
+Each cell declares ONE outcome (`expected_outcome`, from the retry policy; see
+tests/fault_outcomes.py). Every fault here is transient, so every cell declares "recovers
+within the run": GETs are retried, and an ambiguous create is followed by a look-up (asserted:
+no blind second POST) and a create only if the name is missing. No traceback, no secret, each
+fake ends with exactly one store of each kind, the .env holds DATABASE_URL / DIRECT_URL /
+REDIS_URL of those stores, and every line that was in the .env before is kept.
 
 Speed: the fakes' stores are ready at once (or after ~0.5 s in the status-poll cells, with a
 short first poll), runs pass --no-verify and an ambiguous create pauses 0.1 s instead of 2 s
@@ -45,6 +47,7 @@ from authkit_setup.output import Output
 from authkit_setup.providers.base import Store, StoreProvider, StoreSpec
 from tests.fakes.common import FakeApiServer, Fault
 from tests.fakes.local_backend import CloudFakes
+from tests.fault_outcomes import Outcome, Recovers, assert_fails_cleanly, record
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
 Api = Literal["neon", "supabase", "upstash"]
@@ -136,19 +139,35 @@ def provision(cloud: CloudFakes, call: Call) -> CliResult:
         *("--postgres", call.postgres, "--redis", "upstash", "--env-file", ".env", "--no-verify"),
     )
     assert "Traceback" not in result.output, result.output
-    assert_no_secret(result, *cloud.secrets())
+    assert_no_secret(result)  # the API keys, every password and token the fakes handed out
     return result
 
 
-def assert_one_line_error(result: CliResult) -> None:
-    """An `error:` line, at most a `hint:` line right after it, and an exit code from the tree."""
-    assert result.exit_code in (1, 3), result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    tail = lines[errors[0] :]
-    assert len(tail) <= 2 and all(line.startswith(("error:", "hint:")) for line in tail), tail
-    assert len(tail[0]) < 400, tail[0]
+def expected_outcome(call_name: str, fault_name: str) -> Outcome:
+    """The retry policy's answer for this cell: every fault in FAULTS is transient (429, 5xx,
+    a drop, an unreadable body), GETs are retried and creates are looked up, so one fault is
+    always absorbed within the run. (A 401 would fail cleanly; the Render matrix covers it.)"""
+    return Recovers()
+
+
+def assert_looked_up_before_creating_again(fake: FakeApiServer, call: Call) -> None:
+    """After an ambiguous create the next call on that collection is a GET (the look-up)."""
+    import re
+
+    requests = list(fake.requests)
+    hits = [
+        i
+        for i, r in enumerate(requests)
+        if r.method == call.method and re.fullmatch(call.path, r.path)
+    ]
+    faulted = hits[call.skip]
+    lookups = {"neon": "/projects", "supabase": "/v1/projects", "upstash": "/redis/databases"}
+    after = [
+        (r.method, r.path)
+        for r in requests[faulted + 1 :]
+        if r.path in (requests[faulted].path, lookups[call.api])
+    ]
+    assert after and after[0] == ("GET", lookups[call.api]), after
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -216,14 +235,20 @@ def test_cell(
     if call.skip:
         fake.inject(call.method, call.path, Fault.slow(0.0), times=call.skip)  # a pass-through
     injected = fake.inject(call.method, call.path, FAULTS[fault_name](call.api))
+    expected = expected_outcome(call_name, fault_name)
 
     first = provision(cloud_fakes, call)
     assert injected.fired == 1, f"the run never made the {call_name} call"
-    if first.exit_code != 0:
-        assert_one_line_error(first)
+    if isinstance(expected, Recovers):
+        assert first.exit_code == 0, first.output
+    else:
+        assert_fails_cleanly(first, expected)
         again = provision(cloud_fakes, call)
         assert again.exit_code == 0, again.output
+    if call.method == "POST" and fault_name != "429":
+        assert_looked_up_before_creating_again(fake, call)
     assert_end_state(cloud_fakes, call)
+    record("providers", expected)
 
 
 def test_the_calls_are_the_ones_a_clean_run_makes(cloud_fakes: CloudFakes) -> None:

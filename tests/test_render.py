@@ -15,11 +15,7 @@ from tests.render_env import RenderWorld
 
 def render(world: RenderWorld, *args: str) -> CliResult:
     result = run_cli("render", "--service", "authkit-api", "--yes", *args)
-    secrets = [FAKE_RENDER_KEY]
-    for pg in world.fake.postgres_named("authkit-db"):
-        info = world.fake.connection_info(pg["id"])
-        secrets.append(str(info["password"]))
-    assert_no_secret(result, *secrets)
+    assert_no_secret(result)  # every password and key the fake handed out, Key Value's too
     return result
 
 
@@ -69,7 +65,7 @@ def test_fresh_run_creates_wires_deploys_and_verifies(render_world: RenderWorld)
     assert "TLS in use" in pg_check["rungs"][-1]["detail"]
     assert redis_check["skipped"] is True and redis_check["ok"] is False
     assert "--redis-allow-cidr" in redis_check["reason"]
-    assert "****" in doc["resources"][0]["name"] or True  # names carry no secrets
+    assert [r["name"] for r in doc["resources"]] == ["authkit-db", "authkit-redis"]
 
 
 def test_rerun_changes_nothing(render_world: RenderWorld) -> None:
@@ -152,7 +148,7 @@ def test_foreign_database_url_needs_force(render_world: RenderWorld) -> None:
     result = run_cli("render", "--service", "other-api", "--json")
     assert result.exit_code == 1
     assert "db.example.com" in result.json()["error"]["message"]
-    assert "hunter2secret" not in result.output
+    assert_no_secret(result, "hunter2secret")
     assert creates(render_world) == 0
     result = run_cli("render", "--service", "other-api", "--force", "--no-verify")
     assert result.exit_code == 0, result.output
@@ -192,7 +188,8 @@ def test_missing_and_rejected_key(
         "render", "--service", "authkit-api", "--api-key", "rnd_wrong-wrong-wrong-wrong"
     )
     assert result.exit_code == 3
-    assert "rejected" in result.stderr and "rnd_wrong-wrong-wrong-wrong" not in result.output
+    assert "rejected" in result.stderr
+    assert_no_secret(result, "rnd_wrong-wrong-wrong-wrong")
     assert "Traceback" not in result.output
 
 
@@ -220,6 +217,54 @@ def test_redis_allow_cidr_verifies_redis_for_real(render_world: RenderWorld) -> 
     redis_check = result.json()["checks"][1]
     assert redis_check["ok"] is True and redis_check["skipped"] is False
     assert redis_check["server_version"].startswith("Redis")
+
+
+def _can_connect(url: str) -> bool:
+    import psycopg
+    import redis
+
+    try:
+        if url.startswith("rediss://"):
+            with redis.Redis.from_url(url, socket_timeout=5, retry=None) as client:
+                return bool(client.ping())
+        with psycopg.connect(url, connect_timeout=5, sslmode="require") as conn:
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except (psycopg.OperationalError, redis.ConnectionError):
+        return False
+
+
+def test_empty_allow_list_refuses_external_connections(render_world: RenderWorld) -> None:
+    """As on Render, an empty ipAllowList means private network only: the external URL refuses
+    every connection, so "not verifiable from here" is the truth; naming the address in the
+    list opens it (the next connection sees the change)."""
+    result = render(render_world, "--postgres-allow-cidr", "none", "--json")
+    assert result.exit_code == 0, result.output
+    pg_check, redis_check = result.json()["checks"]
+    assert pg_check["skipped"] is True and redis_check["skipped"] is True
+    fake = render_world.fake
+    (pg,) = fake.postgres_named("authkit-db")
+    (kv,) = fake.key_values_named("authkit-redis")
+    urls = {
+        store["id"]: fake.connection_info(store["id"])["externalConnectionString"]
+        for store in (pg, kv)
+    }
+    assert [_can_connect(url) for url in urls.values()] == [False, False]
+
+    import httpx
+
+    def allow(cidr: str) -> None:
+        for kind, store_id in (("postgres", pg["id"]), ("key-value", kv["id"])):
+            response = httpx.patch(
+                f"{fake.base_url}/{kind}/{store_id}",
+                headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
+                json={"ipAllowList": [{"cidrBlock": cidr, "description": "me"}]},
+            )
+            assert response.status_code == 200, response.text
+
+    allow("10.0.0.0/8")  # a list that does not name this machine refuses it too
+    assert [_can_connect(url) for url in urls.values()] == [False, False]
+    allow("127.0.0.1/32")
+    assert [_can_connect(url) for url in urls.values()] == [True, True]
 
 
 def test_env_file_gets_external_urls(render_world: RenderWorld) -> None:

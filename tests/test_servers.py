@@ -21,7 +21,12 @@ from authkit_setup.local.embedded import (
     free_port,
 )
 from tests.conftest import PgServer, RedisServer
-from tests.servers import PostgresTlsProxy, RedisTlsProxy, connect_error_sqlstate
+from tests.servers import (
+    PostgresTlsProxy,
+    RedisTlsProxy,
+    connect_error_sqlstate,
+    start_on_a_free_port,
+)
 
 # ------------------------------------------------------------------------- PostgreSQL
 
@@ -249,6 +254,11 @@ def test_closed_port_refuses(closed_port: int) -> None:
         pytest.raises(redis.exceptions.ConnectionError),
     ):
         client.ping()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("::1", closed_port), timeout=1)
+    # Reserved for the whole session: no server started meanwhile can land on it.
+    with socket.socket() as other, pytest.raises(OSError, match="Address already in use"):
+        other.bind(("127.0.0.1", closed_port))
 
 
 # ------------------------------------------------------------------------- embedded lifecycle
@@ -260,11 +270,12 @@ def test_binaries_are_found() -> None:
 
 
 def test_embedded_postgres_keeps_data_across_restart(_servers_dir: Path) -> None:
-    server = EmbeddedPostgres(
-        _servers_dir / "pg-restart", port=free_port(), password="restart-pw", fast=True
+    server = start_on_a_free_port(
+        lambda port: EmbeddedPostgres(
+            _servers_dir / "pg-restart", port=port, password="restart-pw", fast=True
+        )
     )
     try:
-        server.start()
         assert server.is_running()
         with psycopg.connect(server.superuser_url(), autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (v text)")
@@ -274,10 +285,11 @@ def test_embedded_postgres_keeps_data_across_restart(_servers_dir: Path) -> None
         server.stop()  # idempotent
 
         # A new handle (as `authkit-setup local` would have in a later run) sees the same data.
-        again = EmbeddedPostgres(
-            _servers_dir / "pg-restart", port=free_port(), password="restart-pw", fast=True
+        again = start_on_a_free_port(
+            lambda port: EmbeddedPostgres(
+                _servers_dir / "pg-restart", port=port, password="restart-pw", fast=True
+            )
         )
-        again.start()
         assert again.is_running()
         with psycopg.connect(again.superuser_url()) as conn:
             assert conn.execute("SELECT v FROM kept").fetchall() == [("still here",)]
@@ -309,10 +321,12 @@ def test_embedded_servers_report_a_taken_port(_servers_dir: Path, silent_port: i
 
 
 def test_embedded_postgres_start_twice_is_a_noop_but_port_must_match(_servers_dir: Path) -> None:
-    port = free_port()
-    server = EmbeddedPostgres(_servers_dir / "pg-twice", port=port, password="pw", fast=True)
+    server = start_on_a_free_port(
+        lambda port: EmbeddedPostgres(
+            _servers_dir / "pg-twice", port=port, password="pw", fast=True
+        )
+    )
     try:
-        server.start()
         pid = server.pid
         server.start()
         assert server.pid == pid
@@ -325,17 +339,15 @@ def test_embedded_postgres_start_twice_is_a_noop_but_port_must_match(_servers_di
 
 def test_embedded_redis_keeps_data_across_restart(_servers_dir: Path) -> None:
     data = _servers_dir / "redis-restart"
-    server = EmbeddedRedis(data, port=free_port(), password="r-pw")
+    server = start_on_a_free_port(lambda port: EmbeddedRedis(data, port=port, password="r-pw"))
     try:
-        server.start()
         acl_url = server.add_acl_user("kept_user", "kept-pw")
         with redis.Redis.from_url(server.url(), socket_timeout=5) as client:
             client.set("kept-key", "kept-value")
         server.stop()
         assert not server.is_running()
 
-        again = EmbeddedRedis(data, port=free_port(), password="r-pw")
-        again.start()
+        again = start_on_a_free_port(lambda port: EmbeddedRedis(data, port=port, password="r-pw"))
         with redis.Redis.from_url(again.url(), socket_timeout=5) as client:
             assert client.get("kept-key") == b"kept-value"
         # The ACL user survives too (its URL names the new port).

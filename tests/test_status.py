@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
-from tests.helpers import run_cli
+from tests.helpers import assert_no_secret, run_cli
 from tests.render_env import RenderWorld
 
 STORE_KEYS = {
@@ -197,7 +197,7 @@ def test_wiring_elsewhere_duplicates_and_region(api_only: FakeRenderAPI) -> None
     assert doc["stores"][0]["id"] == first["id"]
     assert any("2 postgres stores are named 'authkit-db'" in w for w in doc["warnings"])
     assert any("in ohio but authkit-api runs in oregon" in w for w in doc["warnings"])
-    assert "pw-elsewhere" not in result.output
+    assert_no_secret(result, "pw-elsewhere")
 
 
 def test_preview_store_missing_is_reported_with_wired_false(api_only: FakeRenderAPI) -> None:

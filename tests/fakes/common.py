@@ -50,6 +50,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
     "ApiRequest",
+    "forget_handed_out",
+    "hand_out",
+    "handed_out_secrets",
     "ApiResponse",
     "Clock",
     "FakeApiServer",
@@ -157,12 +160,40 @@ class ManualClock:
 
 
 # --------------------------------------------------------------------------------------------
+# Every secret a fake hands out, for the leak checks
+
+
+_handed_out: set[str] = set()
+_handed_out_lock = threading.Lock()
+
+
+def hand_out(*secrets_: str) -> None:
+    """Record secrets a fake gives (or accepts from) a client: store passwords, tokens, API
+    keys. `tests.helpers.assert_no_secret` looks for every one of them in every output, so a
+    leak check cannot miss a secret because its test forgot to collect it."""
+    with _handed_out_lock:
+        _handed_out.update(s for s in secrets_ if s)
+
+
+def handed_out_secrets() -> frozenset[str]:
+    """Every secret recorded by :func:`hand_out` since the last :func:`forget_handed_out`."""
+    with _handed_out_lock:
+        return frozenset(_handed_out)
+
+
+def forget_handed_out() -> None:
+    with _handed_out_lock:
+        _handed_out.clear()
+
+
+# --------------------------------------------------------------------------------------------
 # Store backends
 
 
 @dataclass(frozen=True, slots=True)
 class PgCredentials:
-    """A real (or fabricated) PostgreSQL login: where to connect, which database, who."""
+    """A real (or fabricated) PostgreSQL login: where to connect, which database, who. Every
+    backend returns one of these, so making one records its password (see :func:`hand_out`)."""
 
     host: str
     port: int
@@ -170,15 +201,22 @@ class PgCredentials:
     user: str
     password: str
 
+    def __post_init__(self) -> None:
+        hand_out(self.password)
+
 
 @dataclass(frozen=True, slots=True)
 class RedisCredentials:
-    """A real (or fabricated) Redis login: where to connect and the ACL user + password."""
+    """A real (or fabricated) Redis login: where to connect and the ACL user + password. Making
+    one records its password (see :func:`hand_out`)."""
 
     host: str
     port: int
     username: str
     password: str
+
+    def __post_init__(self) -> None:
+        hand_out(self.password)
 
 
 class StoreBackend(Protocol):
@@ -198,10 +236,11 @@ class StoreBackend(Protocol):
       ``password`` is given, the returned password must be that one.
     - ``drop_postgres`` is called with the RETURNED database and user.
     - ``create_redis`` gets a name unique per fake database (Upstash: ``upstash-<id>``). Upstash
-      clients log in as ``default`` (``rediss://default:<pw>@…``), so a backend serving Upstash
-      on a shared Redis can return ``username="default"`` after adding the password to the
-      default user (``ACL SETUSER default on >pw``), remembering it per name for
-      ``drop_redis`` (``ACL SETUSER default <pw``).
+      clients log in as ``default`` (``rediss://default:<pw>@…``) and each database has its
+      own endpoint and password, so a backend serving Upstash on a shared Redis gives each
+      database its own port that maps ``default`` to that database's ACL user (see
+      ``tests.servers.RedisDatabaseFronts``); never add the passwords to one shared ``default``
+      user, which would let any database's password open every database.
     """
 
     def create_postgres(
@@ -736,6 +775,8 @@ class ServedFake:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closing = threading.Event()
+        self._in_flight = 0  # requests inside _pipeline, see wait_until_idle
+        self._idle = threading.Condition()
         self.internal_errors: list[str] = []
         """Tracebacks of bugs in the fake itself (answered as 500); assert it stays empty."""
         self._faults: list[InjectedFault] = []
@@ -806,9 +847,42 @@ class ServedFake:
         (``answer(fault)`` with a ``status``/``malformed_json``/``empty_body`` fault, else
         ``answer(None)``; an exception there is a bug in the fake: 500), add ``headers``, then
         the fault's header overrides. None: close the connection without a response."""
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._pipeline_once(request, record, answer, headers)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        """Block until `condition()` holds (re-checked each time a request is logged or
+        answered); AssertionError naming `what` after `timeout` seconds. For tests that must
+        act at a moment of the client's run, instead of sleeping and hoping."""
+        with self._idle:
+            if not self._idle.wait_for(condition, timeout):
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def wait_until_idle(self, timeout: float) -> None:
+        """Block until no request is being handled (a `slow` one the client gave up on is still
+        applied when the fake wakes); AssertionError after `timeout` seconds."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise AssertionError(f"the fake still handles {self._in_flight} request(s)")
+
+    def _pipeline_once(
+        self,
+        request: ApiRequest,
+        record: RecordedRequest,
+        answer: Callable[[Fault | None], ApiResponse],
+        headers: Mapping[str, str] | None,
+    ) -> ApiResponse | None:
         with self._lock:
             self._requests.append(record)
             fault = self._take_fault(request.method, request.path)
+        with self._idle:
+            self._idle.notify_all()  # a request is logged: wake wait_until
         if fault is not None:
             record.fault = fault.kind
             if fault.kind == "slow":

@@ -4,10 +4,11 @@ logins that really work, so the CLI's verification step connects for real.
 - PostgreSQL: a real role + database per fake project (or branch) on the one test server. Names
   get a random tag and a counter (``authkit_3fa9c21``) so several fake projects, and several
   tests, can share the server; the fakes hand out the returned names.
-- Redis: an ACL user per fake database. With ``default_user_login=True`` (Upstash: clients
-  log in as ``default``) its password is also ADDED to the default user (``ACL SETUSER default
-  on >pw``) and removed again on drop (``<pw``), as :class:`~tests.fakes.common.StoreBackend`
-  suggests; the returned username stays the ACL user, so the fake's drop call finds it.
+- Redis: an ACL user per fake database. With ``fronts=`` (Upstash: every client logs in as
+  ``default``) each database also gets its own TLS port on a
+  :class:`~tests.servers.RedisDatabaseFronts`, which logs its clients in as that database's
+  ACL user: one database's password does not open another, as on Upstash. The returned
+  username stays the ACL user, so the fake's drop call finds it.
 
 `cloud_fakes` (a fixture: import it into a test module) runs the Neon, Supabase and Upstash
 fakes on this backend behind the TLS fronts and points the CLI at them through the environment.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,24 +32,26 @@ from tests.fakes.common import FakeApiServer, PgCredentials, RedisCredentials
 from tests.fakes.neon_api import FAKE_NEON_KEY, NeonFake
 from tests.fakes.supabase_api import FAKE_SUPABASE_TOKEN, SupabaseFake
 from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL, UpstashFake
-from tests.servers import PostgresTlsProxy, RedisTlsProxy
+from tests.servers import PostgresTlsProxy, RedisDatabaseFronts
 
 __all__ = ["CloudFakes", "LocalBackend", "cloud_fakes"]
 
 
 class LocalBackend:
-    """Real roles/databases on the test PostgreSQL and ACL users (or default-user passwords) on
-    the test Redis; see the module docstring."""
+    """Real roles/databases on the test PostgreSQL and ACL users (each behind its own front
+    with ``fronts=``) on the test Redis; see the module docstring."""
 
     def __init__(
-        self, pg: PgServer, redis_server: RedisServer, *, default_user_login: bool = False
+        self,
+        pg: PgServer,
+        redis_server: RedisServer,
+        *,
+        fronts: RedisDatabaseFronts | None = None,
     ) -> None:
         self.pg = pg
         self.redis_server = redis_server
-        self.also_default = default_user_login
+        self.fronts = fronts
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._default_passwords: dict[str, str] = {}  # ACL user -> password added to default
 
     def create_postgres(
         self, database: str, user: str, password: str | None = None
@@ -72,20 +74,16 @@ class LocalBackend:
     def create_redis(self, username: str) -> RedisCredentials:
         password = secrets.token_hex(16)
         self.redis_server.add_acl_user(username, password)
-        if self.also_default:
-            with redis.Redis.from_url(self.redis_server.url, protocol=2) as client:
-                client.execute_command("ACL", "SETUSER", "default", "on", f">{password}")
-            with self._lock:
-                self._default_passwords[username] = password
+        if self.fronts is not None:
+            port = self.fronts.open(username)
+            return RedisCredentials(self.fronts.host, port, username, password)
         return RedisCredentials(self.redis_server.host, self.redis_server.port, username, password)
 
     def drop_redis(self, username: str) -> None:
+        if self.fronts is not None:
+            self.fronts.close_database(username)
         with redis.Redis.from_url(self.redis_server.url, protocol=2) as client:
             client.execute_command("ACL", "DELUSER", username)
-            with self._lock:
-                password = self._default_passwords.pop(username, None)
-            if password is not None:
-                client.execute_command("ACL", "SETUSER", "default", f"<{password}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,7 +93,8 @@ class LocalBackend:
 @dataclass
 class CloudFakes:
     """Neon, Supabase and Upstash fakes whose stores are real logins on the test servers,
-    reachable through the TLS fronts (so `sslmode=require` and `rediss://` work)."""
+    reachable through the TLS fronts (so `sslmode=require` and `rediss://` work; each Upstash
+    database has its own front and password)."""
 
     neon: NeonFake
     supabase: SupabaseFake
@@ -117,32 +116,19 @@ class CloudFakes:
         for fake in self.all:
             fake.reset_log()
 
-    def secrets(self) -> list[str]:
-        """Every credential the fakes know: API keys and every store password or token."""
-        found = [FAKE_NEON_KEY, FAKE_SUPABASE_TOKEN, FAKE_UPSTASH_API_KEY]
-        for name in ("authkit-db",):
-            for project in self.neon.projects_named(name):
-                found.append(self.neon.credentials(project["id"]).password)
-            for project in self.supabase.projects_named(name):
-                found.append(self.supabase.credentials(project["ref"]).password)
-        for db in self.upstash.databases_named("authkit-redis"):
-            full = self.upstash.database(db["database_id"])
-            found += [full["password"], full["rest_token"], full["read_only_rest_token"]]
-        return found
-
 
 @pytest.fixture
 def cloud_fakes(
     pg: PgServer,
     redis_srv: RedisServer,
     pg_tls: PostgresTlsProxy,
-    redis_tls: RedisTlsProxy,
+    redis_fronts: RedisDatabaseFronts,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[CloudFakes]:
     """The three fakes (stores ready at once), their URLs and credentials in the environment,
     and the test CA trusted (SSL_CERT_FILE) for the rediss:// check."""
     pg_backend = LocalBackend(pg, redis_srv)
-    redis_backend = LocalBackend(pg, redis_srv, default_user_login=True)
+    redis_backend = LocalBackend(pg, redis_srv, fronts=redis_fronts)
     fakes = CloudFakes(
         neon=NeonFake(
             backend=pg_backend,
@@ -158,9 +144,7 @@ def cloud_fakes(
             coming_up_seconds=0.0,
             pooler_delay_seconds=0.0,
         ),
-        upstash=UpstashFake(
-            backend=redis_backend, connect_host="127.0.0.1", connect_port=redis_tls.port
-        ),
+        upstash=UpstashFake(backend=redis_backend),  # host and port: the database's front
     )
     for name, value in {
         "NEON_API_URL": fakes.neon.base_url,

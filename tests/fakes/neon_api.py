@@ -73,6 +73,7 @@ from tests.fakes.common import (
     drop_after,
     drop_before,
     empty_body,
+    hand_out,
     json_response,
     malformed_json,
     slow,
@@ -230,6 +231,7 @@ class NeonFake(FakeApiServer):
         port: int = 0,
     ) -> None:
         self._api_keys = set(api_keys)
+        hand_out(*self._api_keys)
         self.operation_seconds = operation_seconds
         self.operation_final_status = operation_final_status
         """Final status of operations created from now on (``"failed"`` to test failures)."""
@@ -265,6 +267,7 @@ class NeonFake(FakeApiServer):
     def add_key(self, key: str) -> None:
         with self._lock:
             self._api_keys.add(key)
+            hand_out(key)
 
     def revoke_key(self, key: str) -> None:
         with self._lock:

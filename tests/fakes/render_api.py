@@ -71,6 +71,7 @@ from tests.fakes.common import (
     bearer_token,
     encode_body,
     find_route,
+    hand_out,
     json_response,
     random_password,
     split_prefix,
@@ -500,6 +501,18 @@ class _Route:
 # The fake
 
 
+class ExternalFronts(Protocol):
+    """Where a store's external URL points when the fake enforces ``ipAllowList`` (see
+    ``tests.servers.AllowListFronts``): one port per store that asks ``allowed(ip)`` on every
+    connection and pipes the allowed ones to the backend's host and port."""
+
+    def open(
+        self, key: str, upstream_host: str, upstream_port: int, allowed: Callable[[str], bool]
+    ) -> int: ...
+
+    def close_front(self, key: str) -> None: ...
+
+
 class FakeRenderAPI(ServedFake):
     """The fake Render API server. Starts serving in ``__init__``; stop with :meth:`close`.
 
@@ -511,6 +524,9 @@ class FakeRenderAPI(ServedFake):
     ``free_postgres_per_owner``: how many free Postgres an owner may have (§3.7; None = no
     limit; the 400 message is invented). Timestamps (``createdAt``...) are wall-clock time at
     construction plus clock time elapsed since, so they move with a :class:`ManualClock`.
+    ``external_fronts``: enforce each store's ``ipAllowList`` as Render does (an empty list
+    means private network only: every external connection is refused); the external URLs
+    then point at a per-store front on 127.0.0.1. Without it the list is only stored.
     """
 
     thread_name = "fake-render-api"
@@ -532,6 +548,7 @@ class FakeRenderAPI(ServedFake):
         free_postgres_per_owner: int | None = 1,
         user: Mapping[str, str] | None = None,
         seed: int | None = None,
+        external_fronts: ExternalFronts | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -558,6 +575,7 @@ class FakeRenderAPI(ServedFake):
         self.user: dict[str, str] = dict(user or {"email": "dev@example.com", "name": "Dev User"})
 
         self._api_keys = set(api_keys)
+        hand_out(*self._api_keys)
         self._owners: dict[str, _Owner] = {}
         self._services: dict[str, _Service] = {}
         self._deploys: dict[str, _Deploy] = {}
@@ -565,6 +583,8 @@ class FakeRenderAPI(ServedFake):
         self._key_values: dict[str, _KeyValue] = {}
         self._windows: dict[tuple[str, str], _Window] = {}
         self._bulk_env_puts: list[tuple[str, Any]] = []
+        self.external_fronts = external_fronts
+        self._front_ports: dict[str, int] = {}  # store id -> its external front's port
         self._routes = self._build_routes()
 
         bound_port = self._start_server(host, port)
@@ -644,6 +664,7 @@ class FakeRenderAPI(ServedFake):
     def add_key(self, key: str) -> None:
         with self._lock:
             self._api_keys.add(key)
+            hand_out(key)
 
     def revoke_key(self, key: str) -> None:
         """From now on requests with ``key`` get 401 (simulates a key revoked mid-run)."""
@@ -757,6 +778,38 @@ class FakeRenderAPI(ServedFake):
                 self.backend.drop_postgres(pg.credentials.database, pg.credentials.user)
             for kv in self._key_values.values():
                 self.backend.drop_redis(kv.credentials.username)
+            for store_id in list(self._front_ports):
+                self._close_front(store_id)
+
+    # -- internals: the external URL and its IP allow list -----------------------------------
+
+    def _external(self, store_id: str, host: str, port: int) -> tuple[str, int]:
+        """The external URL's host and port: the backend's, or the store's allow-list front."""
+        if self.external_fronts is None:
+            return host, port
+        if store_id not in self._front_ports:
+            self._front_ports[store_id] = self.external_fronts.open(
+                store_id, host, port, lambda ip: self._allows(store_id, ip)
+            )
+        return "127.0.0.1", self._front_ports[store_id]
+
+    def _allows(self, store_id: str, ip: str) -> bool:
+        """Whether the store's ipAllowList admits `ip` (§3.1/§4.1: empty = internal only).
+        Called on the front's thread without the lock (a dict read), so a handler holding the
+        lock while it opens a front cannot deadlock with it."""
+        store = self._postgres.get(store_id) or self._key_values.get(store_id)
+        if store is None:
+            return False
+        address = ipaddress.ip_address(ip)
+        return any(
+            address in ipaddress.ip_network(entry["cidrBlock"], strict=False)
+            for entry in store.ip_allow_list
+        )
+
+    def _close_front(self, store_id: str) -> None:
+        if self.external_fronts is not None and store_id in self._front_ports:
+            del self._front_ports[store_id]
+            self.external_fronts.close_front(store_id)
 
     # -- internals: ids, time, status ---------------------------------------------------------
 
@@ -1170,25 +1223,27 @@ class FakeRenderAPI(ServedFake):
 
     def _pg_connection_info(self, pg: _Postgres) -> dict[str, str]:
         c = pg.credentials
+        host, port = self._external(pg.id, c.host, c.port)
         return {
             "password": c.password,
             # §3.3: the internal host is the bare id, no port.
             "internalConnectionString": f"postgresql://{c.user}:{c.password}@{pg.id}/{c.database}",
             "externalConnectionString": (
-                f"postgresql://{c.user}:{c.password}@{c.host}:{c.port}/{c.database}"
+                f"postgresql://{c.user}:{c.password}@{host}:{port}/{c.database}"
             ),
-            "psqlCommand": f"PGPASSWORD={c.password} psql -h {c.host} -p {c.port} -U {c.user} {c.database}",
+            "psqlCommand": f"PGPASSWORD={c.password} psql -h {host} -p {port} -U {c.user} {c.database}",
         }
 
     def _kv_connection_info(self, kv: _KeyValue) -> dict[str, str]:
         c = kv.credentials
+        host, port = self._external(kv.id, c.host, c.port)
         return {
             # §4.3: internal URL has no credentials; external is TLS, ACL user = the red- id.
             "internalConnectionString": f"redis://{kv.id}:6379",
-            "externalConnectionString": f"rediss://{c.username}:{c.password}@{c.host}:{c.port}",
+            "externalConnectionString": f"rediss://{c.username}:{c.password}@{host}:{port}",
             "cliCommand": (
                 f"REDISCLI_AUTH={c.password} valkey-cli --user {c.username}"
-                f" -h {c.host} -p {c.port} --tls"
+                f" -h {host} -p {port} --tls"
             ),
         }
 
@@ -1341,7 +1396,9 @@ class FakeRenderAPI(ServedFake):
     @staticmethod
     def _env_value(body: Mapping[str, Any], key: str) -> str:
         if body.get("generateValue") is True:
-            return base64.b64encode(secrets.token_bytes(32)).decode()
+            generated = base64.b64encode(secrets.token_bytes(32)).decode()
+            hand_out(generated)
+            return generated
         value = body.get("value")
         if not isinstance(value, str):
             raise _ApiError(400, f"env var {key}: value (a string) or generateValue is required")
@@ -1607,6 +1664,7 @@ class FakeRenderAPI(ServedFake):
     def _delete_postgres(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         pg = self._get_pg(params["pg_id"])
         self.backend.drop_postgres(pg.credentials.database, pg.credentials.user)
+        self._close_front(pg.id)
         del self._postgres[pg.id]
         return ApiResponse(204)
 
@@ -1623,6 +1681,7 @@ class FakeRenderAPI(ServedFake):
         pg = self._get_pg(params["pg_id"])
         export_id = self._new_id("exp")
         token = secrets.token_urlsafe(24)
+        hand_out(token)
         pg.exports.append(
             {
                 "id": export_id,
@@ -1744,6 +1803,7 @@ class FakeRenderAPI(ServedFake):
     def _delete_key_value(self, request: _Request, params: dict[str, str]) -> ApiResponse:
         kv = self._get_kv(params["kv_id"])
         self.backend.drop_redis(kv.credentials.username)
+        self._close_front(kv.id)
         del self._key_values[kv.id]
         return ApiResponse(204)
 

@@ -80,6 +80,7 @@ from tests.fakes.common import (
     drop_after,
     drop_before,
     empty_body,
+    hand_out,
     json_response,
     malformed_json,
     slow,
@@ -194,6 +195,7 @@ class SupabaseFake(FakeApiServer):
         if final_status not in ALL_STATUSES:
             raise ValueError(f"unknown project status {final_status!r}")
         self._tokens = set(tokens)
+        hand_out(*self._tokens)
         self.unknown_seconds = unknown_seconds
         self.coming_up_seconds = coming_up_seconds
         self.pooler_delay_seconds = pooler_delay_seconds
@@ -222,6 +224,7 @@ class SupabaseFake(FakeApiServer):
     def add_token(self, token: str) -> None:
         with self._lock:
             self._tokens.add(token)
+            hand_out(token)
 
     def revoke_token(self, token: str) -> None:
         with self._lock:

@@ -63,6 +63,7 @@ from tests.fakes.common import (
     drop_after,
     drop_before,
     empty_body,
+    hand_out,
     json_response,
     malformed_json,
     slow,
@@ -160,6 +161,7 @@ class UpstashFake(FakeApiServer):
         port: int = 0,
     ) -> None:
         self._accounts = dict(accounts or {FAKE_UPSTASH_EMAIL: FAKE_UPSTASH_API_KEY})
+        hand_out(*self._accounts.values())
         self.endpoint_as_slug = endpoint_as_slug
         self.reject_platform_with_region = reject_platform_with_region
         self.reject_duplicate_names = reject_duplicate_names
@@ -182,6 +184,7 @@ class UpstashFake(FakeApiServer):
     def add_account(self, email: str, api_key: str) -> None:
         with self._lock:
             self._accounts[email] = api_key
+            hand_out(api_key)
 
     def revoke_account(self, email: str) -> None:
         with self._lock:
@@ -342,7 +345,9 @@ class UpstashFake(FakeApiServer):
         return db
 
     def _token(self) -> str:
-        return "A" + self.rand_string(59, _TOKEN_CHARS)
+        token = "A" + self.rand_string(59, _TOKEN_CHARS)
+        hand_out(token)
+        return token
 
     def _create(
         self,

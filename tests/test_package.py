@@ -4,6 +4,7 @@ virtualenvs (and with pipx and uv) and runs them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -121,3 +122,34 @@ def test_sdist_builds_the_same_project(dist: Path) -> None:
     ):
         assert needed in names, needed
     assert not [n for n in names if n.startswith((".venv", ".ci-venv", "dist/", ".git/"))]
+
+
+def completion(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "authkit-setup"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_shell_completion_installs_and_completes(tmp_path: Path) -> None:
+    # README: `authkit-setup --install-completion`, then a new shell completes commands/flags.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    installed = completion(env, "--install-completion", "bash")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    script = tmp_path / ".bash_completions" / "authkit-setup.sh"
+    assert "_AUTHKIT_SETUP_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
+    for words, cword, expected in (
+        ("authkit-setup tear", "1", "teardown"),
+        ("authkit-setup render --prev", "2", "--preview"),
+    ):
+        done = completion(
+            {**env, "_AUTHKIT_SETUP_COMPLETE": "complete_bash", "COMP_WORDS": words,
+             "COMP_CWORD": cword},
+        )  # fmt: skip
+        assert (done.returncode, done.stdout.split()) == (0, [expected]), done.stderr

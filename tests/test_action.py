@@ -297,3 +297,27 @@ def test_a_python_with_another_version_is_refused(tmp_path: Path) -> None:
     )
     assert run.returncode == 1 and run.steps[-1].id == "install"
     assert f"python: {fake_python} has authkit-setup 0.0.1, this action is" in run.log
+
+
+def shellcheck(script: str, tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / f"{name}.sh"
+    path.write_text(script)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "shellcheck"), "--shell=bash", str(path)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_step_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    steps = [s for s in load_action()["runs"]["steps"] if "run" in s]
+    assert [s["id"] for s in steps] == ["python", "install", "run"]
+    for step in steps:
+        result = shellcheck(step["run"], tmp_path, step["id"])
+        assert result.returncode == 0, result.stdout
+    # The same call does report a finding (an unquoted expansion).
+    flagged = shellcheck("dir=$1\ncd $dir\n", tmp_path, "flagged")
+    assert flagged.returncode == 1 and "SC2086" in flagged.stdout

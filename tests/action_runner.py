@@ -217,9 +217,9 @@ def main(argv: list[str]) -> int:
     from authkit_setup import __version__
 
     with tempfile.TemporaryDirectory(prefix="authkit-action-") as tmp:
-        run = run_action(
-            {"command": "status"}, env=dict(os.environ), workdir=Path(tmp), stop_after="install"
-        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+        env["RUNNER_TEMP"] = tmp
+        run = run_action({"command": "status"}, env=env, workdir=Path(tmp), stop_after="install")
         python = run.step("install").outputs.get("python", "")
         print(run.step("python").log + run.step("install").log, end="")
         if run.step("install").returncode != 0:

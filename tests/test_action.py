@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -194,6 +195,11 @@ def test_create_status_and_teardown_a_preview(
     assert "postgresql://" not in "".join(created.outputs.values())
     assert_masked_first(created, FAKE_RENDER_KEY)
     assert_masked_first(created, pg_info["password"])
+    redis_password = urlsplit(kv_info["externalConnectionString"]).password
+    assert redis_password
+    assert_masked_first(created, redis_password)
+    for url in created.exported.values():  # each URL as later steps get it
+        assert_masked_first(created, url)
     assert FAKE_RENDER_KEY not in created.log.replace(f"::add-mask::{FAKE_RENDER_KEY}", "")
     # The key went to the tool in its environment: on no command line.
     argv = argv_log.read_text()

@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 from tests.action_runner import ACTION, ActionRun, RunnerError, load_action, run_action
+from tests.fakes.local_backend import CloudFakes
+from tests.fakes.neon_api import FAKE_NEON_KEY
 from tests.fakes.render_api import FAKE_RENDER_KEY
+from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL
 from tests.render_env import RenderWorld
 
 PR = 42
@@ -327,3 +330,48 @@ def test_step_scripts_pass_shellcheck(tmp_path: Path) -> None:
     # The same call does report a finding (an unquoted expansion).
     flagged = shellcheck("dir=$1\ncd $dir\n", tmp_path, "flagged")
     assert flagged.returncode == 1 and "SC2086" in flagged.stdout
+
+
+def test_neon_and_upstash_credentials_come_from_inputs(
+    render_world: RenderWorld,
+    cloud_fakes: CloudFakes,
+    recording_python: tuple[str, Path],
+    tmp_path: Path,
+) -> None:
+    render_world.fake.add_service(SERVICE, region="ohio")
+    cloud_fakes.neon.add_project(
+        "authkit-db", region_id="aws-us-east-2", database_name="authkit", role_name="authkit_user"
+    )
+    python, argv_log = recording_python
+    env = job_env()
+    for name in ("NEON_API_KEY", "UPSTASH_EMAIL", "UPSTASH_API_KEY"):
+        env.pop(name)  # the inputs are the only source
+    inputs = {
+        "service": SERVICE,
+        "preview": PREVIEW,
+        "postgres": "neon",
+        "redis": "upstash",
+        "python": python,
+        "render-api-key": FAKE_RENDER_KEY,
+        "neon-api-key": FAKE_NEON_KEY,
+        "upstash-email": FAKE_UPSTASH_EMAIL,
+        "upstash-api-key": FAKE_UPSTASH_API_KEY,
+    }
+    created = run_action({**inputs, "command": "render"}, env=env, workdir=tmp_path)
+    assert created.returncode == 0, created.log
+    (redis_db,) = cloud_fakes.upstash.databases_named(f"authkit-redis-{PREVIEW}")
+    assert (created.outputs["postgres_name"], created.outputs["redis_id"]) == (
+        f"preview/{PREVIEW}",
+        redis_db["database_id"],
+    )
+    for secret in (FAKE_RENDER_KEY, FAKE_NEON_KEY, FAKE_UPSTASH_API_KEY):
+        assert_masked_first(created, secret)
+    assert f"::add-mask::{FAKE_UPSTASH_EMAIL}" not in created.log  # an account name, not a secret
+
+    down = run_action({**inputs, "command": "teardown"}, env=env, workdir=tmp_path)
+    assert down.returncode == 0, down.log
+    assert down.outputs["deleted_count"] == "2"
+    assert cloud_fakes.upstash.databases_named(f"authkit-redis-{PREVIEW}") == []
+    argv = argv_log.read_text()
+    for secret in (FAKE_RENDER_KEY, FAKE_NEON_KEY, FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL):
+        assert secret not in argv

@@ -232,8 +232,16 @@ def test_create_status_and_teardown_a_preview(
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
-    status = run_action({**common, **key, "command": "status"}, env=created.env, workdir=tmp_path)
+    # The base names, given explicitly, reach every command (here: the defaults).
+    names = {"db-name": "authkit-db", "redis-name": "authkit-redis"}
+    status = run_action(
+        {**common, **key, **names, "command": "status"}, env=created.env, workdir=tmp_path
+    )
     assert status.returncode == 0, status.log
+    assert argv_log.read_text().splitlines()[-1] == (
+        f"-m authkit_setup status --service {SERVICE} --preview {PREVIEW} --postgres render "
+        "--redis render --db-name authkit-db --redis-name authkit-redis --json"
+    )
     report = json.loads(Path(status.outputs.pop("json_file")).read_text())
     assert [s["wired"] for s in report["stores"]] == [True, True]
     assert status.outputs == {

@@ -6,7 +6,8 @@ For `--help`, `--version` and `<command> --help` of every command, runs
 `python -X importtime -m authkit_setup ARGS` and reports the total import time (the sum of the
 cumulative microseconds of the top-level imports, best of N runs) and which heavy modules got
 imported. Exits 1 if `--help` or `--version` (top level or of any command) imports one of
-`HEAVY`: the drivers, httpx and rich are imported by the code that uses them, never at start-up.
+`HEAVY`: the drivers, httpx, rich and PyYAML are imported by the code that uses them, never at
+start-up.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-HEAVY = ("httpx", "psycopg", "redis", "rich")
+HEAVY = ("httpx", "psycopg", "redis", "rich", "yaml")
 # Reported, not failed: typer validates option ranges with pydantic once a command is chosen.
 NOTED = ("pydantic", "dotenv")
 # "import time:       123 |        456 | package.module"; nesting is the indentation of the name.

@@ -373,8 +373,14 @@ def test_the_catalogue_is_big_enough() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [("--help",), ("--version",), ("check", "--help"), ("render", "--help")],
-    ids=["help", "version", "check-help", "render-help"],
+    [
+        ("--help",),
+        ("--version",),
+        ("check", "--help"),
+        ("render", "--help"),
+        ("blueprint", "--help"),
+    ],
+    ids=["help", "version", "check-help", "render-help", "blueprint-help"],
 )
 def test_help_and_version_start_without_heavy_imports(args: tuple[str, ...]) -> None:
     from benchmarks.bench_imports import HEAVY, measure

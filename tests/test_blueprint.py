@@ -245,6 +245,36 @@ def test_secret_in_a_build_command_is_masked_on_stdout_only(fake: FakeRenderAPI)
     assert yaml.safe_load(Path("r.yaml").read_text())["services"][1]["buildCommand"] == build
 
 
+AWKWARD_COMMANDS = {
+    "build": 'pnpm install && echo "key: value" # not a comment',
+    "start": "node -e 'console.log(\"a: b\")' --title=#1",
+    "pre_deploy": "set -e\npnpm db:push\n\tpnpm seed: --yes  \n",
+}
+
+
+def test_awkward_commands_round_trip_through_the_file(fake: FakeRenderAPI) -> None:
+    # `:`, ` #`, both quote kinds, tabs, trailing blanks and newlines in a command: the file
+    # Render reads holds each command exactly as the service has it.
+    fake.add_service(
+        "authkit-api: #1",
+        plan="starter",
+        build_command=AWKWARD_COMMANDS["build"],
+        start_command=AWKWARD_COMMANDS["start"],
+        pre_deploy_command=AWKWARD_COMMANDS["pre_deploy"],
+    )
+    result = blueprint(fake, "--service", "authkit-api: #1", "--output", "render.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    text = Path("render.yaml").read_text()
+    web = yaml.safe_load(text)["services"][1]
+    assert web["name"] == "authkit-api: #1"
+    assert (web["buildCommand"], web["startCommand"], web["preDeployCommand"]) == (
+        AWKWARD_COMMANDS["build"],
+        AWKWARD_COMMANDS["start"],
+        AWKWARD_COMMANDS["pre_deploy"],
+    )
+    assert yaml.safe_load(text) == result.json()["blueprint"]
+
+
 def test_bad_input(fake: FakeRenderAPI) -> None:
     assert blueprint(fake, "--service", "nope").exit_code == 2
     assert blueprint(fake, "--db-name", " ").exit_code == 2

@@ -1,97 +1,51 @@
-"""The files in examples/ are executed, not just shown: every authkit-setup command in the GitHub
-Actions workflow runs in-process as the runner would run it (its expressions substituted, the
-workflow `env:` applied, `$GITHUB_OUTPUT` / `$GITHUB_ENV` files per step, `$GITHUB_ENV` carried
-to later steps), and preview.sh runs under bash with the installed entry point on PATH. Both run
-against the fake Render API backed by the real test servers."""
+"""The files in examples/ are executed, not just shown: the GitHub Actions workflow runs job by
+job as a runner would (its expressions substituted, each `uses:` of the authkit-setup action run
+from this repository by tests/action_runner.py, `run:` steps under bash, `$GITHUB_ENV` and
+`$GITHUB_PATH` carried to later steps), and preview.sh runs under bash with the installed entry
+point on PATH. Both run against the fake Render API backed by the real test servers."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shlex
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import pytest
+import yaml
 
+from tests.action_runner import ActionRun, run_action
 from tests.fakes.render_api import FAKE_RENDER_KEY
-from tests.helpers import CliResult, run_cli
 from tests.render_env import RenderWorld
-from tests.test_preview import parse_github_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WORKFLOW = EXAMPLES / "github-actions" / "preview.yml"
 SCRIPT = EXAMPLES / "preview.sh"
 PR = 42
+# The published action; this repository's action.yml stands in for it (like `uses: ./`).
+ACTION_REF = "authkit-setup/authkit-setup@v1"
 
 
 @dataclass
-class Job:
-    name: str
-    condition: str = ""
-    runs: list[tuple[str | None, str]] = field(default_factory=list)  # (step id, command)
+class Step:
+    id: str | None
+    command: str  # the action's `command` input, or the `run:` script
+    doc: dict[str, Any]  # the JSON report
+    outputs: dict[str, str]
+    log: str
 
 
-@dataclass
-class Workflow:
-    text: str
-    env: dict[str, str]
-    jobs: dict[str, Job]
+def load_workflow() -> dict[str, Any]:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(workflow, dict)
+    return workflow
 
 
-def parse_workflow(text: str) -> Workflow:
-    """Just enough YAML for this file: top-level `env:`, `jobs:` → `if:` and `run:` steps
-    (single-line or `|` blocks), each step's `id:`. No YAML dependency."""
-    env: dict[str, str] = {}
-    jobs: dict[str, Job] = {}
-    section = ""
-    job: Job | None = None
-    step_id: str | None = None
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip())
-        if indent == 0:
-            section = line.split(":", 1)[0]
-            continue
-        if section == "env" and indent == 2:
-            key, value = line.strip().split(":", 1)
-            env[key] = value.strip()
-        elif section == "jobs" and indent == 2:
-            job = Job(line.strip().rstrip(":"))
-            jobs[job.name] = job
-        elif section == "jobs" and job is not None:
-            stripped = line.strip()
-            if indent == 4 and stripped.startswith("if:"):
-                job.condition = stripped[3:].strip()
-            item = stripped[2:] if stripped.startswith("- ") else stripped
-            if stripped.startswith("- "):
-                step_id = None
-            if item.startswith("id:"):
-                step_id = item[3:].strip()
-            elif item.startswith("run:"):
-                command = item[4:].strip()
-                if command in ("|", ">"):
-                    block = []
-                    while i < len(lines) and (
-                        not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent
-                    ):
-                        block.append(lines[i].strip())
-                        i += 1
-                    command = "\n".join(block)
-                job.runs.append((step_id, command))
-    return Workflow(text, env, jobs)
-
-
-def substitute(text: str, action: str) -> str:
+def substitute(text: str, action: str, steps: dict[str, dict[str, str]]) -> str:
     values = {
         "github.event.number": str(PR),
         "github.event.action": action,
@@ -100,112 +54,136 @@ def substitute(text: str, action: str) -> str:
 
     def one(match: re.Match[str]) -> str:
         expression = match.group(1).strip()
+        step = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression)
+        if step:
+            return steps[step[1]][step[2]]
         assert expression in values, f"unknown expression in preview.yml: {expression}"
         return values[expression]
 
     return re.sub(r"\$\{\{(.*?)\}\}", one, text)
 
 
-def job_runs(job: Job, action: str) -> bool:
+def job_runs(condition: str, action: str) -> bool:
     """The two conditions the workflow uses, evaluated like GitHub would."""
-    match = re.fullmatch(r"github\.event\.action (==|!=) '(\w+)'", job.condition)
-    assert match, f"unexpected condition: {job.condition}"
+    match = re.fullmatch(r"github\.event\.action (==|!=) '(\w+)'", condition)
+    assert match, f"unexpected condition: {condition}"
     return (action == match[2]) == (match[1] == "==")
 
 
-def run_event(
-    workflow: Workflow, action: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> list[tuple[str | None, list[str], CliResult, dict[str, str]]]:
-    """Run every job the event triggers; returns (step id, argv, result, step outputs)."""
-    done = []
-    for key, value in workflow.env.items():
-        monkeypatch.setenv(key, substitute(value, action))
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("CI", "true")
-    for job in workflow.jobs.values():
-        if not job_runs(job, action):
+def with_value(value: object) -> str:
+    """`with:` values reach an action as strings; YAML booleans as true / false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def run_event(workflow: dict[str, Any], action: str, tmp_path: Path) -> list[Step]:
+    """Run every job the event triggers, each in a fresh job environment."""
+    done: list[Step] = []
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    base.pop("RENDER_API_KEY")  # the workflow hands the key to the action as an input only
+    for name, job in workflow["jobs"].items():
+        if not job_runs(job["if"], action):
             continue
-        for index, (step_id, raw) in enumerate(job.runs):
-            for command in substitute(raw, action).splitlines():
-                argv = shlex.split(command)
-                if argv[:1] != ["authkit-setup"]:
-                    assert argv == ["pip", "install", "authkit-setup"], command
-                    continue
-                files = {
-                    name: tmp_path / f"{action}-{job.name}-{index}-{name}"
-                    for name in ("output", "env")
+        env = dict(base)
+        outputs: dict[str, dict[str, str]] = {}
+        for index, step in enumerate(job["steps"]):
+            workdir = tmp_path / f"{len(list(tmp_path.iterdir()))}-{action}-{name}-{index}"
+            workdir.mkdir()
+            if "uses" in step:
+                assert step["uses"] == ACTION_REF
+                inputs = {
+                    k: substitute(with_value(v), action, outputs) for k, v in step["with"].items()
                 }
-                for name, path in files.items():
-                    path.write_text("")
-                    monkeypatch.setenv(f"GITHUB_{name.upper()}", str(path))
-                result = run_cli(*argv[1:])
-                assert result.exit_code == 0, (command, result.output)
-                if "--json" in argv:
-                    json.loads(result.stdout)  # exactly one JSON document
-                for key, value in parse_github_file(files["env"].read_text()).items():
-                    monkeypatch.setenv(key, value)  # the runner exports it to later steps
-                outputs = parse_github_file(files["output"].read_text())
-                done.append((step_id, argv, result, outputs))
+                # This checkout, already installed here (the install itself is .ci/run's check).
+                inputs["python"] = sys.executable
+                run: ActionRun = run_action(inputs, env=env, workdir=workdir)
+                assert run.returncode == 0, run.log
+                env = run.env
+                doc = json.loads(Path(run.outputs["json_file"]).read_text())
+                done.append(Step(step.get("id"), inputs["command"], doc, run.outputs, run.log))
+            else:
+                script = substitute(step["run"], action, outputs)
+                proc = subprocess.run(
+                    ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                    cwd=workdir,
+                    env={**env, "GITHUB_ACTIONS": "true", "CI": "true"},
+                    capture_output=True,
+                    text=True,
+                    stdin=subprocess.DEVNULL,
+                    timeout=180,
+                    check=False,
+                )
+                assert proc.returncode == 0, (script, proc.stdout, proc.stderr)
+                doc = json.loads(proc.stdout)  # exactly one JSON document
+                done.append(Step(step.get("id"), script, doc, {}, proc.stderr))
+            if step.get("id"):
+                outputs[step["id"]] = done[-1].outputs
     return done
 
 
 def test_workflow_shape() -> None:
-    workflow = parse_workflow(WORKFLOW.read_text())
-    text = workflow.text
-    assert "types: [opened, synchronize, reopened, closed]" in text
-    assert "group: authkit-preview-${{ github.event.number }}" in text
-    assert "cancel-in-progress: false" in text
-    assert workflow.env == {"RENDER_API_KEY": "${{ secrets.RENDER_API_KEY }}"}
-    assert set(workflow.jobs) == {"create", "teardown"}
-    commands = [command for job in workflow.jobs.values() for _, command in job.runs]
-    assert commands.count("pip install authkit-setup") == 2
-    for command in commands:
-        if command.startswith("authkit-setup") and " check" not in command:
-            assert "--preview pr-${{ github.event.number }}" in command
-            assert "--json" in command
-        if command.startswith(("authkit-setup render", "authkit-setup teardown")):
-            assert "--yes" in command
+    workflow = load_workflow()
+    text = WORKFLOW.read_text()
+    triggers = yaml.safe_load(text)[True]  # YAML 1.1 (PyYAML) reads the key `on` as true
+    assert triggers == {"pull_request": {"types": ["opened", "synchronize", "reopened", "closed"]}}
+    assert workflow["concurrency"] == {
+        "group": "authkit-preview-${{ github.event.number }}",
+        "cancel-in-progress": False,
+    }
+    assert "env" not in workflow  # the key goes to the action as an input, nowhere else
+    assert set(workflow["jobs"]) == {"create", "teardown"}
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    assert "pip install" not in text
+    uses = [step for step in steps if "uses" in step]
+    assert [step["with"]["command"] for step in uses] == ["render", "status", "teardown"]
+    for step in uses:
+        assert step["uses"] == ACTION_REF
+        assert step["with"]["preview"] == "pr-${{ github.event.number }}"
+        assert step["with"]["render-api-key"] == "${{ secrets.RENDER_API_KEY }}"
+    assert [step["run"] for step in steps if "run" in step] == ["authkit-setup check --json"]
 
 
-def test_workflow_runs_against_the_fake(
-    render_world: RenderWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_workflow_runs_against_the_fake(render_world: RenderWorld, tmp_path: Path) -> None:
     fake = render_world.fake
     service = fake.add_service(f"authkit-api-pr-{PR}", region="ohio", env={"KEEP": "me"})
-    workflow = parse_workflow(WORKFLOW.read_text())
+    workflow = load_workflow()
 
-    opened = run_event(workflow, "opened", monkeypatch, tmp_path)
-    assert [argv[1] for _, argv, _, _ in opened] == ["render", "check", "status"]
+    opened = run_event(workflow, "opened", tmp_path)
+    assert [(s.id, s.command.split()[0]) for s in opened] == [
+        ("stores", "render"),
+        (None, "authkit-setup"),
+        ("status", "status"),
+    ]
     (pg,) = fake.postgres_named(f"authkit-db-pr-{PR}")
     (kv,) = fake.key_values_named(f"authkit-redis-pr-{PR}")
     assert pg["plan"] == "basic_256mb"
-    step_id, _, render_result, outputs = opened[0]
-    assert step_id == "stores"
+    render_step = opened[0]
+    outputs = render_step.outputs
     assert outputs["postgres_id"] == pg["id"] and outputs["redis_id"] == kv["id"]
     assert outputs["postgres_name"] == f"authkit-db-pr-{PR}" and outputs["ok"] == "true"
-    lines = render_result.stderr.splitlines()
-    first_mask = next(i for i, line in enumerate(lines) if line.startswith("::add-mask::"))
+    lines = render_step.log.splitlines()
+    password = fake.connection_info(pg["id"])["password"]
+    first_mask = lines.index(f"::add-mask::{password}")
     assert first_mask < next(i for i, line in enumerate(lines) if line.startswith("DATABASE_URL:"))
-    assert f"::add-mask::{fake.connection_info(pg['id'])['password']}" in lines
-    check_doc = opened[1][2].json()
-    assert [c["ok"] for c in check_doc["checks"]] == [True, True]  # via $GITHUB_ENV
-    assert os.environ["DATABASE_URL"].endswith("?sslmode=require")
-    status_doc = opened[2][2].json()
-    assert [s["wired"] for s in status_doc["stores"]] == [True, True]
+    assert all(i >= first_mask for i, line in enumerate(lines) if password in line)
+    assert [c["ok"] for c in opened[1].doc["checks"]] == [True, True]  # via $GITHUB_ENV
+    assert [s["wired"] for s in opened[2].doc["stores"]] == [True, True]
+    assert opened[2].outputs["postgres_status"] == "available"
 
-    synchronized = run_event(workflow, "synchronize", monkeypatch, tmp_path)
-    assert {e["action"] for e in synchronized[0][2].json()["env"]} == {"unchanged"}
+    synchronized = run_event(workflow, "synchronize", tmp_path)
+    assert {e["action"] for e in synchronized[0].doc["env"]} == {"unchanged"}
     assert len(fake.postgres_named(f"authkit-db-pr-{PR}")) == 1
 
-    closed = run_event(workflow, "closed", monkeypatch, tmp_path)
-    ((_, argv, result, outputs),) = closed
-    assert argv[1] == "teardown"
-    assert [d["id"] for d in result.json()["deleted"]] == [pg["id"], kv["id"]]
-    assert outputs["deleted_count"] == "2"
+    closed = run_event(workflow, "closed", tmp_path)
+    (teardown,) = closed
+    assert teardown.command == "teardown"
+    assert [d["id"] for d in teardown.doc["deleted"]] == [pg["id"], kv["id"]]
+    assert teardown.outputs["deleted_count"] == "2"
     assert fake.env(str(service["id"])) == {"KEEP": "me"}
 
-    again = run_event(workflow, "closed", monkeypatch, tmp_path)
-    assert again[0][2].json()["deleted"] == [] and len(again[0][2].json()["already_gone"]) == 2
+    (again,) = run_event(workflow, "closed", tmp_path)
+    assert again.doc["deleted"] == [] and len(again.doc["already_gone"]) == 2
 
 
 def test_preview_script_runs_against_the_fake(render_world: RenderWorld, tmp_path: Path) -> None:

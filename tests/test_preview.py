@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from authkit_setup.ci import format_lines, mask_urls
 from authkit_setup.output import Output
 from authkit_setup.pipeline.names import belongs_to_preview, store_names, validate_preview
+from tests.action_runner import parse_github_file
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli, run_cli_process
@@ -479,25 +480,6 @@ def github(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
     monkeypatch.setenv("GITHUB_OUTPUT", str(files["output"]))
     monkeypatch.setenv("GITHUB_ENV", str(files["env"]))
     return files
-
-
-def parse_github_file(text: str) -> dict[str, str]:
-    """GitHub's file-command format: `k=v` lines and `k<<DELIM` … `DELIM` blocks."""
-    values: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            key, delimiter = line.split("<<", 1)
-            block = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                block.append(inner)
-            values[key] = "\n".join(block)
-        elif line:
-            key, value = line.split("=", 1)
-            values[key] = value
-    return values
 
 
 def test_github_actions_masks_outputs_and_env(

@@ -114,7 +114,11 @@ class StatusReport:
 
     def github_outputs(self) -> dict[str, OutputValue]:
         """Non-secret results for `$GITHUB_OUTPUT`: ok, and per kind its name, id and status."""
-        outputs: dict[str, OutputValue] = {"ok": self.ok, "preview": self.preview}
+        outputs: dict[str, OutputValue] = {
+            "ok": self.ok,
+            "service_id": self.service.id if self.service else "",
+            "preview": self.preview,
+        }
         for entry in self.stores:  # the first store of a kind wins (duplicates are warned about)
             kind = entry.kind.value
             outputs.setdefault(f"{kind}_name", entry.name)

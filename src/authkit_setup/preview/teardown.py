@@ -80,13 +80,19 @@ class TeardownReport:
     planned: bool = False
 
     def github_outputs(self) -> dict[str, OutputValue]:
-        """Non-secret results for `$GITHUB_OUTPUT`."""
-        return {
-            "ok": True,
-            "preview": self.preview,
-            "deleted_count": len(self.deleted),
-            "already_gone_count": len(self.already_gone),
-        }
+        """Non-secret results for `$GITHUB_OUTPUT`: the keys `render` writes where they apply
+        (per kind the store's name, and its id when this run deleted it), plus the counts."""
+        outputs: dict[str, OutputValue] = {"ok": True, "preview": self.preview}
+        for doomed in self.deleted:
+            kind = doomed.target.kind.value
+            outputs.setdefault(f"{kind}_name", doomed.store.name)
+            outputs.setdefault(f"{kind}_id", doomed.store.id)
+        for target, _provider in self.already_gone:
+            outputs.setdefault(f"{target.kind.value}_name", target.name)
+            outputs.setdefault(f"{target.kind.value}_id", "")
+        outputs["deleted_count"] = len(self.deleted)
+        outputs["already_gone_count"] = len(self.already_gone)
+        return outputs
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

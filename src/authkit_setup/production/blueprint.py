@@ -6,8 +6,9 @@ would create. Blueprint YAML spells plans and policies with hyphens where the AP
 underscores (`basic_256mb` → `basic-256mb`, `allkeys_lru` → `allkeys-lru`, §0.5), and instance
 types `pro plus` / `pro max` / `pro ultra` with a space (Render's Blueprint spec).
 
-The YAML is written by `to_yaml`, a small emitter for this fixed shape (mappings, lists, strings,
-numbers, booleans) that quotes every string a YAML parser could read as something else.
+The YAML is written by `to_yaml` with PyYAML's `safe_dump`, which quotes every string a YAML
+parser could read as something else (`16`, `yes`, `a: b`, `#x`, newlines in commands). PyYAML is
+imported there, so only `blueprint` loads it.
 """
 
 from __future__ import annotations
@@ -329,77 +330,11 @@ def write_blueprint(path: Path, text: str, *, force: bool) -> None:
         raise UsageError(f"--output {path}: cannot be written ({exc.strerror})") from None
 
 
-# -- a tiny YAML emitter ------------------------------------------------------------------------
-# Plain (unquoted) only when no YAML 1.1 or 1.2 parser can read the string as anything but that
-# string: it starts with a letter, `/` or `.`, holds no `: `, ` #` or indicator characters,
-# and is not a boolean/null word. Everything else is double-quoted with escapes.
-_PLAIN = re.compile(r"^[A-Za-z/.][A-Za-z0-9 _./+=@-]*$")
-_RESERVED = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null", ".inf", ".nan"})
-# Characters a YAML reader accepts unescaped; the rest (controls, DEL, surrogates, BOM, and the
-# Unicode line breaks NEL/LS/PS, which would be folded) are escaped.
+# -- YAML ----------------------------------------------------------------------------------------
+# Characters kept in a header comment (a comment cannot escape anything, so the rest is dropped).
 _PRINTABLE = re.compile(
     "[\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-
-
-def yaml_string(value: str) -> str:
-    if _PLAIN.match(value) and not value.endswith(" ") and value.lower() not in _RESERVED:
-        return value
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif _PRINTABLE.match(char):
-            out.append(char)
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    return '"' + "".join(out) + '"'
-
-
-def _inline(value: Any) -> str:
-    """A value written on its own line: a scalar, or an empty mapping or list (a non-empty one
-    is a block, see `_emit`)."""
-    if isinstance(value, Mapping):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return yaml_string(value)
-    raise TypeError(f"cannot write {type(value).__name__} as YAML")
-
-
-def _emit(value: Any, indent: int, lines: list[str]) -> None:
-    """Lines for a mapping's or list's body, each indented by `indent` spaces."""
-    pad = " " * indent
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            name = yaml_string(str(key))
-            if isinstance(item, Mapping | list) and item:
-                lines.append(f"{pad}{name}:")
-                _emit(item, indent + 2, lines)
-            else:
-                lines.append(f"{pad}{name}: {_inline(item)}")
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, Mapping | list) and item:
-                body: list[str] = []
-                _emit(item, indent + 2, body)
-                # The first line goes on the dash line: "- key: value" (or "- - item").
-                lines.append(f"{pad}- {body[0][indent + 2 :]}")
-                lines.extend(body[1:])
-            else:
-                lines.append(f"{pad}- {_inline(item)}")
-    else:
-        lines.append(f"{pad}{_inline(value)}")
 
 
 def _comment(text: str) -> str:
@@ -407,13 +342,28 @@ def _comment(text: str) -> str:
 
 
 def to_yaml(document: Mapping[str, Any], *, comments: list[str] | None = None) -> str:
-    """Block-style YAML for `document`; top-level sections separated by a blank line."""
-    lines = [f"# {_comment(c)}" for c in comments or []]
-    for i, (key, value) in enumerate(document.items()):
-        if i or lines:
-            lines.append("")
-        _emit({key: value}, 0, lines)
-    return "\n".join(lines) + "\n"
+    """Block-style YAML for `document` (keys in their order); top-level sections separated by a
+    blank line, after `comments` as `# ` lines.
+
+    `allow_unicode=False`: PyYAML writes some Unicode line breaks (NEL) raw inside quoted
+    scalars, where a reader folds them; escaped, every string reads back as written.
+    """
+    import yaml
+
+    lines = [f"# {_comment(c)}\n" for c in comments or []]
+    for key, value in document.items():
+        if lines:
+            lines.append("\n")
+        lines.append(
+            yaml.safe_dump(
+                {key: value},
+                sort_keys=False,
+                default_flow_style=False,
+                allow_unicode=False,
+                width=1_000_000,  # no folding: a long build command stays on one line
+            )
+        )
+    return "".join(lines)
 
 
 @dataclass(frozen=True)

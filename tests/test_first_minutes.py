@@ -1,6 +1,6 @@
-"""Retries that talk: every retry says what failed and when the next try is, and the final
-error names the API's address and the variable that set it (a wrong RENDER_API_URL used to give
-11-12 s of silence, then an error without the address)."""
+"""The first ten minutes: help with no arguments, and retries that talk: every retry says what
+failed and when the next try is, and the final error names the API's address and the variable
+that set it (a wrong RENDER_API_URL used to give 11-12 s of silence, then no address)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,11 @@ def test_bad_retry_count_is_a_usage_error(raw: str) -> None:
     assert result.stderr.splitlines()[0] == (
         f"error: AUTHKIT_HTTP_RETRIES={raw!r} is not a whole number from 0 to 20"
     )
+
+
+def test_no_arguments_prints_the_help_with_the_command_list() -> None:
+    result = run_cli_process()
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout == run_cli_process("--help").stdout
+    assert "Commands" in result.stdout and "render" in result.stdout

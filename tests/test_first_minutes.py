@@ -4,11 +4,17 @@ that set it (a wrong RENDER_API_URL used to give 11-12 s of silence, then no add
 
 from __future__ import annotations
 
+import io
 import re
+from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 
 from authkit_setup.errors import ApiConnectionError
+from authkit_setup.flow.wait import wait_until_ready
+from authkit_setup.output import Output
+from authkit_setup.providers.base import Kind, Readiness, Store
 from authkit_setup.providers.render import RenderClient
 from tests.helpers import run_cli_process
 
@@ -101,3 +107,77 @@ def test_no_arguments_prints_the_help_with_the_command_list() -> None:
     assert result.stderr == ""
     assert result.stdout == run_cli_process("--help").stdout
     assert "Commands" in result.stdout and "render" in result.stdout
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _StoresReadyAt:
+    """A provider whose stores become available at fixed clock times: it counts the polls."""
+
+    name = "render"
+    kinds = frozenset({Kind.POSTGRES, Kind.REDIS})
+    typical_ready = {Kind.POSTGRES: 60.0, Kind.REDIS: 20.0}
+
+    def __init__(self, clock: _Clock, ready_at: dict[str, float]) -> None:
+        self.clock = clock
+        self.ready_at = ready_at
+        self.polls: dict[str, list[float]] = {name: [] for name in ready_at}
+
+    def refresh(self, store: Store) -> Store:
+        self.polls[store.name].append(self.clock.now)
+        ready = self.clock.now >= self.ready_at[store.name]
+        return replace(
+            store,
+            status="available" if ready else "creating",
+            readiness=Readiness.READY if ready else Readiness.PENDING,
+        )
+
+
+def _pending(kind: Kind, name: str) -> Store:
+    return Store("render", kind, f"id-{name}", name, "ohio", "free", "unknown", Readiness.PENDING)
+
+
+def _wait(ready_at: dict[str, float]) -> _StoresReadyAt:
+    clock = _Clock()
+    provider = _StoresReadyAt(clock, ready_at)
+    stores = [_pending(Kind.POSTGRES, "authkit-db"), _pending(Kind.REDIS, "authkit-redis")]
+    out = Output(stdout=io.StringIO(), stderr=io.StringIO())
+    ready = wait_until_ready(
+        [(provider, store) for store in stores],  # type: ignore[misc]
+        out,
+        timeout=900,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    assert [s.readiness for s in ready] == [Readiness.READY, Readiness.READY]
+    return provider
+
+
+def test_the_store_expected_last_is_watched_closely_the_other_sparingly() -> None:
+    provider = _wait({"authkit-db": 20.0, "authkit-redis": 10.0})
+    # Key Value (typically quicker): polled at 3, 6 and 12 s, where it is available.
+    assert provider.polls["authkit-redis"] == [3.0, 6.0, 12.0]
+    # Postgres, expected last: the close schedule (1 s, then a sixth of the time waited).
+    postgres = provider.polls["authkit-db"]
+    assert len(postgres) == 12
+    assert postgres[-1] - 20.0 < 20.0 / 6 and postgres[-2] < 20.0
+
+
+def test_when_the_quicker_kind_is_last_it_is_watched_closely_at_once() -> None:
+    # Postgres ready first (seen at 5 s), Key Value late (at 40 s): once Postgres is seen ready,
+    # Key Value is polled at once and then on the close schedule, not at its sparse 6 s, 12 s...
+    provider = _wait({"authkit-db": 5.0, "authkit-redis": 40.0})
+    assert provider.polls["authkit-db"] == [3.0, 4.0, 5.0]
+    redis_polls = provider.polls["authkit-redis"]
+    assert redis_polls[:3] == [3.0, 5.0, 6.0]
+    assert all(b - a <= max(1.0, a / 6) + 1e-9 for a, b in pairwise(redis_polls[1:]))
+    assert redis_polls[-1] - 40.0 < 40.0 / 6

@@ -6,7 +6,7 @@ strings and deletes it. `flow/` drives providers only through this interface.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -90,6 +90,9 @@ class ConnectionInfo:
 class StoreProvider(Protocol):
     name: ClassVar[str]
     kinds: ClassVar[frozenset[Kind]]
+    # Seconds a new store of each kind typically takes to become available: the wait step polls
+    # the store expected to be ready last closely and the others sparingly (pipeline wait).
+    typical_ready: ClassVar[Mapping[Kind, float]]
 
     def find(self, kind: Kind, name: str) -> list[Store]: ...
 

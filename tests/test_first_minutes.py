@@ -5,12 +5,17 @@ that set it (a wrong RENDER_API_URL used to give 11-12 s of silence, then no add
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from itertools import pairwise
 
 import pytest
 
+from authkit_setup import launch
 from authkit_setup.errors import ApiConnectionError
 from authkit_setup.flow.wait import wait_until_ready
 from authkit_setup.output import Output
@@ -181,3 +186,53 @@ def test_when_the_quicker_kind_is_last_it_is_watched_closely_at_once() -> None:
     assert redis_polls[:3] == [3.0, 5.0, 6.0]
     assert all(b - a <= max(1.0, a / 6) + 1e-9 for a, b in pairwise(redis_polls[1:]))
     assert redis_polls[-1] - 40.0 < 40.0 / 6
+
+
+def test_stored_help_pages_are_what_typer_prints() -> None:
+    """help.json is rendered by Typer itself; when a command's options change, this fails until
+    `python -m authkit_setup.launch --write` renders the pages again."""
+    stored = json.loads(launch.HELP_FILE.read_text(encoding="utf-8"))
+    assert stored == launch.render_pages(), "run: python -m authkit_setup.launch --write"
+    assert {"", "render", "check", "provision", "local", "local status"} <= set(stored)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["render", "--help"], ["local", "status", "-h"]])
+def test_help_is_answered_without_importing_typer(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from authkit_setup import launch\n"
+        f"text = launch.stored_answer({argv!r})\n"
+        "assert text and text.startswith('Usage: authkit-setup'), text\n"
+        "assert 'typer' not in sys.modules and 'pydantic' not in sys.modules\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_console_entry_prints_the_same_help_as_typer() -> None:
+    live = launch.render_pages()
+    wide = run_cli_process("render", "--help", env={"COLUMNS": "100"})
+    assert wide.exit_code == 0 and wide.stderr == ""
+    assert wide.stdout == live["render"]
+    # A narrow terminal is answered by Typer itself, wrapped to its width.
+    narrow = run_cli_process("render", "--help", env={"COLUMNS": "60"})
+    assert narrow.exit_code == 0
+    assert narrow.stdout != live["render"]
+    assert narrow.stdout == launch.render_pages(width=60)["render"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["render", "--service", "x", "--help"],  # options before --help: Typer decides
+        ["render", "--help", "--json"],
+        ["no-such-command", "--help"],
+    ],
+)
+def test_anything_but_a_plain_help_request_goes_to_typer(argv: list[str]) -> None:
+    assert launch.stored_answer(argv) is None

@@ -387,5 +387,5 @@ def test_help_and_version_start_without_heavy_imports(args: tuple[str, ...]) -> 
 
     imports = measure(*args)
     assert imports.exit_code == 0
-    assert "authkit_setup.cli" in imports.modules  # the measurement saw the real start-up
+    assert "authkit_setup.launch" in imports.modules  # the measurement saw the real start-up
     assert imports.heavy == [], f"{' '.join(args)} imports {imports.heavy} (none of {HEAVY})"

@@ -1,3 +1,3 @@
-from authkit_setup.cli import main
+from authkit_setup.launch import main
 
 main()

@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("error: interrupted; run the same command again to resume\n")
         code = EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's usage errors: one line, exit 2
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+            # `authkit-setup` alone: the help with the command list, as --help prints it.
+            sys.stdout.write(context.get_help() + "\n")
+            sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         sys.stderr.write(f"error: {message.strip().splitlines()[0]} (see --help)\n")
         code = getattr(exc, "exit_code", EXIT_USAGE)

@@ -10,7 +10,9 @@ Retry policy (one place, see `ApiClient.request`):
   neither a retry nor a re-run can make a duplicate.
 
 Each call may take `AUTHKIT_HTTP_TIMEOUT` seconds (default 30): raise it on a slow network;
-the fault tests lower it to exercise timeouts quickly.
+the fault tests lower it to exercise timeouts quickly. `AUTHKIT_HTTP_RETRIES` (default 5) is how
+often a failed call is tried again; every retry says on stderr what failed and when the next try
+is, and the final error names the API's address and the variable that set it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ from authkit_setup.errors import (
 from authkit_setup.masking import redact, register_secret
 
 HTTP_TIMEOUT_ENV = "AUTHKIT_HTTP_TIMEOUT"
+HTTP_RETRIES_ENV = "AUTHKIT_HTTP_RETRIES"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_RETRIES = 5
 IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "PATCH", "HEAD"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_SINGLE_WAIT = 120.0
@@ -51,6 +55,7 @@ MAX_SINGLE_WAIT = 120.0
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 WaitNotice = Callable[[float, str], None]
+RetryNotice = Callable[[str], None]  # one line for stderr: what failed and what happens next
 
 
 def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
@@ -65,6 +70,16 @@ def timeout_from_env(default: float = DEFAULT_TIMEOUT) -> float:
     if not (math.isfinite(seconds) and seconds > 0):
         raise UsageError(f"{HTTP_TIMEOUT_ENV}={raw!r} is not a positive number of seconds")
     return seconds
+
+
+def retries_from_env(default: int = DEFAULT_RETRIES) -> int:
+    """How often a failed idempotent call is tried again: $AUTHKIT_HTTP_RETRIES (0 = fail fast)."""
+    raw = os.environ.get(HTTP_RETRIES_ENV, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 20:
+        raise UsageError(f"{HTTP_RETRIES_ENV}={raw!r} is not a whole number from 0 to 20")
+    return int(raw)
 
 
 @dataclass
@@ -177,13 +192,37 @@ class ClientOptions(TypedDict, total=False):
     """What every client takes besides its credentials (see `ApiClient.__init__`)."""
 
     base_url: Required[str]
+    base_url_source: str | None
     timeout: float
     transport: httpx.BaseTransport | None
     max_retries: int
     sleep: Sleep
     clock: Clock
     on_wait: WaitNotice | None
+    on_retry: RetryNotice | None
     buckets: Mapping[str, RateBucket] | None
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """What a dropped call looked like, in words: "refused the connection", "did not answer"."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "did not accept the connection in time"
+    if isinstance(exc, httpx.TimeoutException):
+        return "did not answer in time"
+    if "refused" in text:
+        return "refused the connection"
+    if (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or ("temporary failure in name resolution" in text)
+    ):
+        return "could not be found (DNS)"
+    if "unreachable" in text:
+        return "is unreachable from here"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "dropped the connection"
+    return f"could not be reached ({redact(str(exc)) or type(exc).__name__})"
 
 
 class ApiClient:
@@ -202,6 +241,7 @@ class ApiClient:
         self,
         *,
         base_url: str,
+        base_url_source: str | None = None,
         token: str | None = None,
         auth: tuple[str, str] | None = None,
         timeout: float = 30.0,
@@ -210,6 +250,7 @@ class ApiClient:
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         on_wait: WaitNotice | None = None,
+        on_retry: RetryNotice | None = None,
         buckets: Mapping[str, RateBucket] | None = None,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": f"authkit-setup/{__version__}"}
@@ -229,6 +270,9 @@ class ApiClient:
         self._sleep = sleep
         self._clock = clock
         self._on_wait = on_wait
+        self._on_retry = on_retry
+        # Where the address came from, for error messages: "set by RENDER_API_URL", "the default".
+        self.base_url_source = base_url_source
         self._buckets = {name: RateBucket(*limit) for name, limit in self.rate_limits.items()}
         self._buckets.update(buckets or {})
         self._bucket_lock = threading.Lock()
@@ -297,15 +341,19 @@ class ApiClient:
                 ) from None
             except httpx.TransportError as exc:  # timeouts included
                 if retryable_failure and attempt < self.max_retries:
-                    self._sleep(self._backoff(attempt))
+                    wait = self._backoff(attempt)
+                    self._notify_retry(
+                        f"{self.where} {describe_transport_error(exc)}", attempt, wait
+                    )
+                    self._sleep(wait)
                     attempt += 1
                     continue
                 raise self._connection_error(method, path, exc) from None
 
             status = response.status_code
             if status in self.retry_any_method and attempt < self.max_retries:
-                wait = retry_after(response)
-                wait = self._backoff(attempt) if wait is None else wait + random.random() * 0.25
+                asked = retry_after(response)
+                wait = self._backoff(attempt) if asked is None else asked + random.random() * 0.25
                 wait = min(wait, MAX_SINGLE_WAIT)
                 reason = "rate limit" if status == 429 else "busy signal"
                 self._notify_wait(wait, f"{self.provider} {reason} ({status})")
@@ -313,10 +361,10 @@ class ApiClient:
                 attempt += 1
                 continue
             if status in RETRY_STATUSES and retryable_failure and attempt < self.max_retries:
-                wait = retry_after(response, rate_limited=False)
-                self._sleep(
-                    min(wait, MAX_SINGLE_WAIT) if wait is not None else self._backoff(attempt)
-                )
+                asked = retry_after(response, rate_limited=False)
+                wait = min(asked, MAX_SINGLE_WAIT) if asked is not None else self._backoff(attempt)
+                self._notify_retry(f"{self.where} answered {status}", attempt, wait)
+                self._sleep(wait)
                 attempt += 1
                 continue
             if status >= 400:
@@ -328,20 +376,42 @@ class ApiClient:
                 # create is not resent: pipeline/provision.py looks the name up instead.)
                 if not (retryable_failure and attempt < self.max_retries):
                     raise
-                self._sleep(self._backoff(attempt))
+                wait = self._backoff(attempt)
+                self._notify_retry(f"{self.where} sent an unreadable answer", attempt, wait)
+                self._sleep(wait)
                 attempt += 1
+
+    @property
+    def address(self) -> str:
+        """host:port of the API, as a person would look for it (no path, no credentials)."""
+        url = self._http.base_url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return f"{url.host}:{port}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.provider} API at {self.address}"
+
+    def _notify_retry(self, what: str, attempt: int, wait: float) -> None:
+        if self._on_retry is not None:
+            shown = f"{wait:.0f} s" if wait >= 1 else f"{wait:.1f} s"
+            self._on_retry(f"{what}; retry {attempt + 1} of {self.max_retries} in {shown}")
 
     def _connection_error(
         self, method: str, path: str, exc: httpx.TransportError
     ) -> ApiConnectionError:
+        source = f" ({self.base_url_source})" if self.base_url_source else ""
+        tries = f" after {self.max_retries + 1} tries" if self.max_retries else ""
+        what = describe_transport_error(exc)
         if isinstance(exc, httpx.TimeoutException):
             return ApiConnectionError(
-                f"{self.provider} API: {method} {path} timed out ({type(exc).__name__})",
-                hint="the network or the provider is slow; run the same command again",
+                f"{self.where}{source} {what}{tries}: {method} {path}",
+                hint="the network or the provider is slow; raise AUTHKIT_HTTP_TIMEOUT or run "
+                "the same command again",
             )
         return ApiConnectionError(
-            f"{self.provider} API: {method} {path} failed: {redact(str(exc)) or type(exc).__name__}",
-            hint="check the network (and the *_API_URL override if you set one); the run is safe to repeat",
+            f"{self.where}{source} {what}{tries}: {method} {path}",
+            hint="check the network and the address above; the run is safe to repeat",
         )
 
     def _decode(self, response: httpx.Response, method: str, path: str, expect_json: bool) -> Any:

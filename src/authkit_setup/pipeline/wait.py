@@ -1,8 +1,12 @@
 """Wait step: poll each store until it is ready, with a deadline and live progress.
 
-The poll interval grows with the time waited (1 s at first, then a sixth of the time
-waited, at most 15 s), so a store that is
-ready in seconds is seen in seconds, and a 10-minute wait does not flood the API.
+A status only moves forward, and the run goes on only when every store is ready, so only the
+store expected to be ready last needs a close watch. That store is polled on the close schedule:
+1 s at first, then a sixth of the time waited, at most 15 s, so a store that is ready in seconds
+is seen in seconds and a 10-minute wait does not flood the API. The others (by their provider's
+typical ready time, e.g. Render Key Value before Render Postgres) are polled sparingly, every
+"time waited so far" (3 s, 6 s, 12 s, ...); when the closely watched store is ready, the next in
+line gets the close schedule at once.
 """
 
 from __future__ import annotations
@@ -17,13 +21,22 @@ from authkit_setup.providers.base import Readiness, Store, StoreProvider
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 15.0
+MAX_SPARSE_INTERVAL = 30.0
+DEFAULT_TYPICAL_READY = 30.0
 # A store that is not ready when first read takes seconds at least (Render Postgres: ~40 s),
 # so the first poll waits a little longer; Terraform's poller also starts at 3 s.
 FIRST_POLL = 3.0
 
 
-def next_interval(elapsed: float) -> float:
-    return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 6.0))
+def next_interval(elapsed: float, *, watched: bool = True) -> float:
+    """Seconds until the next poll of a store: close for the watched one, sparse for others."""
+    if watched:
+        return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 6.0))
+    return max(MIN_INTERVAL, min(MAX_SPARSE_INTERVAL, elapsed))
+
+
+def _typical_ready(provider: StoreProvider, store: Store) -> float:
+    return float(provider.typical_ready.get(store.kind, DEFAULT_TYPICAL_READY))
 
 
 def wait_for_stores(
@@ -63,6 +76,15 @@ def wait_until_ready(
     pending = {i for i, s in current.items() if s.readiness is not Readiness.READY}
     if not pending:
         return [current[i] for i in sorted(current)]
+    typical = {i: _typical_ready(provider, store) for i, (provider, store) in enumerate(stores)}
+    last_read = dict.fromkeys(current, start)
+
+    def watched() -> set[int]:
+        """The pending stores expected to be ready last (ties: all of them)."""
+        latest = max(typical[i] for i in pending)
+        return {i for i in pending if typical[i] == latest}
+
+    close = watched()
     with out.live("Waiting for the stores to become available") as progress:
         for store in current.values():
             progress.update(store.name, f"{store.name}: {store.status} (0 s)")
@@ -74,7 +96,8 @@ def wait_until_ready(
                 provider, _ = stores[i]
                 store = provider.refresh(current[i])
                 current[i] = store
-                elapsed = clock() - start
+                last_read[i] = clock()
+                elapsed = last_read[i] - start
                 progress.update(store.name, f"{store.name}: {store.status} ({elapsed:.0f} s)")
                 if store.readiness is Readiness.FAILED:
                     raise ResourceFailedError(
@@ -84,9 +107,14 @@ def wait_until_ready(
                 if store.readiness is Readiness.READY:
                     pending.discard(i)
                 else:
-                    due[i] = clock() + next_interval(elapsed)
+                    due[i] = last_read[i] + next_interval(elapsed, watched=i in close)
             if not pending:
                 break
+            if not close & pending:  # the watched store is ready: watch the next one closely
+                close = watched()
+                for i in close:
+                    since = last_read[i] - start
+                    due[i] = min(due[i], last_read[i] + next_interval(since))
             now = clock()
             if now >= deadline:
                 states = ", ".join(

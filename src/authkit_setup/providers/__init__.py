@@ -75,12 +75,20 @@ def render_and_stores(
 def _options(out: Output, url_variable: str, default_url: str) -> ClientOptions:
     """How every client is built: its API URL ($*_API_URL honoured), $AUTHKIT_HTTP_TIMEOUT, and
     a line on `out` whenever it waits for a rate limit."""
-    from authkit_setup.http import timeout_from_env
+    import os
 
+    from authkit_setup.http import retries_from_env, timeout_from_env
+
+    overridden = bool(os.environ.get(url_variable))
     return {
         "base_url": api_url(url_variable, default_url),
+        "base_url_source": (
+            f"set by {url_variable}" if overridden else f"the default; {url_variable} overrides it"
+        ),
         "timeout": timeout_from_env(),
+        "max_retries": retries_from_env(),
         "on_wait": lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}"),
+        "on_retry": out.info,
     }
 
 

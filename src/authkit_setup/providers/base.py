@@ -8,7 +8,7 @@ below, never found out from its name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +115,9 @@ def traits_of(provider: object) -> Traits:
 class StoreProvider(Protocol):
     name: ClassVar[str]
     kinds: ClassVar[frozenset[Kind]]
+    # Seconds a new store of each kind typically takes to become available: the wait step polls
+    # the store expected to be ready last closely and the others sparingly (pipeline wait).
+    typical_ready: ClassVar[Mapping[Kind, float]]
 
     def find(self, kind: Kind, name: str) -> list[Store]: ...
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -198,6 +198,8 @@ class NeonStores:
     name: ClassVar[str] = "neon"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
     traits: ClassVar[Traits] = TRAITS
+    # A Neon project or branch answers within seconds of its create.
+    typical_ready: ClassVar[Mapping[Kind, float]] = {Kind.POSTGRES: 5.0}
 
     def __init__(
         self,
@@ -333,6 +335,8 @@ class NeonBranchStores:
 
     name: ClassVar[str] = "neon"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
+    # A Neon project or branch answers within seconds of its create.
+    typical_ready: ClassVar[Mapping[Kind, float]] = {Kind.POSTGRES: 5.0}
 
     def __init__(self, projects: NeonStores, project_name: str) -> None:
         self.projects = projects

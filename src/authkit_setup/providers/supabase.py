@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -143,6 +143,8 @@ class SupabaseStores:
 
     name: ClassVar[str] = "supabase"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.POSTGRES})
+    # A new Supabase project takes minutes (COMING_UP, then ACTIVE_HEALTHY).
+    typical_ready: ClassVar[Mapping[Kind, float]] = {Kind.POSTGRES: 120.0}
 
     def __init__(
         self,

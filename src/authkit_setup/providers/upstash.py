@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Unpack
 from urllib.parse import quote
 
@@ -89,6 +90,8 @@ class UpstashStores:
 
     name: ClassVar[str] = "upstash"
     kinds: ClassVar[frozenset[Kind]] = frozenset({Kind.REDIS})
+    # An Upstash database is active when its create returns.
+    typical_ready: ClassVar[Mapping[Kind, float]] = {Kind.REDIS: 1.0}
 
     def __init__(self, client: UpstashClient, *, region: str | None = None) -> None:
         self.client = client

@@ -1,0 +1,238 @@
+"""The first ten minutes: help with no arguments, and retries that talk: every retry says what
+failed and when the next try is, and the final error names the API's address and the variable
+that set it (a wrong RENDER_API_URL used to give 11-12 s of silence, then no address)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from itertools import pairwise
+
+import pytest
+
+from authkit_setup import launch
+from authkit_setup.errors import ApiConnectionError
+from authkit_setup.output import Output
+from authkit_setup.pipeline.wait import wait_until_ready
+from authkit_setup.providers.base import Kind, Readiness, Store
+from authkit_setup.providers.render import RenderClient
+from tests.helpers import run_cli_process
+
+
+def test_each_retry_says_what_failed_and_when_the_next_try_is(closed_port: int) -> None:
+    notices: list[str] = []
+    sleeps: list[float] = []
+    client = RenderClient(
+        token="rnd_test_token_for_retries",
+        base_url=f"http://127.0.0.1:{closed_port}/v1",
+        base_url_source="set by RENDER_API_URL",
+        max_retries=3,
+        sleep=sleeps.append,
+        on_retry=notices.append,
+    )
+    with pytest.raises(ApiConnectionError) as caught:
+        client.get("/services")
+    assert len(notices) == 3 == len(sleeps)
+    for number, (notice, slept) in enumerate(zip(notices, sleeps, strict=True), start=1):
+        match = re.fullmatch(
+            rf"Render API at 127\.0\.0\.1:{closed_port} refused the connection; "
+            rf"retry {number} of 3 in (\d+(?:\.\d)?) s",
+            notice,
+        )
+        assert match is not None, notice
+        assert float(match.group(1)) == pytest.approx(slept, abs=0.51)
+    assert str(caught.value) == (
+        f"Render API at 127.0.0.1:{closed_port} (set by RENDER_API_URL) refused the "
+        "connection after 4 tries: GET /services"
+    )
+
+
+def test_a_server_error_retry_names_the_status(closed_port: int) -> None:
+    import httpx
+
+    answers = iter([httpx.Response(503, json={"message": "busy"}), httpx.Response(200, json=[])])
+    notices: list[str] = []
+    client = RenderClient(
+        token="rnd_test_token_for_retries",
+        base_url="http://127.0.0.1:1/v1",
+        transport=httpx.MockTransport(lambda request: next(answers)),
+        sleep=lambda seconds: None,
+        on_retry=notices.append,
+    )
+    assert client.get("/services") == []
+    assert len(notices) == 1
+    assert notices[0].startswith("Render API at 127.0.0.1:1 answered 503; retry 1 of 5 in ")
+
+
+def test_unreachable_api_talks_on_stderr_and_names_the_variable(closed_port: int) -> None:
+    result = run_cli_process(
+        "render",
+        "--service",
+        "my-api",
+        env={
+            "RENDER_API_URL": f"http://127.0.0.1:{closed_port}/v1",
+            "RENDER_API_KEY": "rnd_test_token_for_retries",
+            "AUTHKIT_HTTP_RETRIES": "2",
+        },
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    retries = [line for line in lines if "; retry " in line]
+    assert [line.split("; retry ")[1].split(" in ")[0] for line in retries] == ["1 of 2", "2 of 2"]
+    assert (
+        f"error: Render API at 127.0.0.1:{closed_port} (set by RENDER_API_URL) refused the "
+        "connection after 3 tries: GET /services" in lines
+    )
+    assert "rnd_test_token_for_retries" not in result.output
+
+
+@pytest.mark.parametrize("raw", ["-1", "many", "21"])
+def test_bad_retry_count_is_a_usage_error(raw: str) -> None:
+    result = run_cli_process(
+        "render",
+        "--service",
+        "my-api",
+        env={"RENDER_API_KEY": "rnd_test_token_for_retries", "AUTHKIT_HTTP_RETRIES": raw},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == (
+        f"error: AUTHKIT_HTTP_RETRIES={raw!r} is not a whole number from 0 to 20"
+    )
+
+
+def test_no_arguments_prints_the_help_with_the_command_list() -> None:
+    result = run_cli_process()
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout == run_cli_process("--help").stdout
+    assert "Commands" in result.stdout and "render" in result.stdout
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _StoresReadyAt:
+    """A provider whose stores become available at fixed clock times: it counts the polls."""
+
+    name = "render"
+    kinds = frozenset({Kind.POSTGRES, Kind.REDIS})
+    typical_ready = {Kind.POSTGRES: 60.0, Kind.REDIS: 20.0}
+
+    def __init__(self, clock: _Clock, ready_at: dict[str, float]) -> None:
+        self.clock = clock
+        self.ready_at = ready_at
+        self.polls: dict[str, list[float]] = {name: [] for name in ready_at}
+
+    def refresh(self, store: Store) -> Store:
+        self.polls[store.name].append(self.clock.now)
+        ready = self.clock.now >= self.ready_at[store.name]
+        return replace(
+            store,
+            status="available" if ready else "creating",
+            readiness=Readiness.READY if ready else Readiness.PENDING,
+        )
+
+
+def _pending(kind: Kind, name: str) -> Store:
+    return Store("render", kind, f"id-{name}", name, "ohio", "free", "unknown", Readiness.PENDING)
+
+
+def _wait(ready_at: dict[str, float]) -> _StoresReadyAt:
+    clock = _Clock()
+    provider = _StoresReadyAt(clock, ready_at)
+    stores = [_pending(Kind.POSTGRES, "authkit-db"), _pending(Kind.REDIS, "authkit-redis")]
+    out = Output(stdout=io.StringIO(), stderr=io.StringIO())
+    ready = wait_until_ready(
+        [(provider, store) for store in stores],  # type: ignore[misc]
+        out,
+        timeout=900,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    assert [s.readiness for s in ready] == [Readiness.READY, Readiness.READY]
+    return provider
+
+
+def test_the_store_expected_last_is_watched_closely_the_other_sparingly() -> None:
+    provider = _wait({"authkit-db": 20.0, "authkit-redis": 10.0})
+    # Key Value (typically quicker): polled at 3, 6 and 12 s, where it is available.
+    assert provider.polls["authkit-redis"] == [3.0, 6.0, 12.0]
+    # Postgres, expected last: the close schedule (1 s, then a sixth of the time waited).
+    postgres = provider.polls["authkit-db"]
+    assert len(postgres) == 12
+    assert postgres[-1] - 20.0 < 20.0 / 6 and postgres[-2] < 20.0
+
+
+def test_when_the_quicker_kind_is_last_it_is_watched_closely_at_once() -> None:
+    # Postgres ready first (seen at 5 s), Key Value late (at 40 s): once Postgres is seen ready,
+    # Key Value is polled at once and then on the close schedule, not at its sparse 6 s, 12 s...
+    provider = _wait({"authkit-db": 5.0, "authkit-redis": 40.0})
+    assert provider.polls["authkit-db"] == [3.0, 4.0, 5.0]
+    redis_polls = provider.polls["authkit-redis"]
+    assert redis_polls[:3] == [3.0, 5.0, 6.0]
+    assert all(b - a <= max(1.0, a / 6) + 1e-9 for a, b in pairwise(redis_polls[1:]))
+    assert redis_polls[-1] - 40.0 < 40.0 / 6
+
+
+def test_stored_help_pages_are_what_typer_prints() -> None:
+    """help.json is rendered by Typer itself; when a command's options change, this fails until
+    `python -m authkit_setup.launch --write` renders the pages again."""
+    stored = json.loads(launch.HELP_FILE.read_text(encoding="utf-8"))
+    assert stored == launch.render_pages(), "run: python -m authkit_setup.launch --write"
+    assert {"", "render", "check", "provision", "local", "local status"} <= set(stored)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["render", "--help"], ["local", "status", "-h"]])
+def test_help_is_answered_without_importing_typer(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from authkit_setup import launch\n"
+        f"text = launch.stored_answer({argv!r})\n"
+        "assert text and text.startswith('Usage: authkit-setup'), text\n"
+        "assert 'typer' not in sys.modules and 'pydantic' not in sys.modules\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_console_entry_prints_the_same_help_as_typer() -> None:
+    live = launch.render_pages()
+    wide = run_cli_process("render", "--help", env={"COLUMNS": "100"})
+    assert wide.exit_code == 0 and wide.stderr == ""
+    assert wide.stdout == live["render"]
+    # A narrow terminal is answered by Typer itself, wrapped to its width.
+    narrow = run_cli_process("render", "--help", env={"COLUMNS": "60"})
+    assert narrow.exit_code == 0
+    assert narrow.stdout != live["render"]
+    assert narrow.stdout == launch.render_pages(width=60)["render"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["render", "--service", "x", "--help"],  # options before --help: Typer decides
+        ["render", "--help", "--json"],
+        ["no-such-command", "--help"],
+    ],
+)
+def test_anything_but_a_plain_help_request_goes_to_typer(argv: list[str]) -> None:
+    assert launch.stored_answer(argv) is None

@@ -62,7 +62,7 @@ def test_wheel_ships_the_package_typed_and_no_tests(dist: Path) -> None:
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         entry_points = archive.read(f"authkit_setup-{__version__}.dist-info/entry_points.txt")
-    assert "authkit-setup = authkit_setup.cli:main" in entry_points.decode()
+    assert "authkit-setup = authkit_setup.launch:main" in entry_points.decode()
 
 
 def test_wheel_metadata_is_ready_for_a_release(dist: Path) -> None:

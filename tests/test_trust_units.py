@@ -389,7 +389,8 @@ def test_connection_errors_are_retried_for_reads_and_named_without_secrets() -> 
     with pytest.raises(ApiConnectionError) as caught:
         client.request("POST", "/x")
     assert post.call_count == 1
-    assert caught.value.message == "API API: POST /x failed: refused ****"
+    # A create is sent once (no "after N tries"), and the error names the address, not the text.
+    assert caught.value.message == "API API at api.test:443 refused the connection: POST /x"
     assert caught.value.hint is not None and "safe to repeat" in caught.value.hint
 
 
@@ -398,7 +399,20 @@ def test_a_blank_transport_error_is_named_by_its_type() -> None:
     router.post("/x").mock(side_effect=httpx.ConnectError(""))
     with pytest.raises(ApiConnectionError) as caught:
         make_client(router, Recorder()).request("POST", "/x")
-    assert caught.value.message == "API API: POST /x failed: ConnectError"
+    assert (
+        caught.value.message
+        == "API API at api.test:443 could not be reached (ConnectError): POST /x"
+    )
+
+
+def test_an_unrecognised_transport_error_is_quoted_masked() -> None:
+    router = respx.Router(base_url=BASE)
+    router.post("/x").mock(side_effect=httpx.ConnectError(f"boom {TOKEN}"))
+    with pytest.raises(ApiConnectionError) as caught:
+        make_client(router, Recorder()).request("POST", "/x")
+    assert (
+        caught.value.message == "API API at api.test:443 could not be reached (boom ****): POST /x"
+    )
 
 
 def test_timeouts_say_timed_out() -> None:
@@ -408,7 +422,10 @@ def test_timeouts_say_timed_out() -> None:
     with pytest.raises(ApiConnectionError) as caught:
         make_client(router, rec, max_retries=1).get("/x")
     assert route.call_count == 2
-    assert caught.value.message == "API API: GET /x timed out (ReadTimeout)"
+    assert (
+        caught.value.message
+        == "API API at api.test:443 did not answer in time after 2 tries: GET /x"
+    )
     assert caught.value.hint is not None and "run the same command again" in caught.value.hint
 
 
@@ -1172,8 +1189,8 @@ def test_exact_hints_of_transport_and_body_errors() -> None:
             client.request("POST", path)
         hints[path] = caught.value.hint
     assert hints == {
-        "/drop": "check the network (and the *_API_URL override if you set one); the run is safe to repeat",
-        "/slow": "the network or the provider is slow; run the same command again",
+        "/drop": "check the network and the address above; the run is safe to repeat",
+        "/slow": "the network or the provider is slow; raise AUTHKIT_HTTP_TIMEOUT or run the same command again",
         "/empty": "run the same command again; it is safe to re-run",
         "/bad": "run the same command again; it is safe to re-run",
     }

@@ -348,7 +348,7 @@ class ApiClient:
                     self._sleep(wait)
                     attempt += 1
                     continue
-                raise self._connection_error(method, path, exc) from None
+                raise self._connection_error(method, path, exc, attempt + 1) from None
 
             status = response.status_code
             if status in self.retry_any_method and attempt < self.max_retries:
@@ -398,10 +398,10 @@ class ApiClient:
             self._on_retry(f"{what}; retry {attempt + 1} of {self.max_retries} in {shown}")
 
     def _connection_error(
-        self, method: str, path: str, exc: httpx.TransportError
+        self, method: str, path: str, exc: httpx.TransportError, sent: int
     ) -> ApiConnectionError:
         source = f" ({self.base_url_source})" if self.base_url_source else ""
-        tries = f" after {self.max_retries + 1} tries" if self.max_retries else ""
+        tries = f" after {sent} tries" if sent > 1 else ""
         what = describe_transport_error(exc)
         if isinstance(exc, httpx.TimeoutException):
             return ApiConnectionError(

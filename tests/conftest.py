@@ -266,9 +266,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTHKIT_STATE_DIR", str(tmp_path / ".authkit-state"))
-    from authkit_setup.masking import forget_secrets
+    from authkit_setup.secrets import forget
 
-    forget_secrets()
+    forget()
 
 
 from tests.fakes.local_backend import cloud_fakes  # noqa: E402, F401  (fixture)

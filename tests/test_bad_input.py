@@ -249,6 +249,23 @@ ROWS: list[Row] = [
     Row("local-port-out-of-range", ("local", "--port-redis", "70000"), 2, "--port-redis"),
     Row("local-unknown-subcommand", ("local", "explode"), 2, ""),
     Row("unknown-command", ("deploy-everything",), 2, ""),
+    # -- check: a password pasted raw, with characters that end a URL's authority ----------
+    Row(
+        "raw-special-password",
+        check(PG, f"postgresql://u:{PASSWORD}@127.0.0.1:{{closed}}/db"),
+        1,
+        "percent-encode",
+        "url",
+    ),
+    Row("raw-slash-password", check(PG, "postgresql://u:Se/cret99@host/db"), 1, "'/'", "url"),
+    Row(
+        "raw-hash-redis-password",
+        check(RD, f"redis://:{PASSWORD}@127.0.0.1:{{closed}}/0"),
+        1,
+        "percent-encode",
+        "url",
+    ),
+    Row("raw-question-password", check(RD, "rediss://default:a?b@h:6379"), 1, "'?'", "url"),
 ]
 
 

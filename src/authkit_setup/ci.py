@@ -1,7 +1,7 @@
 """GitHub Actions helpers: mask secrets, write step outputs and job environment variables.
 
-- Secrets (store passwords, URLs with credentials) are masked with `::add-mask::` the moment
-  they are known, through `Output.mask_secret` (see there for why it writes to stderr).
+- Secrets (store passwords, URLs with credentials) are masked with `::add-mask::` before
+  anything is printed: `secrets.register` records them, `Output` announces them.
 - Non-secret results (ids, names, status) go to the file named by `$GITHUB_OUTPUT` as
   `key=value` lines, appended, so later steps read `steps.<id>.outputs.postgres_id`.
 - `render --github-env` appends `DATABASE_URL=…` / `REDIS_URL=…` to `$GITHUB_ENV` so later steps
@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
-from authkit_setup.providers.base import ConnectionInfo, Kind
+from authkit_setup.providers.base import Kind
 
 if TYPE_CHECKING:
     from authkit_setup.flow.setup import SetupReport
@@ -35,32 +34,6 @@ GITHUB_OUTPUT = "GITHUB_OUTPUT"
 GITHUB_ENV = "GITHUB_ENV"
 
 OutputValue = str | int | bool | None
-
-
-def mask_urls(out: Output, urls: Iterable[str | None]) -> None:
-    """Mask every credential-bearing URL and its password (a URL without one is not secret)."""
-    for url in urls:
-        if not url:
-            continue
-        try:
-            parts = urlsplit(url)
-            password, username = parts.password, parts.username
-        except ValueError:
-            out.mask_secret(url)
-            continue
-        if password:
-            out.mask_secret(unquote(password))
-            out.mask_secret(password)  # the percent-encoded form, as it appears in the URL
-        elif username and parts.scheme.lower().startswith("redis"):
-            out.mask_secret(unquote(username))  # redis://PASSWORD@host
-        else:
-            continue
-        out.mask_secret(url)
-
-
-def mask_connection_info(out: Output, info: ConnectionInfo) -> None:
-    """Mask a store's secrets: its internal, external and extra URLs and their passwords."""
-    mask_urls(out, [info.app_url, info.external_url, *info.extra_env.values()])
 
 
 def format_lines(values: Mapping[str, OutputValue]) -> str:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: say so in one line, masked, without a traceback
         if os.environ.get("AUTHKIT_DEBUG") == "1":
             raise
-        from authkit_setup.masking import redact
+        from authkit_setup.secrets import redact
 
         sys.stderr.write(
             f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"

@@ -95,9 +95,9 @@ def require_key(setting: Setting, *, flag: str, what: str, where: str) -> str:
             f"no {what}: pass {flag} or set {setting.name} (in the environment or in .env)",
             hint=f"create one at {where}",
         )
-    from authkit_setup.masking import register_secret
+    from authkit_setup.secrets import register
 
-    register_secret(setting.value)
+    register(setting.value)
     return setting.value
 
 

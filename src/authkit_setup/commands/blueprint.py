@@ -65,7 +65,7 @@ def blueprint(
             default_blueprint,
             write_blueprint,
         )
-        from authkit_setup.masking import redact
+        from authkit_setup.secrets import redact
 
         require_nonempty(("--db-name", db_name), ("--redis-name", redis_name))
         if output is not None and output.exists() and not force:

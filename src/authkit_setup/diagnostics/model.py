@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from authkit_setup.masking import mask_url
+from authkit_setup.secrets import mask_url
 
 Target = Literal["postgres", "redis"]
 RungName = Literal["url", "dns", "tcp", "tls", "auth", "database", "query"]

@@ -14,8 +14,13 @@ from typing import Any
 from authkit_setup.diagnostics.model import CheckResult, RungFailed
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import build_libpq_url, lint, parse_url
-from authkit_setup.masking import redact
+from authkit_setup.diagnostics.url import (
+    build_libpq_url,
+    lint,
+    parse_url,
+    weak_password_warning,
+)
+from authkit_setup.secrets import redact
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 SLOW_MS = 30.0
@@ -213,7 +218,7 @@ def check_postgres(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     with result.rung("url") as detail:
         url = parse_url(raw_url, "postgres")
-        for warning in lint(url):
+        for warning in [*weak_password_warning(url), *lint(url)]:
             result.warn(warning)
         result.url = url.raw
         detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.database} sslmode={url.sslmode}"

@@ -10,8 +10,14 @@ from typing import Any
 from authkit_setup.diagnostics.model import CheckResult, RungFailed
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import UPSTASH_HOST, ConnectionUrl, lint, parse_url
-from authkit_setup.masking import redact
+from authkit_setup.diagnostics.url import (
+    UPSTASH_HOST,
+    ConnectionUrl,
+    lint,
+    parse_url,
+    weak_password_warning,
+)
+from authkit_setup.secrets import redact
 
 SLOW_MS = 30.0
 EVICTS_EVERYTHING = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
@@ -140,7 +146,7 @@ def check_redis(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     with result.rung("url") as detail:
         url = parse_url(raw_url, "redis")
-        for warning in lint(url):
+        for warning in [*weak_password_warning(url), *lint(url)]:
             result.warn(warning)
         detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.db_index}"
     with result.rung("dns") as detail:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.render import RenderClient
+from authkit_setup.secrets import mask_url
 
 EnvAction = Literal["created", "updated", "unchanged", "removed"]
 

@@ -53,8 +53,8 @@ from authkit_setup.embedded import (  # the _private two: where PGDATA may go fo
 )
 from authkit_setup.envfile import Action, update_env_file, write_private_file
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
-from authkit_setup.masking import mask_url, register_secret
 from authkit_setup.output import Output
+from authkit_setup.secrets import mask_url, register
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file
 
 Server = Literal["postgres", "redis"]
@@ -220,8 +220,8 @@ def load_state(paths: LocalPaths) -> LocalState | None:
             hint="restore it, or start over with `authkit-setup local destroy --yes`",
         ) from None
     for secret in (state.postgres.superuser_password, state.postgres.password):
-        register_secret(secret)
-    register_secret(state.redis.password)
+        register(secret)
+    register(state.redis.password)
     return state
 
 
@@ -233,7 +233,7 @@ def save_state(paths: LocalPaths, state: LocalState) -> None:
 def _new_password() -> str:
     # URL-safe, so it needs no quoting in a URL or a .env file.
     password = secrets.token_urlsafe(24)
-    register_secret(password)
+    register(password)
     return password
 
 
@@ -481,8 +481,8 @@ def _plan(paths: LocalPaths, opts: UpOptions, out: Output) -> _Plan:
         ),
         redis=RedisState(port=rd_port, password=rd_password or _new_password()),
     )
-    register_secret(state.postgres.password)
-    register_secret(state.redis.password)
+    register(state.postgres.password)
+    register(state.redis.password)
     return _Plan(state=state, previous=previous, notes=notes, replaced=replaced)
 
 
@@ -742,7 +742,7 @@ def _local_password(url: str, server: Server) -> str | None:
     password = unquote(parts.password)
     if "\n" in password or "\r" in password:
         return None
-    register_secret(password)
+    register(password)
     return password
 
 

@@ -28,10 +28,10 @@ from authkit_setup.flow.stores import (
     verify_stores,
     write_local_env,
 )
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.regions import DEFAULT_RENDER_REGION, RENDER_TO_AWS
+from authkit_setup.secrets import mask_url
 from authkit_setup.settings import read_env_file
 
 

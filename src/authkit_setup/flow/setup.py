@@ -32,10 +32,10 @@ from authkit_setup.flow.stores import (
 from authkit_setup.flow.stores import StorePlan as StorePlan
 from authkit_setup.flow.stores import verify_stores as verify_stores
 from authkit_setup.flow.timestamps import parse_time
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
+from authkit_setup.secrets import mask_url
 
 
 @dataclass

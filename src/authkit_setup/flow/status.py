@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
+from authkit_setup.ci import OutputValue
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
 from authkit_setup.flow.backup import backup_facts
 from authkit_setup.flow.preview import store_names
@@ -20,6 +20,7 @@ from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreProvider
 from authkit_setup.providers.render import SERVICE_ID, RenderClient, RenderStores
+from authkit_setup.secrets import register
 
 EXPIRY_WARNING_DAYS = 7
 
@@ -245,7 +246,7 @@ def read_service_env(
 ) -> dict[Kind, str | None]:
     """The service's DATABASE_URL / REDIS_URL, masked in GitHub Actions as soon as read."""
     values = {kind: client.env_var(service.id, ENV_KEYS[kind]) for kind in dict.fromkeys(kinds)}
-    mask_urls(out, values.values())
+    register(*values.values())
     return values
 
 
@@ -341,8 +342,6 @@ def collect_status(
                 )
             if scope.service is not None:
                 info = connection_info_or_none(provider, store)
-                if info is not None:
-                    mask_connection_info(out, info)
                 entry.wired = points_at(env.get(target.kind), store, info)
                 if provider is render_stores and store.region != scope.service.region:
                     report.warnings.append(

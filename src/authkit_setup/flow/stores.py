@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.ci import mask_connection_info
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError
 from authkit_setup.flow.provision import name_flag, provision
@@ -41,8 +40,7 @@ class StorePlan:
 
     def read_info(self, store: Store, out: Output) -> None:
         """The store's URLs, masked in GitHub Actions as soon as they are read."""
-        self.info = self.provider.connection_info(store)
-        mask_connection_info(out, self.info)
+        self.info = self.provider.connection_info(store)  # registers its URLs as secrets
 
     def to_json(self, *, planned: bool) -> dict[str, Any]:
         """The store's entry in `resources`; a dry run (`planned`) adds what it would do."""

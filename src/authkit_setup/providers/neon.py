@@ -23,10 +23,10 @@ from authkit_setup.errors import (
     UsageError,
 )
 from authkit_setup.http import ApiClient, expect_type, required_fields
-from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region
 from authkit_setup.providers.urls import rebuild
+from authkit_setup.secrets import register
 
 CREDENTIALS_HINT = (
     "pass --neon-api-key or set NEON_API_KEY; create a key in the Neon Console → "
@@ -269,7 +269,7 @@ class NeonStores:
         # The role's password is in this answer (and later only via connection_uri): mask it now.
         for role in created.get("roles") or []:
             if isinstance(role, dict) and isinstance(role.get("password"), str):
-                register_secret(role["password"])
+                register(role["password"])
         project = expect_type(created.get("project"), dict, "created project")
         operations = [o for o in created.get("operations") or [] if isinstance(o, dict)]
         store = self._store(project, operations)
@@ -402,7 +402,7 @@ class NeonBranchStores:
             return found[0]
         for role in created.get("roles") or []:
             if isinstance(role, dict) and isinstance(role.get("password"), str):
-                register_secret(role["password"])
+                register(role["password"])
         body = expect_type(created.get("branch"), dict, "created branch")
         store = self._store(project, body)
         store.created = True

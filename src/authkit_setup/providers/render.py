@@ -335,15 +335,14 @@ class RenderStores:
             raise BadResponseError(
                 f"Render returned no internal connection string for {store.name}"
             )
-        from authkit_setup.masking import register_secret
+        from authkit_setup.secrets import register
 
-        if isinstance(info.get("password"), str):
-            register_secret(info["password"])
-        for url in (internal, external):
-            if isinstance(url, str):
-                from authkit_setup.masking import mask_url
-
-                mask_url(url)  # registers the password embedded in the URL
+        password = info.get("password")
+        register(
+            password if isinstance(password, str) else None,
+            internal,
+            external if isinstance(external, str) else None,
+        )
         external_url = external if isinstance(external, str) and external else None
         reachable = bool(store.allow_cidrs)
         reason = None

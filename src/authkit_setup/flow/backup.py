@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from authkit_setup.errors import NotFoundError, UsageError
+from authkit_setup.errors import ApiError, NotFoundError, UsageError
 from authkit_setup.flow.service import ServiceRef
 from authkit_setup.flow.timestamps import parse_time
 from authkit_setup.output import Output
@@ -47,6 +47,11 @@ def backup_facts(
         recovery = client.recovery(store.id)
     except NotFoundError:
         recovery = {}
+    except ApiError as exc:
+        # Render answers 400 for a free database, which has no recovery: not a failure.
+        if exc.status != 400 or store.plan != "free":
+            raise
+        recovery = {"recoveryStatus": "NOT_AVAILABLE"}
     status = recovery.get("recoveryStatus")
     expires_raw = store.expires_at or store.raw.get("expiresAt")
     expires = parse_time(expires_raw)

@@ -26,6 +26,24 @@ class Rung:
         return {"name": self.name, "ok": self.ok, "ms": round(self.ms, 1), "detail": self.detail}
 
 
+@dataclass(frozen=True)
+class TlsStatus:
+    """What the TLS rung proved: encryption only, or a certificate verified against what."""
+
+    in_use: bool
+    verified: bool = False
+    trust: str | None = None  # "system CAs", or the CA file the URL names
+    hostname_checked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_use": self.in_use,
+            "verified": self.verified,
+            "trust": self.trust,
+            "hostname_checked": self.hostname_checked,
+        }
+
+
 class RungFailed(Exception):
     """Raised inside a rung: stops the ladder there with a named error and one fix."""
 
@@ -50,6 +68,7 @@ class CheckResult:
     server_version: str | None = None
     latency_ms: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    tls: TlsStatus | None = None  # None: the TLS rung was not reached
     skipped: bool = False
     reason: str | None = None
 
@@ -102,6 +121,7 @@ class CheckResult:
             "warnings": list(self.warnings),
             "server_version": self.server_version,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "tls": None if self.tls is None else self.tls.to_json(),
         }
         if with_skip or self.skipped:
             doc["skipped"] = self.skipped

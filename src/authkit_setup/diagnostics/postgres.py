@@ -11,7 +11,7 @@ import struct
 import time
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult, RungFailed
+from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
 from authkit_setup.diagnostics.url import (
@@ -39,6 +39,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float) -> str:
     sslmode = url.sslmode
     if sslmode == "disable":
+        result.tls = TlsStatus(in_use=False)
         return "not requested (sslmode=disable)"
     sock.settimeout(timeout)
     try:
@@ -60,6 +61,7 @@ def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float
                 "connect to the server's TLS host/port, or drop sslmode=require only if this is a "
                 "private network (e.g. a Render internal URL)",
             )
+        result.tls = TlsStatus(in_use=False)
         return f"the server does not offer TLS (sslmode={sslmode}: plaintext)"
     if answer != b"S":
         what = "closed the connection" if not answer else f"answered {answer!r}"
@@ -72,15 +74,14 @@ def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float
     cafile = url.query.get("sslrootcert") or os.environ.get("PGSSLROOTCERT")
     if cafile == "system":
         cafile = None
-    tls, detail = handshake(
+    tls, detail, result.tls = handshake(
         sock,
         url.host,
         verify=verify,
         check_hostname=sslmode == "verify-full",
         cafile=cafile,
         timeout=timeout,
-        fix_untrusted="add sslrootcert=/path/to/ca.pem to the URL, or use sslmode=require to "
-        "encrypt without verifying the certificate",
+        ca_param="sslrootcert",
     )
     tls.close()
     return detail

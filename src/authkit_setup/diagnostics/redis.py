@@ -7,7 +7,7 @@ import statistics
 import time
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult, RungFailed
+from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
 from authkit_setup.diagnostics.url import (
@@ -37,14 +37,14 @@ def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect((address, url.port))
-            tls, _ = handshake(
+            tls, _, _ = handshake(
                 sock,
                 url.host,
                 verify=False,
                 check_hostname=False,
                 cafile=None,
                 timeout=timeout,
-                fix_untrusted="",
+                ca_param="ssl_ca_certs",
             )
             tls.close()
             return True
@@ -157,18 +157,18 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
         with result.rung("tls") as detail:
             if url.scheme == "rediss":
                 verify, check_hostname, cafile = _tls_settings(url)
-                tls, detail[0] = handshake(
+                tls, detail[0], result.tls = handshake(
                     sock,
                     url.host,
                     verify=verify,
                     check_hostname=check_hostname,
                     cafile=cafile,
                     timeout=timeout,
-                    fix_untrusted="add ssl_ca_certs=/path/to/ca.pem to the URL, or "
-                    "ssl_cert_reqs=none to encrypt without verifying",
+                    ca_param="ssl_ca_certs",
                 )
                 tls.close()
             else:
+                result.tls = TlsStatus(in_use=False)
                 detail[0] = "not requested (redis://)"
     finally:
         sock.close()

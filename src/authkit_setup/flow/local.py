@@ -51,7 +51,12 @@ from authkit_setup.embedded import (  # the _private two: where PGDATA may go fo
     find_redis_server,
     free_port,
 )
-from authkit_setup.envfile import Action, update_env_file, write_private_file
+from authkit_setup.envfile import (
+    Action,
+    say_kept_out_of_git,
+    update_env_file,
+    write_private_file,
+)
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.output import Output
 from authkit_setup.secrets import mask_url, register
@@ -392,6 +397,7 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
                     f"first (authkit-setup check does) will use that one, not {paths.env_file.name}"
                 )
         gitignore = _ignore_data_dir(paths, out)
+        say_kept_out_of_git(paths.env_file, out)
 
     servers = [
         _status_of_postgres(pg, pg_action, database_url),

@@ -162,7 +162,7 @@ def local_env(plans: list[StorePlan]) -> dict[str, str]:
 
 def write_local_env(path: Path, plans: list[StorePlan], out: Output) -> dict[str, str]:
     """External URLs into a local .env for development (atomic, mode 600, rest kept)."""
-    from authkit_setup.envfile import update_env_file
+    from authkit_setup.envfile import say_kept_out_of_git, update_env_file
 
     values = local_env(plans)
     for plan in plans:
@@ -173,6 +173,8 @@ def write_local_env(path: Path, plans: list[StorePlan], out: Output) -> dict[str
     actions = update_env_file(path, values)
     for key, action in actions.items():
         out.step(f"{path}: {key} {action}")
+    if values:
+        say_kept_out_of_git(path, out)
     return {k: str(v) for k, v in actions.items()}
 
 

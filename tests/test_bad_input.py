@@ -266,6 +266,13 @@ ROWS: list[Row] = [
         "url",
     ),
     Row("raw-question-password", check(RD, "rediss://default:a?b@h:6379"), 1, "'?'", "url"),
+    # -- secrets read from a file or stdin (--…-file PATH / -) -----------------------------
+    Row("database-url-file-missing", check("--database-url-file", "{missing}"), 2, "cannot be"),
+    Row("database-url-file-empty", check("--database-url-file={empty}"), 2, "is empty"),
+    Row("redis-url-file-binary", check("--redis-url-file", "{binary}"), 2, "not UTF-8"),
+    Row("database-url-file-two-lines", check("--database-url-file", "{garbage}"), 2, "one line"),
+    Row("api-key-file-is-a-folder", ("status", "--api-key-file", "{dir}"), 2, "cannot be read"),
+    Row("api-key-file-without-path", ("status", "--api-key-file"), 2, "needs a file path"),
 ]
 
 

@@ -70,11 +70,19 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: never a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
-    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AuthkitError
+    from authkit_setup.secrets import redact
+    from authkit_setup.settings import expand_secret_files
 
     try:
-        rv = app(args=argv, prog_name="authkit-setup", standalone_mode=False)
+        args = expand_secret_files(list(sys.argv[1:] if argv is None else argv))
+        rv = app(args=args, prog_name="authkit-setup", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+    except AuthkitError as err:  # before any command runs: a bad --…-file
+        sys.stderr.write(f"error: {redact(err.message)}\n")
+        if err.hint:
+            sys.stderr.write(f"hint: {redact(err.hint)}\n")
+        code = err.exit_code
     except typer.Exit as exc:
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
@@ -82,13 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's usage errors: one line, exit 2
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        sys.stderr.write(f"error: {message.strip().splitlines()[0]} (see --help)\n")
+        sys.stderr.write(f"error: {redact(message.strip().splitlines()[0])} (see --help)\n")
         code = getattr(exc, "exit_code", EXIT_USAGE)
     except Exception as exc:  # a bug: say so in one line, masked, without a traceback
         if os.environ.get("AUTHKIT_DEBUG") == "1":
             raise
-        from authkit_setup.secrets import redact
-
         sys.stderr.write(
             f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
             "hint: this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback\n"

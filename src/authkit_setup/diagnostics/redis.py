@@ -202,7 +202,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
                     start = time.perf_counter()
                     client.ping()
                     timings.append((time.perf_counter() - start) * 1000)
-                info = client.info("server")
+                info = _server_info(client)
                 policy = _maxmemory_policy(client)
             except (rexc.RedisError, OSError) as exc:
                 raise RungFailed(
@@ -231,6 +231,30 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             f"round trip {result.latency_ms:.0f} ms (> {SLOW_MS:.0f} ms): Redis is probably in "
             "another region than this machine; keep it in the app's region"
         )
+
+
+def _server_info(client: Any) -> dict[str, Any]:
+    """INFO server; from HELLO when the user may not run INFO (it is in @dangerous, which an
+    application's user should not have: `authkit-setup local` gives it none)."""
+    import redis.exceptions as rexc
+
+    try:
+        return dict(client.info("server"))
+    except rexc.NoPermissionError:
+        pass
+    reply = client.execute_command("HELLO")
+    if isinstance(reply, dict):
+        pairs = list(reply.items())
+    else:
+        pairs = list(zip(reply[::2], reply[1::2], strict=False))
+
+    def text(value: Any) -> str:
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+    hello = {text(k): v for k, v in pairs}
+    product = text(hello.get("server", "redis"))
+    key = "valkey_version" if product == "valkey" else "redis_version"
+    return {key: text(hello.get("version", "unknown"))}
 
 
 def _maxmemory_policy(client: Any) -> str | None:

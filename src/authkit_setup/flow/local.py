@@ -42,6 +42,7 @@ from redis.retry import Retry
 
 from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.embedded import (  # the _private two: where PGDATA may go follows its rules
+    APP_USER_RULES,
     INSTALL_HINT,
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -378,7 +379,6 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
         pg, pg_action = _start_postgres(paths, plan, opts.timeout, out)
         rd, rd_action = _start_redis(paths, plan, opts.timeout, out)
         db_action = _ensure_database(pg, plan.state.postgres, opts.timeout)
-        _ensure_noeviction(plan.state.redis, opts.timeout)
         database_url = pg.url(plan.state.postgres.user, plan.state.postgres.password, DATABASE)
         redis_url = rd.url(username=REDIS_USER, password=plan.state.redis.password)
         out.step(f"database {DATABASE} and user {DB_USER}: {db_action}")
@@ -584,8 +584,22 @@ def _postgres(state: LocalState) -> EmbeddedPostgres:
 
 
 def _redis(paths: LocalPaths, state: LocalState) -> EmbeddedRedis:
+    """Redis as the app's user (no @dangerous commands), never evicting, not run as root.
+
+    Root runs it as `nobody`, which must reach its folder: beside PGDATA when that had to move
+    to the fallback folder for the same reason.
+    """
+    data_dir = paths.redis_dir
+    if state.postgres.data_dir.parent == paths.fallback_dir:
+        data_dir = paths.fallback_dir / REDIS_DIR_NAME
     return EmbeddedRedis(
-        paths.redis_dir, port=state.redis.port, password=state.redis.password, host=HOST
+        data_dir,
+        port=state.redis.port,
+        password=state.redis.password,
+        host=HOST,
+        default_user_rules=APP_USER_RULES,
+        maxmemory_policy="noeviction",  # AuthKit keeps sessions in Redis: never evict them
+        unprivileged=True,
     )
 
 
@@ -650,17 +664,6 @@ def _redis_answers(state: RedisState, timeout: float) -> bool:
         return False
 
 
-def _ensure_noeviction(state: RedisState, timeout: float) -> None:
-    """AuthKit keeps sessions in Redis: evicting keys would log people out."""
-    try:
-        with _redis_client(state, timeout) as client:
-            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-            if policy != "noeviction":
-                client.config_set("maxmemory-policy", "noeviction")
-    except redis.RedisError as exc:
-        raise LocalServerError(f"Redis on {HOST}:{state.port} did not answer: {exc}") from None
-
-
 def _ensure_database(pg: EmbeddedPostgres, state: PostgresState, timeout: float) -> str:
     """Create the role and database if missing; reset the password if the app cannot log in.
 
@@ -692,6 +695,7 @@ def _create_role_and_database(
         host=str(socket_dir),
         port=pg.port,
         user=SUPERUSER,
+        password=pg.password,  # used only where peer authentication cannot be (no passwd entry)
         dbname="postgres",
         autocommit=True,
         connect_timeout=connect_timeout,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import string
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
@@ -308,3 +309,24 @@ def test_check_with_a_weak_password_masks_it_in_urls_only_and_warns(
     assert pg_item["url"].startswith("postgresql://weak_user:****@")
     assert any("is weak" in w for w in pg_item["warnings"])
     assert "PostgreSQL" in pg_item["server_version"]
+
+
+def test_github_outputs_pass_through_the_redactor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authkit_setup.ci import write_outputs
+
+    target = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(target))
+    err = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
+    register("a-long-random-api-key-0042")
+    write_outputs(
+        out,
+        {
+            "note": "key a-long-random-api-key-0042 and postgresql://u:Se/cret99@h/db",
+            "count": 2,
+        },
+    )
+    assert target.read_text() == f"note=key {MASK} and postgresql://u:{MASK}@h/db\ncount=2\n"
+    assert err.getvalue() == "::add-mask::a-long-random-api-key-0042\n"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind
+from authkit_setup.secrets import redact
 
 if TYPE_CHECKING:
     from authkit_setup.flow.setup import SetupReport
@@ -68,12 +69,14 @@ def append_to(path: Path, values: Mapping[str, OutputValue]) -> None:
 
 
 def write_outputs(out: Output, values: Mapping[str, OutputValue]) -> Path | None:
-    """In GitHub Actions, append non-secret results to `$GITHUB_OUTPUT`; elsewhere do nothing."""
+    """In GitHub Actions, append results to `$GITHUB_OUTPUT` (through the redactor: job outputs
+    are shown in the workflow UI); elsewhere do nothing."""
     target = os.environ.get(GITHUB_OUTPUT)
     if not out.github_actions or not target:
         return None
     path = Path(target)
-    append_to(path, values)
+    out.flush_masks()  # the runner masks them in later steps' logs too
+    append_to(path, {k: redact(v) if isinstance(v, str) else v for k, v in values.items()})
     return path
 
 

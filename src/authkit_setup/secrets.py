@@ -70,24 +70,23 @@ COMMON_WORDS = frozenset(
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<rest>\S*)")
 _LONE_USERINFO_IS_PASSWORD = ("redis", "rediss")
 
-# A secret-looking key, then `=` (libpq allows spaces around it), then a value: single- or
-# double-quoted with backslash escapes (conninfo), or bare. In a URL query (after ? or &) a bare
-# value ends at & or #; in conninfo it ends at whitespace.
+# A secret-looking key, then `=` (libpq allows spaces around it), then a value: quoted with
+# backslash escapes, or bare. In a URL query (after ? or &) a bare value ends at & or #
+# (`_mask_value`); in conninfo it ends at whitespace.
 _SECRET_KEY = (
     r"[A-Za-z0-9_.\-]*(?:password|passwd|pwd|token|secret|api_?key|apikey|signature|sig"
     r"|credential)"
 )
 # libpq quotes with ' only (an unterminated one runs to the end); a terminated "..." is taken
-# too, for JSON-ish and YAML-ish text.
-# Whatever is glued to the closing quote is masked too.
+# too, for JSON-ish and YAML-ish text. Whatever is glued to the closing quote is masked too.
 _QUOTED = r"'(?:[^'\\]|\\.)*(?:'\S*|\\?$)|\"(?:[^\"\\]|\\.)*\"\S*"
 _KEY_VALUE = re.compile(
     rf"(?i)(?P<lead>(?P<sep>[?&;])?\b(?P<key>{_SECRET_KEY}))(?P<eq>\s*=\s*)"
     rf"(?P<value>{_QUOTED}|[^\s]+)",
     re.DOTALL,
 )
-# Redis AUTH [user] password: mask every argument on the command (a placeholder like <password>
-# in a server message is not an argument).
+# Redis AUTH [user] password: the last argument is masked (a placeholder like <password> in a
+# server message is not an argument).
 _AUTH_ARG = r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s<>][^\s]*)"
 _AUTH = re.compile(rf"(?P<cmd>\bAUTH)(?P<args>(?:[ \t]+{_AUTH_ARG}){{1,2}})")
 

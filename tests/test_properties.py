@@ -395,3 +395,34 @@ def test_update_env_file_examples_are_readable_by_dotenv(tmp_path: Path) -> None
         "KEEP": "1",
         "REDIS_URL": "rediss://u:p@h:6379",
     }
+
+
+# -- parse_url never echoes a password, raw or encoded ----------------------------------------
+
+printable_password = st.text(
+    st.sampled_from([chr(c) for c in range(0x21, 0x7F)]), min_size=8, max_size=30
+).filter(is_strong)
+
+
+@PROPERTY
+@given(
+    secret=printable_password,
+    encoded=st.booleans(),
+    target=st.sampled_from(["postgres", "redis"]),
+)
+@example(secret="Se/cret99", encoded=False, target="postgres")
+def test_parse_url_errors_never_show_the_password(secret: str, encoded: bool, target: str) -> None:
+    """A password pasted raw (with / ? # @ …) or encoded: parsing either succeeds or fails at
+    the url rung, and no message, hint or masked URL holds any form of the password."""
+    forget()
+    scheme = "postgresql" if target == "postgres" else "redis"
+    written = quote(secret, safe="") if encoded else secret
+    raw = f"{scheme}://app:{written}@db.example.com:5432/authkit"
+    try:
+        url = parse_url(raw, "postgres" if target == "postgres" else "redis")
+    except RungFailed as failure:
+        shown = redact(f"{failure.message} {failure.hint}")
+    else:
+        shown = redact(f"{url.masked} {url.host} {url.database}")
+    for form in {secret, quote(secret, safe=""), quote(secret)}:
+        assert form not in shown

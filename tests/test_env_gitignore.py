@@ -13,6 +13,7 @@ from pathlib import Path
 from authkit_setup.envfile import keep_out_of_git
 from tests.fakes.local_backend import CloudFakes
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import RenderWorld
 from tests.test_local import _no_servers_left  # noqa: F401  (autouse: no local server left)
 
 
@@ -99,3 +100,16 @@ def test_local_adds_the_env_file_to_gitignore() -> None:
     assert lines == [".authkit/", "/.env"]
     assert ignored(".env") and ignored(".authkit/state.json")
     assert "/.env added (it holds secrets; git now ignores it)" in result.stderr
+
+
+def test_render_env_file_is_added_to_gitignore(render_world: RenderWorld) -> None:
+    git_init()
+    result = run_cli(
+        "render", "--service", "authkit-api", "--yes", "--env-file", "dev.env", "--no-verify"
+    )
+    assert result.exit_code == 0, result.output
+    for pg in render_world.fake.postgres_named("authkit-db"):
+        assert_no_secret(result, str(render_world.fake.connection_info(pg["id"])["password"]))
+    assert Path(".gitignore").read_text() == "/dev.env\n"
+    assert ignored("dev.env")
+    assert "/dev.env created (it holds secrets; git now ignores it)" in result.stderr

@@ -164,3 +164,28 @@ def test_the_unix_socket_trusts_only_the_calling_user(local_up: dict[str, Any]) 
     else:
         hba = (Path(server(local_up, "postgres")["data_dir"]) / "pg_hba.conf").read_text()
         assert "trust" not in hba.split("# TCP")[1]
+
+
+def test_a_redis_an_older_version_started_in_the_project_is_still_reached(tmp_path: Path) -> None:
+    """Older versions ran Redis as root in .authkit/redis: status and stop must still find it
+    (the next start then runs a hardened one)."""
+    from authkit_setup.embedded import EmbeddedRedis
+
+    assert run_cli("local").exit_code == 0
+    assert run_cli("local", "stop").exit_code == 0
+    state = json.loads(Path(".authkit/state.json").read_text())
+    legacy = EmbeddedRedis(
+        tmp_path / ".authkit" / "redis",
+        port=state["redis"]["port"],
+        password=state["redis"]["password"],
+    )
+    legacy.start()
+    pid = legacy.pid
+    assert pid is not None
+    status = run_cli("local", "status", "--json")
+    assert server(status.json(), "redis")["pid"] == pid
+    assert run_cli("local", "stop").exit_code == 0
+    assert legacy.pid is None
+    again = run_cli("local", "--json")
+    assert again.exit_code == 0, again.output
+    assert process_uid(server(again.json(), "redis")["pid"]) != 0

@@ -587,20 +587,25 @@ def _redis(paths: LocalPaths, state: LocalState) -> EmbeddedRedis:
     """Redis as the app's user (no @dangerous commands), never evicting, not run as root.
 
     Root runs it as `nobody`, which must reach its folder: beside PGDATA when that had to move
-    to the fallback folder for the same reason.
+    to the fallback folder for the same reason. A server an older version started as root in
+    `.authkit/redis` is still found there, so that status and stop reach it.
     """
-    data_dir = paths.redis_dir
-    if state.postgres.data_dir.parent == paths.fallback_dir:
-        data_dir = paths.fallback_dir / REDIS_DIR_NAME
-    return EmbeddedRedis(
-        data_dir,
-        port=state.redis.port,
-        password=state.redis.password,
-        host=HOST,
-        default_user_rules=APP_USER_RULES,
-        maxmemory_policy="noeviction",  # AuthKit keeps sessions in Redis: never evict them
-        unprivileged=True,
-    )
+
+    def server(data_dir: Path) -> EmbeddedRedis:
+        return EmbeddedRedis(
+            data_dir,
+            port=state.redis.port,
+            password=state.redis.password,
+            host=HOST,
+            default_user_rules=APP_USER_RULES,
+            maxmemory_policy="noeviction",  # AuthKit keeps sessions in Redis: never evict them
+            unprivileged=True,
+        )
+
+    in_project = server(paths.redis_dir)
+    if state.postgres.data_dir.parent == paths.fallback_dir and in_project.pid is None:
+        return server(paths.fallback_dir / REDIS_DIR_NAME)
+    return in_project
 
 
 def _start_postgres(

@@ -118,6 +118,20 @@ def test_a_conninfo_password_is_masked_quoted_or_not(secret: str) -> None:
     assert redact(f"connection to {conninfo} failed") == f"connection to {expected} failed"
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("host=h password='a b'glued dbname=x", f"host=h password={MASK} dbname=x"),
+        ('{"password": 1} password="two words" next', f'{{"password": 1}} password={MASK} next'),
+        ("password = 'unterminated and more", f"password = {MASK}"),
+        ("PGPASSWORD=s3cr3t psql", f"PGPASSWORD={MASK} psql"),
+        ("sslpassword='k\\'ey' x", f"sslpassword={MASK} x"),
+    ],
+)
+def test_conninfo_values_outside_libpq_quoting(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
 @PROPERTY
 @given(
     secret=st.text(st.sampled_from(string.ascii_letters + string.digits + "-_.~!$*"), min_size=1)

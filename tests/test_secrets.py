@@ -124,6 +124,7 @@ def test_a_conninfo_password_is_masked_quoted_or_not(secret: str) -> None:
         ("host=h password='a b'glued dbname=x", f"host=h password={MASK} dbname=x"),
         ('{"password": 1} password="two words" next', f'{{"password": 1}} password={MASK} next'),
         ("password = 'unterminated and more", f"password = {MASK}"),
+        ('token="x y"glued next', f"token={MASK} next"),
         ("PGPASSWORD=s3cr3t psql", f"PGPASSWORD={MASK} psql"),
         ("sslpassword='k\\'ey' x", f"sslpassword={MASK} x"),
     ],

@@ -266,6 +266,7 @@ ROWS: list[Row] = [
         "url",
     ),
     Row("raw-question-password", check(RD, "rediss://default:a?b@h:6379"), 1, "'?'", "url"),
+    Row("password-escape-not-utf8", check(PG, "postgresql://u:0000%80@h/db"), 1, "UTF-8", "url"),
     # -- secrets read from a file or stdin (--…-file PATH / -) -----------------------------
     Row("database-url-file-missing", check("--database-url-file", "{missing}"), 2, "cannot be"),
     Row("database-url-file-empty", check("--database-url-file={empty}"), 2, "is empty"),

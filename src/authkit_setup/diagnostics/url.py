@@ -135,8 +135,16 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         ) from None
     if port == 0:
         raise _bad(f"{name} has port 0", f"use the server's port, e.g. {expected}")
-    password = unquote(parts.password) if parts.password is not None else None
-    username = unquote(parts.username) if parts.username is not None else None
+    try:
+        # Drivers decode the escapes as UTF-8 and fail on anything else (psycopg raises a bare
+        # UnicodeDecodeError): say so here, at the url rung.
+        password = unquote(parts.password, errors="strict") if parts.password else parts.password
+        username = unquote(parts.username, errors="strict") if parts.username else parts.username
+    except UnicodeDecodeError:
+        raise _bad(
+            f"{name}'s user name or password has %-escapes that are not UTF-8",
+            "percent-encode the UTF-8 bytes of each character (é is %C3%A9)",
+        ) from None
     try:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
     except ValueError:

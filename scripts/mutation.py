@@ -23,7 +23,7 @@ from pathlib import Path
 
 # The trust-critical modules. Keep this list current when modules move.
 MODULES = [
-    "src/authkit_setup/masking.py",  # secret masking
+    "src/authkit_setup/secrets.py",  # secret masking
     "src/authkit_setup/envfile.py",  # .env editing
     "src/authkit_setup/http.py",  # the HTTP retry policy
     "src/authkit_setup/pipeline/env.py",  # writing the env vars

@@ -278,10 +278,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTHKIT_STATE_DIR", str(tmp_path / ".authkit-state"))
-    from authkit_setup.masking import forget_secrets
+    from authkit_setup.secrets import forget
     from tests.fakes.common import forget_handed_out
 
-    forget_secrets()
+    forget()
     forget_handed_out()  # each test's leak checks look for the secrets its own fakes handed out
 
 

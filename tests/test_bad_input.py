@@ -269,6 +269,31 @@ ROWS: list[Row] = [
     Row("local-port-out-of-range", ("local", "--port-redis", "70000"), 2, "--port-redis"),
     Row("local-unknown-subcommand", ("local", "explode"), 2, "No such command 'explode'"),
     Row("unknown-command", ("deploy-everything",), 2, "No such command 'deploy-everything'"),
+    # -- check: a password pasted raw, with characters that end a URL's authority ----------
+    Row(
+        "raw-special-password",
+        check(PG, f"postgresql://u:{PASSWORD}@127.0.0.1:{{closed}}/db"),
+        1,
+        "percent-encode",
+        "url",
+    ),
+    Row("raw-slash-password", check(PG, "postgresql://u:Se/cret99@host/db"), 1, "'/'", "url"),
+    Row(
+        "raw-hash-redis-password",
+        check(RD, f"redis://:{PASSWORD}@127.0.0.1:{{closed}}/0"),
+        1,
+        "percent-encode",
+        "url",
+    ),
+    Row("raw-question-password", check(RD, "rediss://default:a?b@h:6379"), 1, "'?'", "url"),
+    Row("password-escape-not-utf8", check(PG, "postgresql://u:0000%80@h/db"), 1, "UTF-8", "url"),
+    # -- secrets read from a file or stdin (--…-file PATH / -) -----------------------------
+    Row("database-url-file-missing", check("--database-url-file", "{missing}"), 2, "cannot be"),
+    Row("database-url-file-empty", check("--database-url-file={empty}"), 2, "is empty"),
+    Row("redis-url-file-binary", check("--redis-url-file", "{binary}"), 2, "not UTF-8"),
+    Row("database-url-file-two-lines", check("--database-url-file", "{garbage}"), 2, "one line"),
+    Row("api-key-file-is-a-folder", ("status", "--api-key-file", "{dir}"), 2, "cannot be read"),
+    Row("api-key-file-without-path", ("status", "--api-key-file"), 2, "needs a file path"),
 ]
 
 

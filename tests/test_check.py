@@ -72,6 +72,13 @@ def test_plain_postgres_and_redis_pass(app_db: str, app_redis: str) -> None:
             "warnings",
             "server_version",
             "latency_ms",
+            "tls",
+        }
+        assert item["tls"] == {
+            "in_use": False,
+            "verified": False,
+            "trust": None,
+            "hostname_checked": False,
         }
         assert item["ok"] is True and item["failed_rung"] is None and item["error"] is None
         assert [r["name"] for r in item["rungs"]] == [

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from authkit_setup.ci import format_lines, mask_urls
+from authkit_setup.ci import format_lines
 from authkit_setup.output import Output
 from authkit_setup.pipeline.names import belongs_to_preview, store_names, validate_preview
 from tests.action_runner import parse_github_file
@@ -551,38 +551,6 @@ def test_no_workflow_commands_outside_github_actions(render_world: RenderWorld) 
     result = preview_render(render_world, "pr-3", "--no-verify", "--json")
     assert result.exit_code == 0, result.output
     assert "::add-mask::" not in result.output
-
-
-def test_add_mask_escapes_and_splits_lines() -> None:
-    err = io.StringIO()
-    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
-    out.mask_secret("p%0Aw%25d\nsecond-line")
-    out.mask_secret("p%0Aw%25d\nsecond-line")  # once only
-    assert err.getvalue() == "::add-mask::p%250Aw%2525d\n::add-mask::second-line\n"
-    quiet = io.StringIO()
-    Output(stdout=io.StringIO(), stderr=quiet, github_actions=False).mask_secret("abcdef")
-    assert quiet.getvalue() == ""
-
-
-def test_mask_urls_masks_credentials_only() -> None:
-    err = io.StringIO()
-    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
-    mask_urls(
-        out,
-        [
-            "postgresql://u:p%40ss@db.example.com/app",
-            "redis://red-abc:6379",
-            "redis://tokenonly@cache.example.com:6379",
-            None,
-        ],
-    )
-    assert err.getvalue().splitlines() == [
-        "::add-mask::p@ss",
-        "::add-mask::p%2540ss",
-        "::add-mask::postgresql://u:p%2540ss@db.example.com/app",
-        "::add-mask::tokenonly",
-        "::add-mask::redis://tokenonly@cache.example.com:6379",
-    ]
 
 
 def test_github_file_format() -> None:

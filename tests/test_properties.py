@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from authkit_setup.diagnostics.model import RungFailed, Target
 from authkit_setup.diagnostics.url import parse_url
 from authkit_setup.envfile import update_env_file
-from authkit_setup.masking import MASK, forget_secrets, mask_url, redact
+from authkit_setup.secrets import MASK, forget, is_strong, mask_url, redact, register
 
 # More in a soak run: AUTHKIT_TEST_PROPERTY_EXAMPLES=5000 pytest tests/test_properties.py
 EXAMPLES = int(os.environ.get("AUTHKIT_TEST_PROPERTY_EXAMPLES", "300"))
@@ -170,7 +170,7 @@ url_rest = st.builds(
     rest=url_rest,
 )
 def test_mask_url_hides_any_password(scheme: str, user: str, password: str, rest: str) -> None:
-    forget_secrets()
+    forget()
     url = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
     assert mask_url(url) == masked_form(scheme, user, password, rest)
 
@@ -206,7 +206,7 @@ def test_redact_hides_the_password_inside_any_text(
     lead: str,
     glue: str,
 ) -> None:
-    forget_secrets()
+    forget()
     url = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
     forms = {password, quote(password, safe=""), quote(password)}
     text = f"{before}{lead}{url}{glue} {after}"
@@ -217,8 +217,10 @@ def test_redact_hides_the_password_inside_any_text(
     printed = redact(text)
     for form in forms:
         assert form not in printed
-    # A driver error printed later, quoting the password itself, once the URL has been seen.
-    if len(password) >= 4 and password.strip() == password:
+    # A driver error printed later, quoting the password itself, once the URL is registered
+    # (only a strong password is replaced in free text: a weak one could be an ordinary word).
+    register(url)
+    if is_strong(password) and password.strip() == password:
         later = redact(f'server said: password "{password}" is wrong; {before}')
         assert password not in later and quote(password, safe="") not in later
 
@@ -231,7 +233,7 @@ def test_redact_hides_the_password_inside_any_text(
 )
 def test_redis_lone_password_is_masked(password: str, lead: str, scheme: str) -> None:
     """redis://PASSWORD@host: a lone userinfo is the password."""
-    forget_secrets()
+    forget()
     encoded = quote(password, safe="")
     printed = redact(f"{lead}{scheme}://{encoded}@red-abc:6379 refused")
     skeleton = f"{lead}{scheme}://****@red-abc:6379 refused"
@@ -393,3 +395,34 @@ def test_update_env_file_examples_are_readable_by_dotenv(tmp_path: Path) -> None
         "KEEP": "1",
         "REDIS_URL": "rediss://u:p@h:6379",
     }
+
+
+# -- parse_url never echoes a password, raw or encoded ----------------------------------------
+
+printable_password = st.text(
+    st.sampled_from([chr(c) for c in range(0x21, 0x7F)]), min_size=8, max_size=30
+).filter(is_strong)
+
+
+@PROPERTY
+@given(
+    secret=printable_password,
+    encoded=st.booleans(),
+    target=st.sampled_from(["postgres", "redis"]),
+)
+@example(secret="Se/cret99", encoded=False, target="postgres")
+def test_parse_url_errors_never_show_the_password(secret: str, encoded: bool, target: str) -> None:
+    """A password pasted raw (with / ? # @ …) or encoded: parsing either succeeds or fails at
+    the url rung, and no message, hint or masked URL holds any form of the password."""
+    forget()
+    scheme = "postgresql" if target == "postgres" else "redis"
+    written = quote(secret, safe="") if encoded else secret
+    raw = f"{scheme}://app:{written}@db.example.com:5432/authkit"
+    try:
+        url = parse_url(raw, "postgres" if target == "postgres" else "redis")
+    except RungFailed as failure:
+        shown = redact(f"{failure.message} {failure.hint}")
+    else:
+        shown = redact(f"{url.masked} {url.host} {url.database}")
+    for form in {secret, quote(secret, safe=""), quote(secret)}:
+        assert form not in shown

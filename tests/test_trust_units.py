@@ -18,7 +18,8 @@ import httpx
 import pytest
 import respx
 
-from authkit_setup import envfile, http, masking
+from authkit_setup import envfile, http
+from authkit_setup import secrets as masking
 from authkit_setup.check import urls as verify
 from authkit_setup.diagnostics.model import CheckResult, Rung
 from authkit_setup.errors import (
@@ -202,7 +203,7 @@ def test_error_from_response_maps_every_status() -> None:
 
 
 def test_client_sends_auth_and_identifies_itself() -> None:
-    masking.forget_secrets()
+    masking.forget()
     router = respx.Router(base_url=BASE)
     route = router.get("/me").respond(200, json={"ok": True})
     rec = Recorder()
@@ -218,7 +219,7 @@ def test_client_sends_auth_and_identifies_itself() -> None:
 
 
 def test_basic_auth_password_is_a_secret() -> None:
-    masking.forget_secrets()
+    masking.forget()
     router = respx.Router(base_url=BASE)
     route = router.get("/me").respond(200, json=[])
     client = http.ApiClient(
@@ -586,9 +587,11 @@ def test_paginate_cursor() -> None:
         ("x='postgresql://u:pw99@h/db' y", "x='postgresql://u:****@h/db' y"),
         ("DB_postgresql://u:pw99@h/d", "DB_postgresql://u:****@h/d"),
         ("a+b.c-d://u:pw99@h", "a+b.c-d://u:****@h"),
-        ("postgresql://u:pw99@h/a@b", "postgresql://u:****@h/a@b"),
-        ("postgresql://u:pw99@h?a@b", "postgresql://u:****@h?a@b"),
-        ("postgresql://u:pw99@h#a@b", "postgresql://u:****@h#a@b"),
+        # Issue 13: the userinfo runs to the URL's last '@' (a raw '/', '?' or '#' may be in a
+        # password), so a later '@' widens the mask rather than leaking a password.
+        ("postgresql://u:pw99@h/a@b", "postgresql://u:****@b"),
+        ("postgresql://u:pw99@h?a@b", "postgresql://u:****@b"),
+        ("postgresql://u:pw99@h#a@b", "postgresql://u:****@b"),
         ("no url here", "no url here"),
     ],
 )
@@ -597,49 +600,63 @@ def test_mask_url(url: str, masked: str) -> None:
 
 
 def test_register_secret_keeps_every_form_and_ignores_short_ones() -> None:
-    masking.forget_secrets()
-    masking.register_secret(None)
-    masking.register_secret("")
-    masking.register_secret("abc")  # too short to mask safely
+    masking.forget()
+    masking.register(None)
+    masking.register("")
+    masking.register("abc")  # too short to mask safely
     assert masking.redact("abc") == "abc"
-    masking.register_secret("p@ss/word")
+    masking.register("p@ss/word")
     assert masking.redact("p@ss/word") == "****"
     assert masking.redact("p%40ss%2Fword") == "****"
     assert masking.redact("p%40ss/word") == "****"
-    masking.register_secret("a%2Fbcd")  # given encoded, the decoded form is known too
-    assert masking.redact("a/bcd") == "****"
-    masking.forget_secrets()
+    masking.register("a%2Fbcdefgh")  # given encoded, the decoded form is known too
+    assert masking.redact("a/bcdefgh") == "****"
+    masking.forget()
     assert masking.redact("p@ss/word") == "p@ss/word"
-    masking.register_secret("abcd")  # four characters is enough
-    assert masking.redact("xabcdx") == "x****x"
+    # Issue 13: free text only for 8+ characters that are not a word the tool prints.
+    masking.register("abcd")
+    assert masking.redact("xabcdx") == "xabcdx"
+    masking.register("abcd1234")
+    assert masking.redact("xabcd1234x") == "x****x"
+    masking.register("postgres")
+    assert masking.redact("postgresql://h/db") == "postgresql://h/db"
 
 
 def test_register_secret_skips_short_encoded_forms() -> None:
-    masking.forget_secrets()
-    masking.register_secret("%41bc%")  # unquote gives "Abc%": four characters, kept
-    assert masking.redact("Abc%") == "****"
-    masking.forget_secrets()
-    masking.register_secret("%41%42")  # its decoded form "AB" is too short to mask
-    assert masking.redact("AB") == "AB" and masking.redact("%41%42") == "****"
+    masking.forget()
+    # Issue 13 raised the free-text floor from 4 to 8 characters; the shapes are the same.
+    masking.register("%41bcdefg%")  # unquote gives "Abcdefg%": eight characters, kept
+    assert masking.redact("Abcdefg%") == "****"
+    masking.forget()
+    masking.register("%41%42%43%44")  # its decoded form "ABCD" is too short to mask
+    assert masking.redact("ABCD") == "ABCD" and masking.redact("%41%42%43%44") == "****"
 
 
-def test_mask_url_registers_the_password_for_free_text() -> None:
-    masking.forget_secrets()
-    masking.mask_url("postgresql://u:hunter2hunter@h/db")
+def test_registering_a_url_registers_its_password_for_free_text() -> None:
+    # Issue 13: one way in. mask_url is pure now; register(url) is what learns the password.
+    masking.forget()
+    masking.register("postgresql://u:hunter2hunter@h/db")
     assert masking.redact("driver said: hunter2hunter") == "driver said: ****"
-    masking.mask_url("postgresql://u:@h/db")
+    masking.mask_url("postgresql://u:hunter3hunter@h/db")
+    assert masking.redact("hunter3hunter") == "hunter3hunter"
+    masking.register("postgresql://u:@h/db")
     assert masking.redact("u: h") == "u: h"
 
 
 def test_redact_masks_query_pairs_and_longest_secret_first() -> None:
-    masking.forget_secrets()
+    masking.forget()
+    # Issue 13: outside a URL query, key=value is conninfo, whose value runs to whitespace.
     text = "password=abc&x=1 PWD=zz token=t0k api_key=k1 apikey=k2 passwd=q other=v"
     assert masking.redact(text) == (
-        "password=****&x=1 PWD=**** token=**** api_key=**** apikey=**** passwd=**** other=v"
+        "password=**** PWD=**** token=**** api_key=**** apikey=**** passwd=**** other=v"
     )
-    assert masking.redact("mypassword=abc") == "mypassword=abc"
-    masking.register_secret("secret")
-    masking.register_secret("secret-longer")
+    assert masking.redact("h/db?password=abc&x=1") == "h/db?password=****&x=1"
+    # Issue 13: a key that ends in a secret word is one (PGPASSWORD=, DB_PASSWORD=); one that
+    # only starts with it is not.
+    assert masking.redact("PGPASSWORD=abc") == "PGPASSWORD=****"
+    assert masking.redact("password_hint=abc") == "password_hint=abc"
+    masking.register("secret")
+    masking.register("secret-longer")
     assert masking.redact("[secret-longer]") == "[****]"
     assert masking.MASK == "****"
 
@@ -878,7 +895,7 @@ def test_predict() -> None:
 
 
 def test_write_service_env_puts_only_what_changes_and_masks_what_it_says() -> None:
-    masking.forget_secrets()
+    masking.forget()
     client, out = RecordingRender(), RecordingOut()
     desired = {
         "DATABASE_URL": "postgresql://u:pw-one@h/db",
@@ -1227,8 +1244,8 @@ def test_shapes_name_what_they_expected_and_pass_params_and_bodies() -> None:
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
-        ("postgresql://u:pw99@h/a@b/c", "postgresql://u:****@h/a@b/c"),
-        ("postgresql://u:pw99@h?x=a@b?y", "postgresql://u:****@h?x=a@b?y"),
+        ("postgresql://u:pw99@h/a@b/c", "postgresql://u:****@b/c"),  # issue 13: last '@'
+        ("postgresql://u:pw99@h?x=a@b?y", "postgresql://u:****@b?y"),
         ("postgresql://h:5432/db", "postgresql://h:5432/db"),
         ("postgresql://u:p:w@h/db", "postgresql://u:****@h/db"),
     ],
@@ -1238,10 +1255,10 @@ def test_mask_url_edges(url: str, masked: str) -> None:
 
 
 def test_redact_replaces_the_longer_secret_before_a_shorter_one_inside_it() -> None:
-    masking.forget_secrets()
-    masking.register_secret("zzzz1")
-    masking.register_secret("a-zzzz1")  # sorts before "zzzz1" by text, after it by length
-    assert masking.redact("<a-zzzz1>") == "<****>"
+    masking.forget()
+    masking.register("zzzzzzzz1")  # 8+ characters (issue 13's free-text floor)
+    masking.register("a-zzzzzzzz1")  # sorts before "zzzzzzzz1" by text, after it by length
+    assert masking.redact("<a-zzzzzzzz1>") == "<****>"
 
 
 def test_env_file_messages_and_odd_bytes(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """GitHub Actions helpers: mask secrets, write step outputs and job environment variables.
 
-- Secrets (store passwords, URLs with credentials) are masked with `::add-mask::` the moment
-  they are known, through `Output.mask_secret` (see there for why it writes to stderr).
+- Secrets (store passwords, URLs with credentials) are masked with `::add-mask::` before
+  anything is printed: `secrets.register` records them, `Output` announces them.
 - Non-secret results (ids, names, status) go to the file named by `$GITHUB_OUTPUT` as
   `key=value` lines, appended, so later steps read `steps.<id>.outputs.postgres_id`.
 - `render --github-env` appends `DATABASE_URL=…` / `REDIS_URL=…` to `$GITHUB_ENV` so later steps
@@ -18,45 +18,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
-from authkit_setup.providers.base import ConnectionInfo
+from authkit_setup.secrets import redact
 
 GITHUB_ACTIONS = "GITHUB_ACTIONS"
 GITHUB_OUTPUT = "GITHUB_OUTPUT"
 GITHUB_ENV = "GITHUB_ENV"
 
 OutputValue = str | int | bool | None
-
-
-def mask_urls(out: Output, urls: Iterable[str | None]) -> None:
-    """Mask every credential-bearing URL and its password (a URL without one is not secret)."""
-    for url in urls:
-        if not url:
-            continue
-        try:
-            parts = urlsplit(url)
-            password, username = parts.password, parts.username
-        except ValueError:
-            out.mask_secret(url)
-            continue
-        if password:
-            out.mask_secret(unquote(password))
-            out.mask_secret(password)  # the percent-encoded form, as it appears in the URL
-        elif username and parts.scheme.lower().startswith("redis"):
-            out.mask_secret(unquote(username))  # redis://PASSWORD@host
-        else:
-            continue
-        out.mask_secret(url)
-
-
-def mask_connection_info(out: Output, info: ConnectionInfo) -> None:
-    """Mask a store's secrets: its internal, external and extra URLs and their passwords."""
-    mask_urls(out, [info.app_url, info.external_url, *info.extra_env.values()])
 
 
 def format_lines(values: Mapping[str, OutputValue]) -> str:
@@ -91,12 +64,14 @@ def append_to(path: Path, values: Mapping[str, OutputValue]) -> None:
 
 
 def write_outputs(out: Output, values: Mapping[str, OutputValue]) -> Path | None:
-    """In GitHub Actions, append non-secret results to `$GITHUB_OUTPUT`; elsewhere do nothing."""
+    """In GitHub Actions, append results to `$GITHUB_OUTPUT` (through the redactor: job outputs
+    are shown in the workflow UI); elsewhere do nothing."""
     target = os.environ.get(GITHUB_OUTPUT)
     if not out.github_actions or not target:
         return None
     path = Path(target)
-    append_to(path, values)
+    out.flush_masks()  # the runner masks them in later steps' logs too
+    append_to(path, {k: redact(v) if isinstance(v, str) else v for k, v in values.items()})
     return path
 
 

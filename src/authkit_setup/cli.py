@@ -73,14 +73,17 @@ def main(argv: list[str] | None = None) -> None:
     a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
     from authkit_setup.commands._common import forget_running_output, running_output
     from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AuthkitError
+    from authkit_setup.secrets import redact
+    from authkit_setup.settings import expand_secret_files
 
     forget_running_output()
     try:
-        rv = app(args=argv, prog_name="authkit-setup", standalone_mode=False)
+        args = expand_secret_files(list(sys.argv[1:] if argv is None else argv))
+        rv = app(args=args, prog_name="authkit-setup", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
-    except AuthkitError as err:  # the error tree: a message (JSON with --json) and its exit code
+    except AuthkitError as err:  # the error tree (a bad --…-file too): a message and its exit code
         from authkit_setup.output import Output
 
         (running_output() or Output()).error(err)
@@ -95,13 +98,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(context.get_help() + "\n")
             sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        sys.stderr.write(f"error: {message.strip().splitlines()[0]} (see --help)\n")
+        sys.stderr.write(f"error: {redact(message.strip().splitlines()[0])} (see --help)\n")
         code = getattr(exc, "exit_code", EXIT_USAGE)
     except Exception as exc:  # a bug: say so in one line, masked, without a traceback
         if os.environ.get("AUTHKIT_DEBUG") == "1":
             raise
-        from authkit_setup.masking import redact
-
         sys.stderr.write(
             f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
             "hint: this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback\n"

@@ -13,9 +13,12 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from authkit_setup.errors import UsageError
+
+if TYPE_CHECKING:
+    from authkit_setup.output import Output
 
 Action = Literal["created", "updated", "unchanged", "removed", "absent"]
 
@@ -187,3 +190,71 @@ def write_private_file(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+GitIgnoreAction = Literal["added", "created", "ignored", "tracked", "skipped"]
+
+
+def _git(folder: Path, *args: str) -> int | None:
+    """`git -C folder ARGS`'s exit code, or None when git is missing or hangs."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        return subprocess.run(
+            [git, "-C", str(folder), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+            check=False,
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def keep_out_of_git(path: Path) -> tuple[GitIgnoreAction, Path | None]:
+    """Make sure git ignores `path`, a file holding secrets, if it sits in a git work tree.
+
+    Nothing happens outside a work tree, or when git already ignores it (`git check-ignore`);
+    otherwise its name is appended to the .gitignore beside it (created if need be). A file git
+    already tracks is reported ("tracked"): ignoring it would not untrack it. Returns the action
+    and the .gitignore touched (or None).
+    """
+    folder = path.parent.resolve()
+    if _git(folder, "rev-parse", "--is-inside-work-tree") != 0:
+        return "skipped", None
+    if _git(folder, "ls-files", "--error-unmatch", "--", path.name) == 0:
+        return "tracked", None
+    if _git(folder, "check-ignore", "-q", "--", path.name) == 0:
+        return "ignored", None
+    gitignore = folder / ".gitignore"
+    try:
+        existing = gitignore.read_bytes() if gitignore.exists() else None
+        eol = b"\r\n" if existing and b"\r\n" in existing else b"\n"
+        text = b"/" + path.name.encode() + eol
+        if existing and not existing.endswith(b"\n"):
+            text = eol + text
+        with gitignore.open("ab") as handle:
+            handle.write(text)
+    except OSError:
+        return "skipped", gitignore
+    return ("created" if existing is None else "added"), gitignore
+
+
+def say_kept_out_of_git(path: Path, out: Output) -> GitIgnoreAction:
+    """`keep_out_of_git`, then tell the user what happened (a warning when it could not)."""
+    action, gitignore = keep_out_of_git(path)
+    if action in ("added", "created"):
+        out.step(f"{gitignore}: /{path.name} {action} (it holds secrets; git now ignores it)")
+    elif action == "tracked":
+        out.warn(
+            f"{path} holds secrets and git tracks it: run `git rm --cached {path.name}` and add "
+            "it to .gitignore"
+        )
+    elif gitignore is not None:
+        out.warn(f"could not update {gitignore}: add /{path.name} to it yourself")
+    return action

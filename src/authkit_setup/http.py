@@ -42,7 +42,7 @@ from authkit_setup.errors import (
     ServerError,
     UsageError,
 )
-from authkit_setup.masking import redact, register_secret
+from authkit_setup.secrets import redact, register
 
 HTTP_TIMEOUT_ENV = "AUTHKIT_HTTP_TIMEOUT"
 HTTP_RETRIES_ENV = "AUTHKIT_HTTP_RETRIES"
@@ -255,10 +255,10 @@ class ApiClient:
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": f"authkit-setup/{__version__}"}
         if token:
-            register_secret(token)
+            register(token)
             headers["Authorization"] = f"Bearer {token}"
         if auth:
-            register_secret(auth[1])
+            register(auth[1])
         self._http = httpx.Client(
             base_url=base_url,
             headers=headers,

@@ -1,7 +1,7 @@
 """The only module that prints. Human messages go to stderr; results go to stdout.
 
 `--json` switches the result to one JSON document on stdout. Everything printed, in either mode,
-passes through `masking.redact` so no password or API key leaves the process by accident.
+passes through `secrets.redact` so no password or API key leaves the process by accident.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import IO, Any, Protocol
 
 from authkit_setup.errors import AuthkitError
-from authkit_setup.masking import redact
+from authkit_setup.secrets import announcements, redact
 
 
 class Progress(Protocol):
@@ -67,6 +67,7 @@ class Output:
 
     # -- messages (stderr) --------------------------------------------------------------
     def _emit(self, text: str) -> None:
+        self._announce_secrets()
         self._stderr.write(redact(text) + "\n")
         self._stderr.flush()
 
@@ -85,10 +86,10 @@ class Output:
     def warn(self, message: str) -> None:
         self._emit(f"warning: {message}")
 
-    def mask_secret(self, secret: str) -> None:
-        """Keep `secret` out of our output and, in GitHub Actions, out of the job log.
+    def _announce_secrets(self) -> None:
+        """In GitHub Actions, mask every secret registered so far (`secrets.register`) in the job
+        log, before anything is printed: called at the top of every write.
 
-        Call it the moment a secret is known, before anything that could contain it is printed.
         The `::add-mask::` line goes to stderr in both modes. The runner scans stderr for
         workflow commands exactly as it scans stdout: actions/runner
         src/Runner.Worker/Handlers/ScriptHandler.cs hands StepHost.OutputDataReceived and
@@ -100,18 +101,23 @@ class Output:
         otherwise swallow the mask and keep the raw secret in the captured text. Within stderr it
         precedes every message; stdout only ever carries redacted results.
         """
-        from authkit_setup.masking import register_secret
-
-        register_secret(secret)
-        if not self.github_actions or not secret or secret in self._masked:
+        if not self.github_actions:
             return
-        self._masked.add(secret)
-        for line in secret.splitlines():
-            if line.strip():
-                # The runner un-escapes %25 (and %0D, %0A) in command data: escape % so the
-                # mask is the exact value. It carries the raw value; the runner never echoes it.
-                self._stderr.write(f"::add-mask::{line.replace('%', '%25')}\n")
-        self._stderr.flush()
+        fresh = [s for s in announcements() if s not in self._masked]
+        for secret in fresh:
+            self._masked.add(secret)
+            for line in secret.splitlines():
+                if line.strip():
+                    # The runner un-escapes %25 (and %0D, %0A) in command data: escape % so the
+                    # mask is the exact value. It carries the raw value; the runner never echoes
+                    # it.
+                    self._stderr.write(f"::add-mask::{line.replace('%', '%25')}\n")
+        if fresh:
+            self._stderr.flush()
+
+    def flush_masks(self) -> None:
+        """Announce registered secrets now (before a file another step reads is written)."""
+        self._announce_secrets()
 
     # -- results (stdout) ---------------------------------------------------------------
     def reveal(self, *values: str) -> None:
@@ -135,6 +141,7 @@ class Output:
 
     def result(self, document: Mapping[str, Any]) -> None:
         """Print the command's JSON document (JSON mode only)."""
+        self._announce_secrets()
         if self.json_mode:
             doc = _redact_doc(document, self._scrub_result)
             self._stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
@@ -142,11 +149,13 @@ class Output:
 
     def print(self, text: str = "") -> None:
         """Print a human result line on stdout (human mode only)."""
+        self._announce_secrets()
         if not self.json_mode:
             self._stdout.write(self._scrub_result(text) + "\n")
             self._stdout.flush()
 
     def table(self, title: str, columns: list[str], rows: list[list[str]]) -> None:
+        self._announce_secrets()
         if self.json_mode:
             return
         from rich.console import Console
@@ -160,6 +169,7 @@ class Output:
         Console(file=self._stdout, width=max(100, _terminal_width()), soft_wrap=False).print(table)
 
     def error(self, err: AuthkitError) -> None:
+        self._announce_secrets()
         if self.json_mode:
             doc = {
                 "ok": False,

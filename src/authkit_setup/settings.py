@@ -6,9 +6,10 @@ The .env file is read with python-dotenv's `dotenv_values`, never injected into 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from authkit_setup.errors import CredentialsError, UsageError
 
@@ -95,9 +96,9 @@ def require_key(setting: Setting, *, flag: str, what: str, where: str) -> str:
             f"no {what}: pass {flag} or set {setting.name} (in the environment or in .env)",
             hint=f"create one at {where}",
         )
-    from authkit_setup.masking import register_secret
+    from authkit_setup.secrets import register
 
-    register_secret(setting.value)
+    register(setting.value)
     return setting.value
 
 
@@ -106,3 +107,80 @@ def api_url(name: str, default: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise UsageError(f"{name}={value!r} is not an http(s) URL")
     return value.rstrip("/")
+
+
+# Flags whose value is a secret. Each also has a `-file` form (`--api-key-file PATH`, `-` for
+# stdin) so the secret never reaches the process list or the shell history.
+SECRET_FLAGS = (
+    "--api-key",
+    "--neon-api-key",
+    "--supabase-access-token",
+    "--supabase-db-password",
+    "--upstash-api-key",
+    "--database-url",
+    "--redis-url",
+)
+FILE_SUFFIX = "-file"
+
+
+def _read_secret(flag: str, source: str, stdin: IO[str]) -> str:
+    if source == "-":
+        try:
+            text = stdin.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{flag} -: stdin cannot be read ({exc})") from None
+        where = "stdin"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise UsageError(f"{flag} {source}: cannot be read ({reason})") from None
+        where = source
+    value = text.removesuffix("\n").removesuffix("\r")
+    if not value.strip():
+        raise UsageError(f"{flag}: {where} is empty")
+    if "\n" in value or "\r" in value:
+        raise UsageError(f"{flag}: {where} must hold the value on one line")
+    from authkit_setup.secrets import register
+
+    register(value)
+    return value
+
+
+def expand_secret_files(argv: list[str], stdin: IO[str] | None = None) -> list[str]:
+    """`--api-key-file PATH` (or `-` for stdin) becomes `--api-key=<the file's one line>`,
+    for every flag in SECRET_FLAGS, before the command line is parsed; the rest is unchanged.
+    The expanded value lives only in this process: `ps` shows the path."""
+    pieces: list[str | tuple[str, str]] = []  # plain arguments, or (flag, source) to read
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            pieces.extend(argv[i:])
+            break
+        name, eq, inline = arg.partition("=")
+        if name.endswith(FILE_SUFFIX) and name.removesuffix(FILE_SUFFIX) in SECRET_FLAGS:
+            if eq:
+                source = inline
+            elif i + 1 < len(argv):
+                i += 1
+                source = argv[i]
+            else:
+                raise UsageError(f"{name} needs a file path (or - to read stdin)")
+            pieces.append((name, source))
+        else:
+            pieces.append(arg)
+        i += 1
+    from_stdin = [p[0] for p in pieces if isinstance(p, tuple) and p[1] == "-"]
+    if len(from_stdin) > 1:
+        raise UsageError(f"{from_stdin[1]} -: stdin can be read for one flag only")
+    expanded = []
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            name, source = piece
+            value = _read_secret(name, source, stdin or sys.stdin)
+            expanded.append(f"{name.removesuffix(FILE_SUFFIX)}={value}")
+        else:
+            expanded.append(piece)
+    return expanded

@@ -31,7 +31,12 @@ TimeoutOption = Annotated[
 ]
 ApiKeyOption = Annotated[
     str | None,
-    typer.Option("--api-key", help="Render API key. [env var: RENDER_API_KEY]", show_default=False),
+    typer.Option(
+        "--api-key",
+        help="Render API key; a value here shows in `ps` and shell history: prefer "
+        "RENDER_API_KEY or --api-key-file PATH (- reads stdin). [env var: RENDER_API_KEY]",
+        show_default=False,
+    ),
 ]
 
 # Defaults stay at each use site (`db_name: DbNameOption = "authkit-db"`): Typer takes a

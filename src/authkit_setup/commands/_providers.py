@@ -31,7 +31,12 @@ ProviderRegionOption = Annotated[
 ]
 NeonApiKeyOption = Annotated[
     str | None,
-    typer.Option("--neon-api-key", help="[env var: NEON_API_KEY]", show_default=False),
+    typer.Option(
+        "--neon-api-key",
+        help="Neon API key; a value here shows in `ps` and shell history: prefer NEON_API_KEY "
+        "or --neon-api-key-file PATH (- reads stdin). [env var: NEON_API_KEY]",
+        show_default=False,
+    ),
 ]
 NeonOrgOption = Annotated[
     str | None,
@@ -45,7 +50,9 @@ SupabaseTokenOption = Annotated[
     str | None,
     typer.Option(
         "--supabase-access-token",
-        help="Supabase personal access token (sbp_…). [env var: SUPABASE_ACCESS_TOKEN]",
+        help="Supabase personal access token (sbp_…); a value here shows in `ps` and shell "
+        "history: prefer SUPABASE_ACCESS_TOKEN or --supabase-access-token-file PATH (- reads "
+        "stdin). [env var: SUPABASE_ACCESS_TOKEN]",
         show_default=False,
     ),
 ]
@@ -62,7 +69,8 @@ SupabasePasswordOption = Annotated[
     typer.Option(
         "--supabase-db-password",
         help="Database password of an existing Supabase project (or the one to give a new "
-        "project). [env var: SUPABASE_DB_PASSWORD]",
+        "project); a value here shows in `ps` and shell history: prefer SUPABASE_DB_PASSWORD "
+        "or --supabase-db-password-file PATH (- reads stdin). [env var: SUPABASE_DB_PASSWORD]",
         show_default=False,
     ),
 ]
@@ -72,7 +80,13 @@ UpstashEmailOption = Annotated[
 ]
 UpstashApiKeyOption = Annotated[
     str | None,
-    typer.Option("--upstash-api-key", help="[env var: UPSTASH_API_KEY]", show_default=False),
+    typer.Option(
+        "--upstash-api-key",
+        help="Upstash API key; a value here shows in `ps` and shell history: prefer "
+        "UPSTASH_API_KEY or --upstash-api-key-file PATH (- reads stdin). "
+        "[env var: UPSTASH_API_KEY]",
+        show_default=False,
+    ),
 ]
 
 CREDENTIALS: dict[str, Any] = {

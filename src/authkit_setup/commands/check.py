@@ -19,7 +19,7 @@ given passes (warnings allowed), 1 when any fails, 2 on usage errors.
 \b
 Examples:
   authkit-setup check
-  authkit-setup check --database-url "$DATABASE_URL" --json
+  printf '%s' "$DATABASE_URL" | authkit-setup check --database-url-file - --json
   authkit-setup check --service my-api --timeout 3
 """
 
@@ -29,14 +29,20 @@ def check(
         str | None,
         typer.Option(
             "--database-url",
-            help="PostgreSQL URL to check. [env var: DATABASE_URL]",
+            help="PostgreSQL URL to check; a URL here (with its password) shows in `ps` and "
+            "shell history: prefer DATABASE_URL or --database-url-file PATH (- reads stdin). "
+            "[env var: DATABASE_URL]",
             show_default=False,
         ),
     ] = None,
     redis_url: Annotated[
         str | None,
         typer.Option(
-            "--redis-url", help="Redis URL to check. [env var: REDIS_URL]", show_default=False
+            "--redis-url",
+            help="Redis URL to check; a URL here (with its password) shows in `ps` and shell "
+            "history: prefer REDIS_URL or --redis-url-file PATH (- reads stdin). "
+            "[env var: REDIS_URL]",
+            show_default=False,
         ),
     ] = None,
     env_file: EnvFileOption = Path(".env"),

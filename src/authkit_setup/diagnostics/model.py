@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from authkit_setup.kinds import CheckName
-from authkit_setup.masking import mask_url
+from authkit_setup.secrets import mask_url
 
 Target = CheckName  # a kind, as a check result names it (kinds.py)
 RungName = Literal["url", "dns", "tcp", "tls", "auth", "database", "query"]
@@ -25,6 +25,24 @@ class Rung:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "ms": round(self.ms, 1), "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class TlsStatus:
+    """What the TLS rung proved: encryption only, or a certificate verified against what."""
+
+    in_use: bool
+    verified: bool = False
+    trust: str | None = None  # "system CAs", or the CA file the URL names
+    hostname_checked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_use": self.in_use,
+            "verified": self.verified,
+            "trust": self.trust,
+            "hostname_checked": self.hostname_checked,
+        }
 
 
 class RungFailed(Exception):
@@ -51,6 +69,7 @@ class CheckResult:
     server_version: str | None = None
     latency_ms: float | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    tls: TlsStatus | None = None  # None: the TLS rung was not reached
     skipped: bool = False
     reason: str | None = None
 
@@ -103,6 +122,7 @@ class CheckResult:
             "warnings": list(self.warnings),
             "server_version": self.server_version,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+            "tls": None if self.tls is None else self.tls.to_json(),
         }
         if with_skip or self.skipped:
             doc["skipped"] = self.skipped

@@ -11,11 +11,16 @@ import struct
 import time
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult, RungFailed
+from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import build_libpq_url, lint, parse_url
-from authkit_setup.masking import redact
+from authkit_setup.diagnostics.url import (
+    build_libpq_url,
+    lint,
+    parse_url,
+    weak_password_warning,
+)
+from authkit_setup.secrets import redact
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 SLOW_MS = 30.0
@@ -34,6 +39,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float) -> str:
     sslmode = url.sslmode
     if sslmode == "disable":
+        result.tls = TlsStatus(in_use=False)
         return "not requested (sslmode=disable)"
     sock.settimeout(timeout)
     try:
@@ -55,6 +61,7 @@ def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float
                 "connect to the server's TLS host/port, or drop sslmode=require only if this is a "
                 "private network (e.g. a Render internal URL)",
             )
+        result.tls = TlsStatus(in_use=False)
         return f"the server does not offer TLS (sslmode={sslmode}: plaintext)"
     if answer != b"S":
         what = "closed the connection" if not answer else f"answered {answer!r}"
@@ -67,15 +74,14 @@ def _tls_rung(result: CheckResult, sock: socket.socket, url: Any, timeout: float
     cafile = url.query.get("sslrootcert") or os.environ.get("PGSSLROOTCERT")
     if cafile == "system":
         cafile = None
-    tls, detail = handshake(
+    tls, detail, result.tls = handshake(
         sock,
         url.host,
         verify=verify,
         check_hostname=sslmode == "verify-full",
         cafile=cafile,
         timeout=timeout,
-        fix_untrusted="add sslrootcert=/path/to/ca.pem to the URL, or use sslmode=require to "
-        "encrypt without verifying the certificate",
+        ca_param="sslrootcert",
     )
     tls.close()
     return detail
@@ -213,7 +219,7 @@ def check_postgres(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     with result.rung("url") as detail:
         url = parse_url(raw_url, "postgres")
-        for warning in lint(url):
+        for warning in [*weak_password_warning(url), *lint(url)]:
             result.warn(warning)
         result.url = url.raw
         detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.database} sslmode={url.sslmode}"

@@ -7,11 +7,17 @@ import statistics
 import time
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult, RungFailed
+from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import UPSTASH_HOST, ConnectionUrl, lint, parse_url
-from authkit_setup.masking import redact
+from authkit_setup.diagnostics.url import (
+    UPSTASH_HOST,
+    ConnectionUrl,
+    lint,
+    parse_url,
+    weak_password_warning,
+)
+from authkit_setup.secrets import redact
 
 SLOW_MS = 30.0
 EVICTS_EVERYTHING = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
@@ -31,14 +37,14 @@ def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect((address, url.port))
-            tls, _ = handshake(
+            tls, _, _ = handshake(
                 sock,
                 url.host,
                 verify=False,
                 check_hostname=False,
                 cafile=None,
                 timeout=timeout,
-                fix_untrusted="",
+                ca_param="ssl_ca_certs",
             )
             tls.close()
             return True
@@ -140,7 +146,7 @@ def check_redis(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     with result.rung("url") as detail:
         url = parse_url(raw_url, "redis")
-        for warning in lint(url):
+        for warning in [*weak_password_warning(url), *lint(url)]:
             result.warn(warning)
         detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.db_index}"
     with result.rung("dns") as detail:
@@ -151,18 +157,18 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
         with result.rung("tls") as detail:
             if url.scheme == "rediss":
                 verify, check_hostname, cafile = _tls_settings(url)
-                tls, detail[0] = handshake(
+                tls, detail[0], result.tls = handshake(
                     sock,
                     url.host,
                     verify=verify,
                     check_hostname=check_hostname,
                     cafile=cafile,
                     timeout=timeout,
-                    fix_untrusted="add ssl_ca_certs=/path/to/ca.pem to the URL, or "
-                    "ssl_cert_reqs=none to encrypt without verifying",
+                    ca_param="ssl_ca_certs",
                 )
                 tls.close()
             else:
+                result.tls = TlsStatus(in_use=False)
                 detail[0] = "not requested (redis://)"
     finally:
         sock.close()
@@ -196,7 +202,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
                     start = time.perf_counter()
                     client.ping()
                     timings.append((time.perf_counter() - start) * 1000)
-                info = client.info("server")
+                info = _server_info(client)
                 policy = _maxmemory_policy(client)
             except (rexc.RedisError, OSError) as exc:
                 raise RungFailed(
@@ -225,6 +231,30 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             f"round trip {result.latency_ms:.0f} ms (> {SLOW_MS:.0f} ms): Redis is probably in "
             "another region than this machine; keep it in the app's region"
         )
+
+
+def _server_info(client: Any) -> dict[str, Any]:
+    """INFO server; from HELLO when the user may not run INFO (it is in @dangerous, which an
+    application's user should not have: `authkit-setup local` gives it none)."""
+    import redis.exceptions as rexc
+
+    try:
+        return dict(client.info("server"))
+    except rexc.NoPermissionError:
+        pass
+    reply = client.execute_command("HELLO")
+    if isinstance(reply, dict):
+        pairs = list(reply.items())
+    else:
+        pairs = list(zip(reply[::2], reply[1::2], strict=False))
+
+    def text(value: Any) -> str:
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+    hello = {text(k): v for k, v in pairs}
+    product = text(hello.get("server", "redis"))
+    key = "valkey_version" if product == "valkey" else "redis_version"
+    return {key: text(hello.get("version", "unknown"))}
 
 
 def _maxmemory_policy(client: Any) -> str | None:

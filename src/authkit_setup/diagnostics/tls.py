@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 
-from authkit_setup.diagnostics.model import RungFailed
+from authkit_setup.diagnostics.model import RungFailed, TlsStatus
 
 
 def client_context(*, verify: bool, check_hostname: bool, cafile: str | None) -> ssl.SSLContext:
@@ -27,9 +27,14 @@ def handshake(
     check_hostname: bool,
     cafile: str | None,
     timeout: float,
-    fix_untrusted: str,
-) -> tuple[ssl.SSLSocket, str]:
-    """Wrap `sock` in TLS (with SNI = host); return the TLS socket and a detail line."""
+    ca_param: str,
+) -> tuple[ssl.SSLSocket, str, TlsStatus]:
+    """Wrap `sock` in TLS (with SNI = host); return the TLS socket, a detail line saying what
+    was proved (encryption only, or a certificate verified against what) and that status.
+
+    `ca_param` is the URL parameter that names a CA file (sslrootcert, ssl_ca_certs): a failed
+    verification's hint tells how to trust the provider's CA, never to turn verification off.
+    """
     try:
         context = client_context(verify=verify, check_hostname=check_hostname, cafile=cafile)
     except (OSError, ssl.SSLError) as exc:
@@ -45,7 +50,7 @@ def handshake(
         raise RungFailed(
             "tls_certificate",
             f"the server's certificate is not trusted: {exc.verify_message}",
-            fix_untrusted,
+            _trust_hint(exc, ca_param, cafile),
         ) from None
     except TimeoutError:
         raise RungFailed(
@@ -63,5 +68,25 @@ def handshake(
     cipher = tls.cipher()
     detail = f"{tls.version()} ({cipher[0] if cipher else 'unknown cipher'})"
     if not verify:
-        detail += ", certificate not verified"
-    return tls, detail
+        detail += ", certificate not verified (encryption only)"
+        return tls, detail, TlsStatus(in_use=True)
+    trust = cafile or "system CAs"
+    detail += f", certificate verified against {'the system CAs' if cafile is None else cafile}"
+    detail += ", host name checked" if check_hostname else ", host name not checked"
+    return tls, detail, TlsStatus(True, True, trust, check_hostname)
+
+
+def _trust_hint(exc: ssl.SSLCertVerificationError, ca_param: str, cafile: str | None) -> str:
+    if (
+        "hostname" in str(exc.verify_message).lower()
+        or "ip address" in str(exc.verify_message).lower()
+    ):
+        return (
+            "connect with a host name the certificate names (the provider's host, not an IP "
+            "address or an alias)"
+        )
+    where = f"the CA file {cafile} does not sign it" if cafile else "no system CA signs it"
+    return (
+        f"{where}: trust the provider's CA rather than turning verification off: save its CA "
+        f"certificate (PEM) and add {ca_param}=/path/to/ca.pem to the URL"
+    )

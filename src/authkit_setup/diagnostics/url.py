@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from authkit_setup.diagnostics.model import RungFailed, Target
 from authkit_setup.kinds import Kind
-from authkit_setup.masking import mask_url, register_secret
+from authkit_setup.secrets import is_strong, mask_url, register, split_userinfo
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss")
@@ -89,6 +89,16 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         raise _bad(f"{name} is empty", f"set {name} to a URL like {expected}")
     if "://" not in raw:
         raise _bad(f"{name} is not a URL (no scheme://)", f"use the form {expected}")
+    register(raw)  # before anything below can quote a piece of it
+    userinfo = (split_userinfo(raw) or ("", None, ""))[1]
+    if userinfo is not None and any(c in userinfo for c in "/?#"):
+        # Drivers cut the host at the first / ? #, so they would read part of the password as
+        # the host or port, and echo it in their errors.
+        raise _bad(
+            f"{name} has a '/', '?' or '#' before its last '@': a password with these characters "
+            "must be percent-encoded",
+            "percent-encode the password: / is %2F, ? is %3F, # is %23, @ is %40",
+        )
     try:
         parts = urlsplit(raw)
     except ValueError as exc:
@@ -126,10 +136,16 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         ) from None
     if port == 0:
         raise _bad(f"{name} has port 0", f"use the server's port, e.g. {expected}")
-    password = unquote(parts.password) if parts.password is not None else None
-    username = unquote(parts.username) if parts.username is not None else None
-    if password:
-        register_secret(password)
+    try:
+        # Drivers decode the escapes as UTF-8 and fail on anything else (psycopg raises a bare
+        # UnicodeDecodeError): say so here, at the url rung.
+        password = unquote(parts.password, errors="strict") if parts.password else parts.password
+        username = unquote(parts.username, errors="strict") if parts.username else parts.username
+    except UnicodeDecodeError:
+        raise _bad(
+            f"{name}'s user name or password has %-escapes that are not UTF-8",
+            "percent-encode the UTF-8 bytes of each character (é is %C3%A9)",
+        ) from None
     try:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
     except ValueError:
@@ -175,7 +191,6 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
         # redis://PASSWORD@host: a lone userinfo is the password (redis-cli and most clients).
         if username and password is None:
             password, username = username, None
-            register_secret(password)
         url = ConnectionUrl(
             target, raw, scheme, host, port or 6379, username, password, None, db_index, query
         )
@@ -225,6 +240,18 @@ def lint(url: ConnectionUrl) -> list[str]:
         if UPSTASH_HOST.search(url.host) and url.scheme == "redis":
             warnings.append("Upstash only accepts TLS: use rediss:// instead of redis://")
     return warnings
+
+
+def weak_password_warning(url: ConnectionUrl) -> list[str]:
+    """A warning when the URL's password is short or a common word (masked in URLs only)."""
+    if not url.password or is_strong(url.password):
+        return []
+    name = "DATABASE_URL" if url.target == "postgres" else "REDIS_URL"
+    return [
+        f"the password in {name} is weak (shorter than 8 characters or a common word): it is "
+        "masked inside URLs, but cannot be told from ordinary text elsewhere; use a long "
+        "random password"
+    ]
 
 
 def neon_endpoint_id(host: str) -> str | None:

@@ -8,8 +8,9 @@ Both servers listen on loopback only, run detached in their own session (Ctrl-C 
 terminal that started them does not reach them), keep their data across stop/start and
 record their pid in the data directory, so another process can find and stop them.
 
-PostgreSQL refuses to run as root. When this process is root, `initdb` and `postgres` run as
-the existing unprivileged user `nobody`: the data directory is owned by that user (mode 700)
+PostgreSQL refuses to run as root, and Redis is not run as root either (`unprivileged=True`, as
+`authkit-setup local` asks). When this process is root, `initdb`, `postgres` and `redis-server`
+run as the existing unprivileged user `nobody`: the data directory is owned by that user (mode 700)
 and, if `nobody` cannot read the wheel's files (a virtualenv under /root, say), the binaries
 are copied once into a world-readable cache under the system temp directory.
 """
@@ -43,6 +44,7 @@ from authkit_setup.errors import LocalServerError
 
 __all__ = [
     "INSTALL_HINT",
+    "APP_USER_RULES",
     "EmbeddedPostgres",
     "EmbeddedRedis",
     "find_postgres_bin",
@@ -146,7 +148,8 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _postgres_run_as() -> _RunAs | None:
+def _unprivileged_run_as(why: str) -> _RunAs | None:
+    """`nobody` when this process is root (`why`: what needs it), else None."""
     if not _is_root():
         return None
     import pwd
@@ -155,11 +158,18 @@ def _postgres_run_as() -> _RunAs | None:
         entry = pwd.getpwnam(_UNPRIVILEGED_USER)
     except KeyError:
         raise LocalServerError(
-            "PostgreSQL refuses to run as root, and there is no "
-            f"{_UNPRIVILEGED_USER!r} user to run it as.",
+            f"{why}, and there is no {_UNPRIVILEGED_USER!r} user to run it as.",
             hint="Run authkit-setup as a normal user.",
         ) from None
     return _RunAs(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def _postgres_run_as() -> _RunAs | None:
+    return _unprivileged_run_as("PostgreSQL refuses to run as root")
+
+
+def _redis_run_as() -> _RunAs | None:
+    return _unprivileged_run_as("Redis is not run as root by authkit-setup")
 
 
 def _can_access(path: Path, run_as: _RunAs, want: int) -> bool:
@@ -199,6 +209,16 @@ def _tree_readable(root: Path, run_as: _RunAs) -> bool:
             if not _can_access(path, run_as, want):
                 return False
     return True
+
+
+def _os_user_name() -> str | None:
+    """The name of the OS user running this process (what `peer` authentication sees)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None  # an uid without a passwd entry (some containers): peer cannot work
 
 
 def _chown(path: Path, run_as: _RunAs | None) -> None:
@@ -384,6 +404,56 @@ def _copy_pg_tree_for(run_as: _RunAs) -> Path:
     return cached_bin
 
 
+@functools.cache
+def _redis_server_for(run_as: _RunAs) -> Path:
+    """redis-server as `run_as` can run it: the wheel's own when it can reach and read it, else
+    a world-readable copy made once under the system temp dir."""
+    server = find_redis_server()
+    if _can_reach(server, run_as) and _can_access(server, run_as, os.R_OK | os.X_OK):
+        return server
+    digest = hashlib.sha256(server.read_bytes()).hexdigest()[:16]
+    tmp_root = Path(tempfile.gettempdir())
+    cache = tmp_root / f"authkit-redis-{digest}-{os.geteuid()}"
+    if not cache.exists():
+        staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=tmp_root))
+        try:
+            shutil.copy2(server, staging / "redis-server")
+            (staging / "redis-server").chmod(0o755)
+            staging.chmod(0o755)
+            try:
+                staging.rename(cache)
+            except OSError:
+                if not cache.exists():  # some other failure than losing a race
+                    raise
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    st = cache.lstat()
+    copy = cache / "redis-server"
+    if (
+        not stat.S_ISDIR(st.st_mode)
+        or st.st_uid != os.geteuid()
+        or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        or not copy.is_file()
+        or copy.stat().st_uid != os.geteuid()
+    ):
+        raise LocalServerError(
+            f"{cache} exists but is not a copy of redis-server owned by you.",
+            hint=f"Remove {cache} and try again.",
+        )
+    return copy
+
+
+def _chown_tree(root: Path, run_as: _RunAs | None) -> None:
+    """Hand `root` and everything in it to `run_as` (files an earlier root-run server wrote)."""
+    if run_as is None:
+        return
+    _chown(root, run_as)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            os.chown(Path(dirpath) / name, run_as.uid, run_as.gid, follow_symlinks=False)
+
+
 def _make_world_readable(root: Path) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
@@ -409,8 +479,9 @@ class EmbeddedPostgres:
 
     Call `init()` once (idempotent; `start()` calls it too), then `start()` / `stop()` as often
     as needed: the data survives. `fast=True` turns off fsync and friends (tests only).
-    Local (unix socket) connections are `trust` but the socket lives in a private 0700
-    directory; TCP connections need the SCRAM password.
+    Over the unix socket (in a private 0700 directory) only the OS user running this process
+    logs in as the superuser without a password (`peer`); any other login, and every TCP one,
+    needs a SCRAM password.
     """
 
     def __init__(
@@ -539,12 +610,39 @@ class EmbeddedPostgres:
                 f"initdb failed in {self.data_dir}: {output.splitlines()[-1] if output else ''}",
                 hint=output or None,
             )
+        self._write_auth_files()
+
+    def _write_auth_files(self) -> None:
+        """pg_hba.conf and pg_ident.conf, rewritten on every start (older clusters had a unix
+        socket that trusted everyone who could reach it, `nobody` included when root ran it).
+
+        Unix socket: only the OS user who runs authkit-setup may log in as the superuser without
+        a password (`peer`, mapped in pg_ident.conf); everyone else needs a SCRAM password, as
+        over TCP (loopback only).
+        """
+        run_as = self._run_as
+        me = _os_user_name()
+        ident = self.data_dir / "pg_ident.conf"
+        ident.write_text(
+            "# Written by authkit-setup on every start: who may log in as the superuser over\n"
+            "# the unix socket without a password (`peer`).\n"
+            "# MAPNAME       SYSTEM-USERNAME         PG-USERNAME\n"
+            + (f"authkit        {me}                    {self.superuser}\n" if me else "")
+        )
+        _chown(ident, run_as)
         hba = self.data_dir / "pg_hba.conf"
         hba.write_text(
-            "# Written by authkit-setup. Unix socket: trust (the socket dir is private, 0700).\n"
+            "# Written by authkit-setup on every start. Unix socket: the superuser by peer for\n"
+            "# the OS user in pg_ident.conf only; everything else needs a SCRAM password.\n"
             "# TCP: loopback only, SCRAM passwords.\n"
             "# TYPE  DATABASE        USER            ADDRESS                 METHOD\n"
-            "local   all             all                                     trust\n"
+            + (
+                f"local   all             {self.superuser:<15} "
+                "                        peer map=authkit\n"
+                if me
+                else ""
+            )
+            + "local   all             all                                     scram-sha-256\n"
             "host    all             all             127.0.0.1/32            scram-sha-256\n"
             "host    all             all             ::1/128                 scram-sha-256\n"
         )
@@ -581,6 +679,7 @@ class EmbeddedPostgres:
             return
         self.init()
         self._prepare_data_dir()
+        self._write_auth_files()
         run_as = self._run_as
         socket_dir = Path(tempfile.mkdtemp(prefix=_SOCKET_DIR_PREFIX))
         _chown(socket_dir, run_as)
@@ -681,11 +780,22 @@ def _check_acl_name(name: str) -> None:
         raise LocalServerError(f"Invalid Redis user name {name!r}.")
 
 
+# What an application's Redis user may do: every key and channel, every command except the
+# @dangerous ones (CONFIG, MODULE, DEBUG, SAVE/BGSAVE, SHUTDOWN, ACL, KEYS, FLUSHALL, INFO…), so
+# a leaked REDIS_URL cannot write files where it likes, load a module or reconfigure the server.
+# GET/SET/INCR/EXPIRE, EVAL (rate-limit scripts; ACLs apply inside scripts too), PING and
+# pub/sub stay allowed.
+APP_USER_RULES = "~* &* +@all -@dangerous"
+
+
 class EmbeddedRedis:
     """A Redis 6.2 server on `host:port` keeping its data (append-only file) in `data_dir`.
 
-    `password` protects the `default` user (`requirepass`); `add_acl_user()` adds more users,
-    also persisted in `data_dir` so they come back after a restart.
+    `password` protects the `default` user (`requirepass`), which may run every command unless
+    `default_user_rules` restricts it (APP_USER_RULES for an application's user).
+    `add_acl_user()` adds more users, also persisted in `data_dir` so they come back after a
+    restart. `maxmemory_policy` goes into the config file. With `unprivileged=True` a server
+    started by root runs as `nobody` (like PostgreSQL), so `data_dir` must be reachable by it.
     """
 
     def __init__(
@@ -695,11 +805,17 @@ class EmbeddedRedis:
         port: int,
         password: str | None,
         host: str = "127.0.0.1",
+        default_user_rules: str | None = None,
+        maxmemory_policy: str | None = None,
+        unprivileged: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.password = password
         self.host = host
+        self.default_user_rules = default_user_rules
+        self.maxmemory_policy = maxmemory_policy
+        self._run_as = _redis_run_as() if unprivileged else None
 
     @property
     def conf_path(self) -> Path:
@@ -740,27 +856,44 @@ class EmbeddedRedis:
             'save ""',
             "databases 16",
         ]
-        if self.password is not None:
+        if self.maxmemory_policy is not None:
+            lines.append(f"maxmemory-policy {self.maxmemory_policy}")
+        if self.password is not None and self.default_user_rules is not None:
+            digest = hashlib.sha256(self.password.encode()).hexdigest()
+            lines.append(f"user default reset on #{digest} {self.default_user_rules}")
+        elif self.password is not None:
             lines.append(f"requirepass {_redis_quote(self.password)}")
         if self.users_path.is_file():
             lines.append(f"include {_redis_quote(str(self.users_path))}")
         fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(lines) + "\n")
+        _chown(self.conf_path, self._run_as)
 
     def start(self, timeout: float = 15) -> None:
         """Start redis-server and wait until it answers PING. A no-op if already running."""
         if self.pid is not None:
             return
-        server = find_redis_server()
+        run_as = self._run_as
+        if run_as is not None and not _can_reach(self.data_dir, run_as):
+            raise LocalServerError(
+                f"Redis runs as {run_as.name!r} when started by root, and {run_as.name!r} "
+                f"cannot reach {self.data_dir} (a parent directory is not world-searchable).",
+                hint="Use a data directory outside /root, or run as a normal user.",
+            )
+        server = find_redis_server() if run_as is None else _redis_server_for(run_as)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
+        _chown_tree(self.data_dir, run_as)
         with contextlib.suppress(FileNotFoundError):
             self.pid_path.unlink()
         self._write_conf()
-        with _open_log(self.log_path, None) as log:
+        with _open_log(self.log_path, run_as) as log:
             proc = _popen_detached(
-                [str(server), str(self.conf_path)], log=log, run_as=None, cwd=str(self.data_dir)
+                [str(server), str(self.conf_path)],
+                log=log,
+                run_as=run_as,
+                cwd=str(self.data_dir),
             )
         deadline = time.monotonic() + timeout
         while True:
@@ -838,6 +971,7 @@ class EmbeddedRedis:
         fd = os.open(self.users_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(kept) + "\n")
+        _chown(self.users_path, self._run_as)
         return self.url(username=name, password=password)
 
     def __enter__(self) -> EmbeddedRedis:

@@ -40,12 +40,13 @@ from authkit_setup.envfile import write_private_file
 from authkit_setup.errors import LocalServerError, UsageError
 from authkit_setup.kinds import Kind
 from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
+    APP_USER_RULES,
     EmbeddedPostgres,
     EmbeddedRedis,
     _postgres_run_as,
     free_port,
 )
-from authkit_setup.masking import mask_url, register_secret
+from authkit_setup.secrets import mask_url, register
 from authkit_setup.targets.base import EnvChange as EnvChange
 
 # The two servers are the two kinds of store (kinds.py declares their titles, flags, env vars).
@@ -209,8 +210,8 @@ def load_state(paths: LocalPaths) -> LocalState | None:
             hint="restore it, or start over with `authkit-setup local destroy --yes`",
         ) from None
     for secret in (state.postgres.superuser_password, state.postgres.password):
-        register_secret(secret)
-    register_secret(state.redis.password)
+        register(secret)
+    register(state.redis.password)
     return state
 
 
@@ -222,7 +223,7 @@ def save_state(paths: LocalPaths, state: LocalState) -> None:
 def _new_password() -> str:
     # URL-safe, so it needs no quoting in a URL or a .env file.
     password = secrets.token_urlsafe(24)
-    register_secret(password)
+    register(password)
     return password
 
 
@@ -339,7 +340,7 @@ def _local_password(url: str, server: Server) -> str | None:
     password = unquote(parts.password)
     if "\n" in password or "\r" in password:
         return None
-    register_secret(password)
+    register(password)
     return password
 
 
@@ -365,9 +366,28 @@ def _postgres(state: LocalState) -> EmbeddedPostgres:
 
 
 def _redis(paths: LocalPaths, state: LocalState) -> EmbeddedRedis:
-    return EmbeddedRedis(
-        paths.redis_dir, port=state.redis.port, password=state.redis.password, host=HOST
-    )
+    """Redis as the app's user (no @dangerous commands), never evicting, not run as root.
+
+    Root runs it as `nobody`, which must reach its folder: beside PGDATA when that had to move
+    to the fallback folder for the same reason. A server an older version started as root in
+    `.authkit/redis` is still found there, so that status and stop reach it.
+    """
+
+    def server(data_dir: Path) -> EmbeddedRedis:
+        return EmbeddedRedis(
+            data_dir,
+            port=state.redis.port,
+            password=state.redis.password,
+            host=HOST,
+            default_user_rules=APP_USER_RULES,
+            maxmemory_policy="noeviction",  # AuthKit keeps sessions in Redis: never evict them
+            unprivileged=True,
+        )
+
+    in_project = server(paths.redis_dir)
+    if state.postgres.data_dir.parent == paths.fallback_dir and in_project.pid is None:
+        return server(paths.fallback_dir / REDIS_DIR_NAME)
+    return in_project
 
 
 def _status_of_postgres(

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from authkit_setup.envfile import update_env_file
+from authkit_setup.envfile import say_kept_out_of_git, update_env_file
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.kinds import Kind
 from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
@@ -58,8 +58,8 @@ from authkit_setup.local.state import (
     points_at_local,
     save_state,
 )
-from authkit_setup.masking import register_secret
 from authkit_setup.output import Output
+from authkit_setup.secrets import register
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file
 
 # --------------------------------------------------------------------------- up
@@ -100,7 +100,6 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
         pg, pg_action = _start_postgres(paths, plan, opts.timeout, out)
         rd, rd_action = _start_redis(paths, plan, opts.timeout, out)
         db_action = _ensure_database(pg, plan.state.postgres, opts.timeout)
-        _ensure_noeviction(plan.state.redis, opts.timeout)
         database_url = pg.url(plan.state.postgres.user, plan.state.postgres.password, DATABASE)
         redis_url = rd.url(username=REDIS_USER, password=plan.state.redis.password)
         out.step(f"database {DATABASE} and user {DB_USER}: {db_action}")
@@ -119,6 +118,7 @@ def bring_up(paths: LocalPaths, opts: UpOptions, out: Output) -> UpReport:
                     f"first (authkit-setup check does) will use that one, not {paths.env_file.name}"
                 )
         gitignore = _ignore_data_dir(paths, out)
+        say_kept_out_of_git(paths.env_file, out)
 
     servers = [
         _status_of_postgres(pg, pg_action, database_url),
@@ -208,8 +208,8 @@ def _plan(paths: LocalPaths, opts: UpOptions, out: Output) -> _Plan:
         ),
         redis=RedisState(port=rd_port, password=rd_password or _new_password()),
     )
-    register_secret(state.postgres.password)
-    register_secret(state.redis.password)
+    register(state.postgres.password)
+    register(state.redis.password)
     return _Plan(state=state, previous=previous, notes=notes, replaced=replaced)
 
 
@@ -355,17 +355,6 @@ def _redis_answers(state: RedisState, timeout: float) -> bool:
         return False
 
 
-def _ensure_noeviction(state: RedisState, timeout: float) -> None:
-    """AuthKit keeps sessions in Redis: evicting keys would log people out."""
-    try:
-        with _redis_client(state, timeout) as client:
-            policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-            if policy != "noeviction":
-                client.config_set("maxmemory-policy", "noeviction")
-    except redis.RedisError as exc:
-        raise LocalServerError(f"Redis on {HOST}:{state.port} did not answer: {exc}") from None
-
-
 def _ensure_database(pg: EmbeddedPostgres, state: PostgresState, timeout: float) -> str:
     """Create the role and database if missing; reset the password if the app cannot log in.
 
@@ -397,6 +386,7 @@ def _create_role_and_database(
         host=str(socket_dir),
         port=pg.port,
         user=SUPERUSER,
+        password=pg.password,  # used only where peer authentication cannot be (no passwd entry)
         dbname="postgres",
         autocommit=True,
         connect_timeout=connect_timeout,

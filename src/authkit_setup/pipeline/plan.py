@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from authkit_setup.ci import mask_connection_info
 from authkit_setup.errors import PlanConflictError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef
@@ -39,9 +38,8 @@ class StorePlan:
     store: Store | None = None
 
     def read_info(self, store: Store, out: Output) -> None:
-        """The store's URLs, masked in GitHub Actions as soon as they are read."""
+        """The store's URLs; ConnectionInfo registers them as secrets the moment they exist."""
         self.info = self.provider.connection_info(store)
-        mask_connection_info(out, self.info)
 
     def to_json(self, *, planned: bool) -> dict[str, Any]:
         """The store's entry in `resources`; a dry run (`planned`) adds what it would do."""

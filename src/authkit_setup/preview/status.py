@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from authkit_setup.ci import OutputValue, mask_connection_info, mask_urls
+from authkit_setup.ci import OutputValue
 from authkit_setup.errors import CredentialsError, NotFoundError, UsageError
 from authkit_setup.inputs import require_nonempty
 from authkit_setup.output import Output
@@ -40,6 +40,7 @@ from authkit_setup.providers.registry import (
     default_providers,
 )
 from authkit_setup.providers.render import SERVICE_ID, RenderClient
+from authkit_setup.secrets import register
 from authkit_setup.timestamps import parse_time
 
 EXPIRY_WARNING_DAYS = 7
@@ -272,7 +273,7 @@ def read_service_env(
 ) -> dict[Kind, str | None]:
     """The service's DATABASE_URL / REDIS_URL, masked in GitHub Actions as soon as read."""
     values = {kind: client.env_var(service.id, kind.env_var) for kind in dict.fromkeys(kinds)}
-    mask_urls(out, values.values())
+    register(*values.values())
     return values
 
 
@@ -362,8 +363,6 @@ def collect_status(
                 )
             if scope.service is not None:
                 info = connection_info_or_none(provider, store)
-                if info is not None:
-                    mask_connection_info(out, info)
                 entry.wired = points_at(env.get(target.kind), store, info)
                 if traits_of(provider).beside_service and store.region != scope.service.region:
                     report.warnings.append(

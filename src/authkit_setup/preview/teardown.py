@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from authkit_setup.ci import OutputValue, mask_connection_info
+from authkit_setup.ci import OutputValue
 from authkit_setup.errors import AuthkitError, PlanConflictError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.names import belongs_to_preview
@@ -192,8 +192,6 @@ def run_teardown(
             for doomed in report.deleted:
                 if doomed.store.kind is kind and value is not None:
                     info = connection_info_or_none(doomed.provider, doomed.store)
-                    if info is not None:
-                        mask_connection_info(out, info)
                     if points_at(value, doomed.store, info):
                         outcome = "removed"
                         extra.update(info.extra_env if info is not None else {})

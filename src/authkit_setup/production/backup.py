@@ -11,31 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from authkit_setup.errors import UsageError
-from authkit_setup.masking import MASK, mask_url
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import Kind, Store, StoreSpec
 from authkit_setup.providers.render import PITR_UNKNOWN as PITR_UNKNOWN
 from authkit_setup.providers.render import RenderClient, RenderStores
 from authkit_setup.providers.render import backup_facts as backup_facts
+from authkit_setup.secrets import mask_link, register
 
 
 def mask_export_url(url: str) -> str:
     """Keep scheme, host and path; the query (and fragment) carries the token: `?****`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return MASK
-    if not parts.scheme or not parts.netloc:
-        return MASK
-    host = parts.netloc.rsplit("@", 1)[-1]
-    masked = f"{parts.scheme}://{host}{parts.path}"
-    if parts.query or parts.fragment:
-        masked += f"?{MASK}"
-    return mask_url(masked)
+    return mask_link(url)
 
 
 def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:
@@ -89,7 +78,7 @@ class Export:
 
 
 def _exports(client: RenderClient, store: Store) -> list[Export]:
-    return [
+    exports = [
         Export(
             id=str(e.get("id") or ""),
             created_at=e.get("createdAt") if isinstance(e.get("createdAt"), str) else None,
@@ -97,6 +86,8 @@ def _exports(client: RenderClient, store: Store) -> list[Export]:
         )
         for e in client.exports(store.id)
     ]
+    register(*(e.url for e in exports), link=True)
+    return exports
 
 
 @dataclass

@@ -383,7 +383,7 @@ def make_blueprint(request: BlueprintRequest, out: Output) -> tuple[str, bool]:
     """The Blueprint (from the service if one is named), written to --output or returned for
     printing (then True); its JSON document is `out`'s result either way."""
     from authkit_setup.inputs import require_nonempty
-    from authkit_setup.masking import redact
+    from authkit_setup.secrets import redact
 
     r = request
     require_nonempty(("--db-name", r.db_name), ("--redis-name", r.redis_name))

@@ -86,6 +86,12 @@ class ConnectionInfo:
     # API at once, the TCP endpoint possibly a little later): verification retries that long.
     verify_grace: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Whoever reads a store's URLs learns its password: register them the moment they exist.
+        from authkit_setup.secrets import register
+
+        register(self.app_url, self.external_url, *self.extra_env.values())
+
 
 @dataclass(frozen=True)
 class Traits:

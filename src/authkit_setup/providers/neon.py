@@ -23,7 +23,6 @@ from authkit_setup.errors import (
     UsageError,
 )
 from authkit_setup.http import ApiClient, expect_type, required_fields
-from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import (
     ConnectionInfo,
     Kind,
@@ -35,6 +34,7 @@ from authkit_setup.providers.base import (
 )
 from authkit_setup.providers.regions import pick_region
 from authkit_setup.providers.urls import rebuild
+from authkit_setup.secrets import register
 
 # A preview is the branch `preview/<name>` of the base project, as Neon recommends (§1.4).
 TRAITS = Traits(preview_branch_prefix="preview/")
@@ -282,7 +282,7 @@ class NeonStores:
         # The role's password is in this answer (and later only via connection_uri): mask it now.
         for role in created.get("roles") or []:
             if isinstance(role, dict) and isinstance(role.get("password"), str):
-                register_secret(role["password"])
+                register(role["password"])
         project = expect_type(created.get("project"), dict, "created project")
         operations = [o for o in created.get("operations") or [] if isinstance(o, dict)]
         store = self._store(project, operations)
@@ -421,7 +421,7 @@ class NeonBranchStores:
             return found[0]
         for role in created.get("roles") or []:
             if isinstance(role, dict) and isinstance(role.get("password"), str):
-                register_secret(role["password"])
+                register(role["password"])
         body = expect_type(created.get("branch"), dict, "created branch")
         store = self._store(project, body)
         store.created = True

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from authkit_setup.errors import BadResponseError, NotFoundError, UsageError
+from authkit_setup.errors import ApiError, BadResponseError, NotFoundError, UsageError
 from authkit_setup.http import ApiClient, expect_type, paginate_cursor, required_fields
 from authkit_setup.providers.base import (
     ConnectionInfo,
@@ -356,15 +356,14 @@ class RenderStores:
             raise BadResponseError(
                 f"Render returned no internal connection string for {store.name}"
             )
-        from authkit_setup.masking import register_secret
+        from authkit_setup.secrets import register
 
-        if isinstance(info.get("password"), str):
-            register_secret(info["password"])
-        for url in (internal, external):
-            if isinstance(url, str):
-                from authkit_setup.masking import mask_url
-
-                mask_url(url)  # registers the password embedded in the URL
+        password = info.get("password")
+        register(
+            password if isinstance(password, str) else None,
+            internal,
+            external if isinstance(external, str) else None,
+        )
         external_url = external if isinstance(external, str) and external else None
         reachable = bool(store.allow_cidrs)
         reason = None
@@ -416,6 +415,11 @@ def backup_facts(
         recovery = client.recovery(store.id)
     except NotFoundError:
         recovery = {}
+    except ApiError as exc:
+        # Render answers 400 for a free database, which has no recovery: not a failure.
+        if exc.status != 400 or store.plan != "free":
+            raise
+        recovery = {"recoveryStatus": "NOT_AVAILABLE"}
     status = recovery.get("recoveryStatus")
     expires_raw = store.expires_at or store.raw.get("expiresAt")
     expires = parse_time(expires_raw)

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 from authkit_setup import vault
 from authkit_setup.errors import BadResponseError, CredentialsError, UsageError
 from authkit_setup.http import ApiClient, required_fields
-from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region, plain_aws
 from authkit_setup.providers.urls import rebuild, url_password
+from authkit_setup.secrets import register
 
 CREDENTIALS_HINT = (
     "pass --supabase-access-token or set SUPABASE_ACCESS_TOKEN; create a token at "
@@ -169,7 +169,7 @@ class SupabaseStores:
         # `status` / `teardown` only look projects up: an unknown password is no reason to stop.
         self.password_needed = True
         if db_password:
-            register_secret(db_password)
+            register(db_password)
 
     def region_for(self, render_region: str) -> str:
         return pick_region(render_region, self.region_override, REGIONS, "Supabase", plain_aws)
@@ -257,7 +257,7 @@ class SupabaseStores:
 
     def create(self, spec: StoreSpec) -> Store:
         password = self.db_password or self._password_factory()
-        register_secret(password)
+        register(password)
         self._sent[spec.name] = password  # an ambiguous failure may still have created it
         if not self.db_password:
             # Saved before the create: a run stopped after it could not learn the password again.
@@ -318,7 +318,7 @@ class SupabaseStores:
                 continue
             password = url_password(url)
             if same and password:
-                register_secret(password)
+                register(password)
                 return password
         saved = vault.recall(self._vault_key(store.name))
         if saved:

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 from authkit_setup.errors import ApiError, BadResponseError
 from authkit_setup.http import ApiClient, ClientOptions, required_fields
-from authkit_setup.masking import register_secret
 from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, Store, StoreSpec
 from authkit_setup.providers.regions import pick_region, plain_aws
+from authkit_setup.secrets import register
 
 CREDENTIALS_HINT = (
     "pass --upstash-email and --upstash-api-key, or set UPSTASH_EMAIL and UPSTASH_API_KEY; "
@@ -80,7 +80,7 @@ def redis_url(database: dict[str, Any]) -> str:
         port = int(database.get("port") or 6379)
     except (KeyError, TypeError, ValueError):
         raise BadResponseError("Upstash returned a database without endpoint or password") from None
-    register_secret(password)
+    register(password)
     host = f"[{endpoint}]" if ":" in endpoint else endpoint
     return f"rediss://default:{quote(password, safe='')}@{host}:{port}"
 
@@ -108,10 +108,10 @@ class UpstashStores:
             database, "database_id", "database_name", what="Upstash returned a database"
         )
         if isinstance(database.get("password"), str):
-            register_secret(database["password"])
+            register(database["password"])
         for token in ("rest_token", "read_only_rest_token"):
             if isinstance(database.get(token), str):
-                register_secret(database[token])
+                register(database[token])
         state = str(database.get("state") or "active")
         # suspended / passive databases do not serve: say so instead of waiting forever.
         readiness = Readiness.READY if state == "active" else Readiness.FAILED

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from authkit_setup.errors import BadResponseError
-from authkit_setup.masking import register_secret
+from authkit_setup.secrets import register
 
 
 def _host_port(host: str, port: int | None) -> str:
@@ -37,7 +37,7 @@ def rebuild(
     user = parts.username
     secret = password if password is not None else parts.password
     if password is not None:
-        register_secret(password)
+        register(password)
     userinfo = ""
     if user is not None:
         userinfo = quote(unquote(user), safe="")

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from authkit_setup.kinds import Kind
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo
+from authkit_setup.secrets import mask_url
 from authkit_setup.settings import read_env_file
 from authkit_setup.targets.base import EnvChange, urls_and_extras
 
@@ -52,11 +52,13 @@ class EnvFile:
         self, values: Mapping[str, str], current: dict[str, str | None], out: Output
     ) -> list[EnvChange]:
         """Write the values (atomic, mode 600, rest kept); nothing without a path."""
-        from authkit_setup.envfile import update_env_file
+        from authkit_setup.envfile import say_kept_out_of_git, update_env_file
 
         if self.path is None:
             return []
         actions = update_env_file(self.path, values)
         for key, action in actions.items():
             out.step(f"{self.path}: {key} {action}")
+        if values:
+            say_kept_out_of_git(self.path, out)
         return [EnvChange(key, action) for key, action in actions.items()]

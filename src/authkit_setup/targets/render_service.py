@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from authkit_setup.kinds import Kind
-from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import ConnectionInfo
 from authkit_setup.providers.render import RenderClient
+from authkit_setup.secrets import mask_url
 from authkit_setup.targets.base import EnvChange, predict, urls_and_extras
 
 

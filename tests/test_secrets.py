@@ -1,0 +1,347 @@
+"""The secrets module: one way to register a secret, one redactor, masking by parsing.
+
+Property tests generate passwords from every printable ASCII character, raw and percent-encoded,
+and put them in URLs, libpq conninfo strings (quoted by psycopg itself) and error messages (raised
+by the real drivers); each pins the exact masked text, or that no form of the password is left.
+"""
+
+from __future__ import annotations
+
+import io
+import string
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+import redis
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from authkit_setup.output import Output
+from authkit_setup.secrets import (
+    MASK,
+    announcements,
+    forget,
+    is_strong,
+    mask_link,
+    mask_url,
+    redact,
+    register,
+)
+from tests.conftest import PgServer, RedisServer
+from tests.helpers import run_cli
+
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+printable = st.sampled_from(string.printable.strip() + " ")
+password = st.text(printable, min_size=1, max_size=30)
+no_space_password = st.text(st.sampled_from(string.printable.strip()), min_size=1, max_size=30)
+SCHEMES = ["postgresql", "postgres", "redis", "rediss"]
+HOSTS = ["db.example.com:5432/app", "127.0.0.1:6379/0", "[::1]:5432/app?sslmode=require", "h"]
+
+
+def forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote(secret)}
+
+
+# -- URLs ---------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(
+    scheme=st.sampled_from(SCHEMES),
+    secret=password,
+    rest=st.sampled_from(HOSTS),
+    encoded=st.booleans(),
+)
+@example(scheme="postgresql", secret="Se/cret99", rest="host/db", encoded=False)
+@example(scheme="postgresql", secret="a#b?c/d@e f", rest="h:5432/db", encoded=False)
+def test_a_url_password_is_masked_whatever_it_holds(
+    scheme: str, secret: str, rest: str, encoded: bool
+) -> None:
+    """Everything between :// and the last @ is userinfo: raw /, ?, #, @ and spaces included."""
+    written = quote(secret, safe="") if encoded else secret
+    url = f"{scheme}://app:{written}@{rest}"
+    assert mask_url(url) == f"{scheme}://app:{MASK}@{rest}"
+    # Once registered, the whole URL is replaced wherever it is quoted, spaces and all.
+    register(url)
+    text = f'could not connect to "{url}": timeout expired\n{url}'
+    masked = f"{scheme}://app:{MASK}@{rest}"
+    assert redact(text) == f'could not connect to "{masked}": timeout expired\n{masked}'
+
+
+@PROPERTY
+@given(
+    scheme=st.sampled_from(SCHEMES),
+    secret=no_space_password,
+    rest=st.sampled_from(HOSTS),
+    encoded=st.booleans(),
+    before=st.sampled_from(["", "error: ", "DATABASE_URL=", "x", "(", "'", "url is "]),
+    after=st.sampled_from(["", " refused", ": timeout", "\nnext line"]),
+)
+def test_an_unregistered_url_in_free_text_is_masked(
+    scheme: str, secret: str, rest: str, encoded: bool, before: str, after: str
+) -> None:
+    """A URL nobody registered (a driver echoing it) is masked by parsing alone."""
+    written = quote(secret, safe="") if encoded else secret
+    text = f"{before}{scheme}://app:{written}@{rest}{after}"
+    assert redact(text) == f"{before}{scheme}://app:{MASK}@{rest}{after}"
+
+
+@PROPERTY
+@given(secret=no_space_password, scheme=st.sampled_from(["redis", "rediss"]))
+def test_a_lone_redis_userinfo_is_the_password(secret: str, scheme: str) -> None:
+    assume(":" not in secret)
+    text = f"Error connecting to {scheme}://{secret}@cache.example.com:6379/0 refused"
+    assert redact(text) == f"Error connecting to {scheme}://{MASK}@cache.example.com:6379/0 refused"
+
+
+# -- conninfo, query parameters, AUTH ------------------------------------------------------
+
+
+@PROPERTY
+@given(secret=password)
+@example(secret="a b")
+@example(secret="it's x")
+@example(secret="back\\slash' q")
+def test_a_conninfo_password_is_masked_quoted_or_not(secret: str) -> None:
+    """The conninfo string is built by psycopg (libpq's quoting rules) and read back by it."""
+    conninfo = make_conninfo(host="db.example.com", user="app", password=secret, dbname="authkit")
+    assert conninfo_to_dict(conninfo)["password"] == secret
+    expected = make_conninfo(host="db.example.com", user="app", password=MASK, dbname="authkit")
+    assert redact(conninfo) == expected
+    assert redact(f"connection to {conninfo} failed") == f"connection to {expected} failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("host=h password='a b'glued dbname=x", f"host=h password={MASK} dbname=x"),
+        ('{"password": 1} password="two words" next', f'{{"password": 1}} password={MASK} next'),
+        ("password = 'unterminated and more", f"password = {MASK}"),
+        ('token="x y"glued next', f"token={MASK} next"),
+        ("PGPASSWORD=s3cr3t psql", f"PGPASSWORD={MASK} psql"),
+        ("sslpassword='k\\'ey' x", f"sslpassword={MASK} x"),
+    ],
+)
+def test_conninfo_values_outside_libpq_quoting(text: str, masked: str) -> None:
+    assert redact(text) == masked
+
+
+@PROPERTY
+@given(
+    secret=st.text(st.sampled_from(string.ascii_letters + string.digits + "-_.~!$*"), min_size=1)
+)
+def test_secret_query_parameters_are_masked(secret: str) -> None:
+    url = f"https://h.example/x.dump?X-Amz-Signature={secret}&part=2#f"
+    assert redact(url) == f"https://h.example/x.dump?X-Amz-Signature={MASK}&part=2#f"
+    dsn = f"postgresql://h/db?user=app&password={quote(secret)}&sslmode=require"
+    assert redact(dsn) == f"postgresql://h/db?user=app&password={MASK}&sslmode=require"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("AUTH s3cret-pass", f"AUTH {MASK}"),
+        ("AUTH default s3cret-pass", f"AUTH default {MASK}"),
+        ('AUTH app "two words"', f"AUTH app {MASK}"),
+        ("AUTH <password> called without any password configured", None),
+        ("NOAUTH Authentication required.", None),
+        ("Client sent AUTH, but no password is set", None),
+    ],
+)
+def test_redis_auth_arguments_are_masked(text: str, masked: str | None) -> None:
+    assert redact(text) == (text if masked is None else masked)
+
+
+# -- free text: strong registered secrets only, no ordinary word ----------------------------
+
+
+@pytest.mark.parametrize("weak", ["postgres", "password", "hunter2", "redis", "pw", "database"])
+def test_a_weak_password_masks_urls_but_no_ordinary_word(weak: str) -> None:
+    url = f"postgresql://{weak}:{weak}@localhost:5432/{weak}"
+    register(url, weak, "postgresql://user:password@host:5432/database")
+    assert not is_strong(weak)
+    hint = (
+        "check the port: postgres usually listens on 5432; check the user name or password; "
+        "use postgresql://user@host:5432/database or redis://host:6379"
+    )
+    assert redact(hint) == hint
+    assert (
+        redact(f"cannot reach {url}")
+        == f"cannot reach postgresql://{weak}:{MASK}@localhost:5432/{weak}"
+    )
+
+
+@PROPERTY
+@given(secret=st.text(printable, min_size=8, max_size=30).filter(is_strong))
+def test_a_strong_registered_secret_is_masked_in_any_free_text(secret: str) -> None:
+    register(secret)
+    for form in forms(secret):
+        printed = redact(f"server said: {form!s} is wrong ({form})")
+        assert secret not in printed and quote(secret, safe="") not in printed
+
+
+def test_a_url_without_a_password_is_not_a_secret() -> None:
+    register("redis://red-abc:6379", "postgresql://app@db.example.com/app", None, "")
+    assert announcements() == []
+    assert redact("redis://red-abc:6379 and app") == "redis://red-abc:6379 and app"
+
+
+def test_export_links_are_registered_whole() -> None:
+    link = "https://exports.example/db/2026.dir.tar.gz?token=abc&expires=1"
+    register(link, link=True)
+    assert (
+        redact(f"download {link} now")
+        == "download https://exports.example/db/2026.dir.tar.gz?**** now"
+    )
+    assert mask_link("https://u:p@h.example/p#frag") == "https://h.example/p?****"
+
+
+# -- drivers' own error messages ------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret=no_space_password.filter(is_strong), encoded=st.booleans())
+def test_psycopg_parse_errors_never_show_the_password(secret: str, encoded: bool) -> None:
+    """libpq cuts a raw password at '/', '?' or '#' and complains about the rest."""
+    written = quote(secret, safe="") if encoded else secret
+    url = f"postgresql://app:{written}@127.0.0.1:1/app?connect_timeout=1"
+    register(url)
+    try:
+        psycopg.connect(url, connect_timeout=1).close()
+    except (psycopg.Error, UnicodeDecodeError) as exc:  # %80 etc.: libpq's bytes, not UTF-8
+        printed = redact(str(exc))
+    else:  # pragma: no cover - port 1 never accepts
+        raise AssertionError("connected to port 1")
+    for form in forms(secret):
+        assert form not in printed
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret=no_space_password.filter(is_strong), encoded=st.booleans())
+def test_redis_py_errors_never_show_the_password(secret: str, encoded: bool) -> None:
+    written = quote(secret, safe="") if encoded else secret
+    url = f"redis://app:{written}@127.0.0.1:1/0"
+    register(url)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except (redis.RedisError, ValueError) as exc:
+        printed = redact(f"{type(exc).__name__}: {exc}")
+    else:  # pragma: no cover - port 1 never accepts
+        raise AssertionError("connected to port 1")
+    for form in forms(secret):
+        assert form not in printed
+
+
+# -- GitHub Actions: the registry feeds ::add-mask:: ----------------------------------------
+
+
+def test_add_mask_escapes_and_splits_lines() -> None:
+    err = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
+    register("p%0Aw%25d\nsecond-line")
+    register("p%0Aw%25d\nsecond-line")  # once only
+    out.info("hello")
+    out.info("again")
+    assert err.getvalue() == ("::add-mask::p%250Aw%2525d\n::add-mask::second-line\nhello\nagain\n")
+    quiet = io.StringIO()
+    Output(stdout=io.StringIO(), stderr=quiet, github_actions=False).info("hello")
+    assert quiet.getvalue() == "hello\n"
+
+
+def test_registered_urls_announce_their_credentials_only() -> None:
+    err = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
+    register(
+        "postgresql://u:p%40ss@db.example.com/app",
+        "redis://red-abc:6379",
+        "redis://tokenonly@cache.example.com:6379",
+        None,
+    )
+    out.flush_masks()
+    assert err.getvalue().splitlines() == [
+        "::add-mask::p@ss",
+        "::add-mask::p%2540ss",
+        "::add-mask::postgresql://u:p%2540ss@db.example.com/app",
+        "::add-mask::tokenonly",
+        "::add-mask::redis://tokenonly@cache.example.com:6379",
+    ]
+
+
+def test_forget_empties_the_registry() -> None:
+    register("a-long-random-secret-value")
+    forget()
+    assert (
+        announcements() == []
+        and redact("a-long-random-secret-value") == "a-long-random-secret-value"
+    )
+
+
+# -- `check` end to end, against the real servers -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["Se/cret99", "pQs?sZ#wRd/xYz", "aQ1/bZ2@cW3#dV4?eK5", "whQte spZce/anX mKre"],
+)
+def test_check_never_echoes_a_raw_special_character_password(raw: str) -> None:
+    url = f"postgresql://app:{raw}@127.0.0.1:5432/authkit"
+    for args in (("--json",), ()):
+        result = run_cli("check", "--database-url", url, *args)
+        assert result.exit_code == 1, result.output
+        for piece in {raw, *raw.replace("@", "/").replace("#", "/").replace("?", "/").split("/")}:
+            if len(piece) >= 3:
+                assert piece not in result.output, (piece, result.output)
+        assert "percent-encode the password" in result.output
+    doc = run_cli("check", "--database-url", url, "--json").json()
+    [item] = doc["checks"]
+    assert item["url"] == "postgresql://app:****@127.0.0.1:5432/authkit"
+    assert item["failed_rung"] == "url" and item["error"]["code"] == "url_invalid"
+
+
+def test_check_with_a_weak_password_masks_it_in_urls_only_and_warns(
+    pg: PgServer, redis_srv: RedisServer
+) -> None:
+    """A password `postgres` must not turn `postgresql://` into `****ql://`."""
+    db_url = pg.create_database_and_role("authkit_weak", "weak_user", "postgres")
+    redis_url = redis_srv.add_acl_user("weak_user", "password")
+    human = run_cli("check", "--database-url", db_url, "--redis-url", redis_url)
+    assert human.exit_code == 0, human.output
+    assert "****ql" not in human.output and "user name or ****" not in human.output
+    assert "the password in DATABASE_URL is weak" in human.stdout
+    assert "the password in REDIS_URL is weak" in human.stdout
+    result = run_cli("check", "--database-url", db_url, "--redis-url", redis_url, "--json")
+    doc = result.json()
+    pg_item, redis_item = doc["checks"]
+    assert pg_item["url"] == db_url.replace(":postgres@", f":{MASK}@")
+    assert redis_item["url"] == redis_url.replace(":password@", f":{MASK}@")
+    assert pg_item["url"].startswith("postgresql://weak_user:****@")
+    assert any("is weak" in w for w in pg_item["warnings"])
+    assert "PostgreSQL" in pg_item["server_version"]
+
+
+def test_github_outputs_pass_through_the_redactor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from authkit_setup.ci import write_outputs
+
+    target = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(target))
+    err = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=err, github_actions=True)
+    register("a-long-random-api-key-0042")
+    write_outputs(
+        out,
+        {
+            "note": "key a-long-random-api-key-0042 and postgresql://u:Se/cret99@h/db",
+            "count": 2,
+        },
+    )
+    assert target.read_text() == f"note=key {MASK} and postgresql://u:{MASK}@h/db\ncount=2\n"
+    assert err.getvalue() == "::add-mask::a-long-random-api-key-0042\n"

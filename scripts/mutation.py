@@ -26,7 +26,9 @@ MODULES = [
     "src/authkit_setup/secrets.py",  # secret masking
     "src/authkit_setup/envfile.py",  # .env editing
     "src/authkit_setup/http.py",  # the HTTP retry policy
-    "src/authkit_setup/pipeline/env.py",  # writing the env vars
+    "src/authkit_setup/pipeline/env.py",  # the env step
+    "src/authkit_setup/targets/base.py",  # what each env write does (created/updated/...)
+    "src/authkit_setup/targets/render_service.py",  # one Render variable at a time
     "src/authkit_setup/check/urls.py",  # verification and its honest "not verifiable"
 ]
 # Fast tests only (no real servers): mutmut runs, for each mutant, the tests that reach it.
@@ -34,6 +36,7 @@ TESTS = [
     "tests/test_trust_units.py",
     "tests/test_http.py",
     "tests/test_properties.py",
+    "tests/test_secrets.py",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,8 +29,18 @@ class CliResult:
         return self.stdout + self.stderr
 
 
+# Flags with which a command prints secrets because it was asked to.
+REVEALING_FLAGS = ("--show-secrets",)
+
+
 def run_cli(*args: str) -> CliResult:
-    """Call `authkit-setup ARGS` in this process through `main()`, the console entry point."""
+    """Call `authkit-setup ARGS` in this process through `main()`, the console entry point.
+
+    Every run is a leak check (issue 13: no secret in any output of any command across the
+    suite): unless ARGS ask for secrets, no secret a fake handed out and no strong secret the
+    tool registered may appear in stdout or stderr, raw or percent-encoded."""
+    from authkit_setup import secrets
+
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -38,7 +48,18 @@ def run_cli(*args: str) -> CliResult:
             main(list(args))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-    return CliResult(code, out.getvalue(), err.getvalue())
+    result = CliResult(code, out.getvalue(), err.getvalue())
+    if not any(a.split("=", 1)[0] in REVEALING_FLAGS for a in args):
+        registered = [s for s in secrets.announcements() if secrets.is_strong(s)]
+        assert_no_secret(without_add_mask(result), *registered)
+    return result
+
+
+def without_add_mask(result: CliResult) -> CliResult:
+    """The output without GitHub's `::add-mask::` commands: they hand a secret to the runner so
+    it masks it, and the runner never shows them in the log."""
+    kept = [line for line in result.stderr.splitlines(True) if not line.startswith("::add-mask::")]
+    return CliResult(result.exit_code, result.stdout, "".join(kept))
 
 
 def run_cli_process(
@@ -55,7 +76,11 @@ def run_cli_process(
         timeout=timeout,
         check=False,
     )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
+    if not any(a.split("=", 1)[0] in REVEALING_FLAGS for a in args):
+        # What the fakes handed out (the child's registry is its own).
+        assert_no_secret(without_add_mask(result))
+    return result
 
 
 def every_secret(*extra: str) -> list[str]:

@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, EnvFileOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    EnvFileOption,
+    JsonOption,
+    VerifyInsideOption,
+    execute,
+)
 from authkit_setup.output import Output
 
 HELP = """Diagnose DATABASE_URL / REDIS_URL: url, dns, tcp, tls, auth, database, query.
@@ -16,11 +22,17 @@ Stops at the first failing rung of each URL, names it, and says how to fix it. U
 --database-url/--redis-url, else the environment, else the --env-file. Exit 0 when every URL
 given passes (warnings allowed), 1 when any fails, 2 on usage errors.
 
+With --service NAME --verify-inside the service's own DATABASE_URL / REDIS_URL are checked from
+inside the service by one Render one-off job (a probe in its runtime, standard library only,
+reading the URLs from its own environment), so internal URLs are proven too. A job costs a few
+seconds of the instance type's price; free instance types cannot run one (skipped, exit 0).
+
 \b
 Examples:
   authkit-setup check
   authkit-setup check --database-url "$DATABASE_URL" --json
   authkit-setup check --service my-api --timeout 3
+  authkit-setup check --service my-api --verify-inside --json
 """
 
 
@@ -56,8 +68,17 @@ def check(
     ] = None,
     api_key: ApiKeyOption = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1, max=300)
-    ] = 5.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds each rung may take (default 5); with --verify-inside, seconds to wait "
+            "for the job (default 300).",
+            min=0.1,
+            max=300,
+            show_default=False,
+        ),
+    ] = None,
+    verify_inside: VerifyInsideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Diagnose DATABASE_URL / REDIS_URL (see HELP)."""
@@ -74,7 +95,9 @@ def check(
             service=service,
             workspace=workspace,
             api_key=api_key,
-            timeout=timeout,
+            timeout=5.0 if timeout is None else timeout,
+            verify_inside=verify_inside,
+            inside_timeout=300.0 if timeout is None else timeout,
         )
         render_checks(out, results)
         return 0 if all(r.ok or r.skipped for r in results) else 1

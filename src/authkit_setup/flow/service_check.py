@@ -41,12 +41,21 @@ def check_service(
     api_key: str | None,
     env_file: Path,
     timeout: float,
+    verify_inside: bool = False,
+    inside_timeout: float = 300.0,
 ) -> list[CheckResult]:
     urls: dict[Target, str] = {}
     fixed: dict[Target, CheckResult] = {}
     notes: dict[Target, str] = {}
     with render_client(out, api_key=api_key, env_file=env_file) as client:
         ref = resolve_service(client, service, workspace)
+        if verify_inside:
+            from authkit_setup.flow.verify_inside import verify_from_inside
+
+            found = {t: v for t, key, _ in KEYS if (v := client.env_var(ref.id, key))}
+            out.info(f"service {ref.name} ({ref.id}, {ref.region})")
+            if found:
+                return verify_from_inside(client, ref, found, out, timeout=inside_timeout)
         stores = RenderStores(client, ref.owner_id)
         for target, key, kind in KEYS:
             value = client.env_var(ref.id, key)
@@ -92,9 +101,9 @@ def check_service(
                 result.reason = (
                     f"{key} uses the internal host {host} ({store.name}, same region as the service, "
                     f"which is what internal URLs need); it cannot be checked from here because "
-                    f"{info.unreachable_reason or 'it has no external URL'}. Run "
-                    "`authkit-setup check` in a Render shell of the service, or allow this machine's "
-                    "IP (--redis-allow-cidr) to check it from outside"
+                    f"{info.unreachable_reason or 'it has no external URL'}. Re-run with "
+                    "--verify-inside to check it from inside the service (one Render job), or allow "
+                    "this machine's IP (--redis-allow-cidr) to check it from outside"
                 )
                 fixed[target] = result
         out.info(f"service {ref.name} ({ref.id}, {ref.region})")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult
+from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.errors import PlanConflictError, UsageError
 from authkit_setup.flow.deploy import deploy_service, trigger_deploy
 from authkit_setup.flow.env import EnvChange, predict, write_service_env
@@ -37,6 +37,8 @@ from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
 
+ENV_KEY_TARGETS: dict[str, Target] = {"DATABASE_URL": "postgres", "REDIS_URL": "redis"}
+
 
 @dataclass
 class SetupOptions:
@@ -57,6 +59,7 @@ class SetupOptions:
     deploy: bool = True
     wait_deploy: bool = False
     verify: bool = True
+    verify_inside: bool = False  # one Render job proves the internal URLs (flow/verify_inside.py)
     dry_run: bool = False
     yes: bool = False
     timeout: float = 900.0
@@ -260,7 +263,14 @@ def run_setup(
 
     if opts.env_file is not None:
         report.env_file = write_local_env(opts.env_file, plans, out)
-    if opts.verify:
+    if opts.verify and opts.verify_inside:
+        from authkit_setup.flow.verify_inside import verify_from_inside
+
+        urls = {ENV_KEY_TARGETS[k]: v for k, v in desired.items() if k in ENV_KEY_TARGETS}
+        report.checks = verify_from_inside(
+            client, service, urls, out, timeout=opts.timeout, sleep=sleep, clock=clock
+        )
+    elif opts.verify:
         report.checks = verify_stores(
             plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
         )

@@ -24,6 +24,8 @@ def check_urls(
     workspace: str | None = None,
     api_key: str | None = None,
     timeout: float = 5.0,
+    verify_inside: bool = False,
+    inside_timeout: float = 300.0,
 ) -> list[CheckResult]:
     """Find the URLs (flag > environment > .env, or a Render service's variables) and check them."""
     if timeout <= 0:
@@ -43,6 +45,12 @@ def check_urls(
             api_key=api_key,
             env_file=env_file,
             timeout=timeout,
+            verify_inside=verify_inside,
+            inside_timeout=inside_timeout,
+        )
+    if verify_inside:
+        raise UsageError(
+            "--verify-inside runs a job inside a Render service: pass --service NAME too"
         )
     values = read_env_file(env_file, required=env_file != Path(".env"))
     pg = resolve(database_url, DATABASE_URL, values)
@@ -91,9 +99,13 @@ def render_checks(out: Output, results: list[CheckResult]) -> None:
 
 
 def print_check(out: Output, result: CheckResult) -> None:
-    out.print(f"{TARGET_TITLES[result.target]}  {result.url}")
+    inside = " (checked from inside the service)" if getattr(result, "via", "") == "inside" else ""
+    out.print(f"{TARGET_TITLES[result.target]}  {result.url}{inside}")
     if result.skipped:
         out.print(f"  - not checked: {result.reason}")
+    elif not result.ok and result.failed_rung is None and result.error_message:
+        out.print(f"  ✗ {result.error_message}")
+        out.print(f"    fix: {result.hint}")
     for rung in result.rungs:
         mark = "✓" if rung.ok else "✗"
         out.print(f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)")

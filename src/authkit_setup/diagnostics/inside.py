@@ -124,7 +124,8 @@ def result_from_probe(
     result = InsideCheckResult(target, url, job=job)
     result.rungs = [r for r in map(_rung, entry.get("rungs") or []) if r is not None]
     version = entry.get("server_version")
-    result.server_version = version if isinstance(version, str) else None
+    if isinstance(version, str) and version:
+        result.server_version = f"PostgreSQL {version}" if target == "postgres" else version
     failed = entry.get("failed_rung")
     if (
         entry.get("ok") is True

@@ -52,7 +52,7 @@ TARGETS: tuple[Target, ...] = ("postgres", "redis")
 PROBE_KEY = "authkit_probe"  # in both probes' source, so in every start command we send
 STEP_TIMEOUT = 10.0  # seconds each probe step (dns, tcp, auth, ...) may take inside the job
 LOG_GRACE = 10.0  # seconds to keep asking the logs API for the report after the job ended
-FIRST_POLL, MAX_POLL = 1.0, 5.0
+FIRST_POLL, MAX_POLL = 0.5, 5.0
 NOT_FROM_INSIDE = "not verified from inside"
 OUTSIDE_NEXT = (
     "or check from outside: drop --verify-inside (Key Value then needs --redis-allow-cidr "

@@ -303,3 +303,68 @@ def test_not_verifiable_message_names_verify_inside(world: RenderWorld) -> None:
     result = run(world, "render", "--service", SERVICE, "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert "--verify-inside" in result.json()["checks"][1]["reason"]
+
+
+# -- what the probe proves, and how its report is trusted -------------------------------------
+
+
+def test_redis_url_with_credentials_is_authenticated_inside(world: RenderWorld) -> None:
+    setup_stores(world)
+    kv = world.fake.key_values_named("authkit-redis")[0]
+    external = urlsplit(world.fake.connection_info(kv["id"])["externalConnectionString"])
+    set_env(world, "REDIS_URL", f"redis://{external.username}:{external.password}@{kv['id']}:6379")
+    result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    assert result.exit_code == 0, result.output
+    redis_check = result.json()["checks"][1]
+    assert [r["name"] for r in redis_check["rungs"]] == ["url", "dns", "tcp", "auth", "query"]
+    assert redis_check["rungs"][3]["detail"] == f"AUTH as {kv['id']} accepted"
+
+
+def test_missing_database_fails_at_the_database_rung(world: RenderWorld) -> None:
+    setup_stores(world)
+    url = world.fake.env(world.service_id)["DATABASE_URL"]
+    set_env(world, "DATABASE_URL", url.rsplit("/", 1)[0] + "/no_such_db")
+    result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    assert result.exit_code == 1, result.output
+    pg_check = result.json()["checks"][0]
+    assert (pg_check["failed_rung"], pg_check["error"]["code"]) == ("database", "database_missing")
+
+
+def test_succeeded_job_without_readable_report_passes_on_its_status(world: RenderWorld) -> None:
+    setup_stores(world)
+    world.fake.inject("GET", r"/logs", Fault.status(404), times=None)
+    result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    assert result.exit_code == 0, result.output
+    for check in result.json()["checks"]:
+        assert check["ok"] is True and check["rungs"] == []
+        assert "succeeded, so every step passed" in check["warnings"][0]
+
+
+def test_report_parsing_trusts_only_a_clean_pass() -> None:
+    from authkit_setup.diagnostics.inside import find_probe_report, result_from_probe
+
+    line = (
+        '{"authkit_probe": 1, "ok": true, "checks": [{"target": "redis", "ok": true, "rungs": []}]}'
+    )
+    report = find_probe_report(["npm warn something", f"2026-01-01 {line}"])
+    assert report is not None
+    (entry,) = report["checks"]
+    # ok without a single rung is no evidence: a failure without a named rung
+    result = result_from_probe("redis", "redis://red-x:6379", entry, hint="h", job={})
+    assert result.ok is False and result.failed_rung is None and result.skipped is False
+
+
+def test_probe_commands_are_single_quoted_programs_without_secrets() -> None:
+    import shlex
+
+    for runtime, launcher in (("node", "node -e"), ("python", "python3 -c")):
+        command = probe_command(runtime, ["postgres", "redis"], step_timeout=10)
+        assert command is not None and command.startswith(launcher + " '")
+        words = shlex.split(command)
+        assert words[-1] == "postgres,redis" and len(words) == 5
+        # launcher, flag, the program, its step timeout, its targets: nowhere for a URL to hide
+        assert (
+            words[:2] == launcher.split() and words[3] == {"node": "10000", "python": "10"}[runtime]
+        )
+        assert {"node": "process.env[", "python": "os.environ.get("}[runtime] in words[2]
+    assert probe_command("docker", ["postgres"], step_timeout=10) is None

@@ -226,25 +226,14 @@ def test_job_that_never_finishes_is_canceled_and_not_a_pass(world: RenderWorld) 
 
 
 def test_ctrl_c_cancels_the_job(world: RenderWorld) -> None:
-    from authkit_setup.flow.service import resolve_service
-    from authkit_setup.flow.verify_inside import verify_from_inside
-    from authkit_setup.output import Output
-    from authkit_setup.providers.render import RenderClient
-
     setup_stores(world)
     world.fake.jobs.hold = True
 
     def interrupt(_: float) -> None:
         raise KeyboardInterrupt
 
-    env = world.fake.env(world.service_id)
-    urls: dict[Any, str] = {"postgres": env["DATABASE_URL"], "redis": env["REDIS_URL"]}
-    with RenderClient(base_url=world.fake.base_url, token=FAKE_RENDER_KEY) as client:
-        service = resolve_service(client, SERVICE, None)
-        with pytest.raises(KeyboardInterrupt):
-            verify_from_inside(
-                client, service, urls, Output(quiet=True), timeout=60, sleep=interrupt
-            )
+    with pytest.raises(KeyboardInterrupt):
+        _verify_directly(world, timeout=60, sleep=interrupt)
     assert [job["status"] for job in world.fake.jobs.jobs()] == ["canceled"]
 
 
@@ -368,3 +357,51 @@ def test_probe_commands_are_single_quoted_programs_without_secrets() -> None:
         )
         assert {"node": "process.env[", "python": "os.environ.get("}[runtime] in words[2]
     assert probe_command("docker", ["postgres"], step_timeout=10) is None
+
+
+def _verify_directly(world: RenderWorld, **kwargs: Any) -> list[Any]:
+    """verify_from_inside without the CLI (for runs in threads)."""
+    from authkit_setup.flow.service import resolve_service
+    from authkit_setup.flow.verify_inside import verify_from_inside
+    from authkit_setup.output import Output
+    from authkit_setup.providers.render import RenderClient
+
+    env = world.fake.env(world.service_id)
+    urls: dict[Any, str] = {"postgres": env["DATABASE_URL"], "redis": env["REDIS_URL"]}
+    with RenderClient(base_url=world.fake.base_url, token=FAKE_RENDER_KEY) as client:
+        service = resolve_service(client, SERVICE, None)
+        return verify_from_inside(client, service, urls, Output(quiet=True), **kwargs)
+
+
+def test_lost_answer_to_the_job_create_is_looked_up_not_repeated(world: RenderWorld) -> None:
+    setup_stores(world)
+    world.fake.inject("POST", r"/services/[^/]+/jobs", Fault.drop_after())
+    result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    assert result.exit_code == 0, result.output
+    (job,) = world.fake.jobs.jobs()
+    assert [c["job"]["id"] for c in result.json()["checks"]] == [job["id"], job["id"]]
+    assert [c["ok"] for c in result.json()["checks"]] == [True, True]
+
+
+def test_two_runs_at_once_share_the_older_job(world: RenderWorld) -> None:
+    setup_stores(world)
+    # Both runs list the jobs (none yet) before either create is answered; the jobs stay
+    # pending until both runs have looked again.
+    world.fake.inject("POST", r"/services/[^/]+/jobs", Fault.slow(1.0), times=2)
+    world.fake.jobs.hold = True
+    release = threading.Timer(3.0, world.fake.jobs.release)
+    release.start()
+    outcomes: list[list[Any]] = []
+    runs = [
+        threading.Thread(target=lambda: outcomes.append(_verify_directly(world, timeout=60)))
+        for _ in range(2)
+    ]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(60)
+    release.cancel()
+    jobs = world.fake.jobs.jobs()
+    assert [job["status"] for job in jobs] == ["succeeded", "canceled"]
+    assert [[r.job["id"] for r in results] for results in outcomes] == [[jobs[0]["id"]] * 2] * 2
+    assert all(r.ok for results in outcomes for r in results)

@@ -139,7 +139,11 @@ def _probe_plan(
             f"(probes exist for {' and '.join(PROBES)}). Next: run `authkit-setup check` in a "
             f"shell of the service (render ssh), {OUTSIDE_NEXT}"
         )
-    if not has_live_deploy(client, service.id):
+    try:
+        built = has_live_deploy(client, service.id)
+    except (ApiError, CredentialsError) as err:
+        return None, _refused(err)
+    if not built:
         return None, (
             f"{NOT_FROM_INSIDE}: {service.name} has no successful build yet, and a job runs "
             f"from the latest one. Next: wait until its deploy is live (authkit-setup render "
@@ -152,11 +156,14 @@ def _probe_plan(
 
 
 def _running_probe(client: RenderClient, service: ServiceRef) -> Job | None:
-    # The newest page is enough: a probe job ends by itself within a minute or so.
-    for job in itertools.islice(recent_jobs(client, service.id), 20):
-        if not job.finished and PROBE_KEY in job.start_command:
-            return job
-    return None
+    """The oldest unfinished probe job (the list is newest first; its first page is enough: a
+    probe ends by itself within a minute or so)."""
+    running = [
+        job
+        for job in itertools.islice(recent_jobs(client, service.id), 20)
+        if not job.finished and PROBE_KEY in job.start_command
+    ]
+    return running[-1] if running else None
 
 
 def _start_or_join(
@@ -181,17 +188,31 @@ def _start_or_join(
         job = start_job(client, service.id, command)
     except (ServerError, ApiConnectionError) as err:
         # The answer was lost, not necessarily the job: look before saying it did not start.
-        found = _running_probe(client, service)
+        try:
+            found = _running_probe(client, service)
+        except (ApiError, CredentialsError):
+            found = None
         if found is not None:
             return found, True, ""
         return None, False, _refused(err)
     except (ApiError, CredentialsError) as err:
         return None, False, _refused(err)
     out.step(f"probe job {job.id} started")
+    # Two runs at once may both have found nothing running: the older job wins, the newer
+    # one is canceled, so both runs end up waiting for the same probe.
+    try:
+        oldest = _running_probe(client, service)
+    except (ApiError, CredentialsError):
+        oldest = None
+    if oldest is not None and oldest.id != job.id:
+        _cancel(client, service, job, out, why=f"{oldest.id} was started just before it")
+        return oldest, False, ""
     return job, True, ""
 
 
 def _refused(err: AuthkitError) -> str:
+    # Also where an over-long start command would land: the probe is ~12 kB, and Render's
+    # limit on startCommand is not documented (UNCONFIRMED).
     return (
         f"{NOT_FROM_INSIDE}: Render did not run the probe job ({err.message}). Next: fix what "
         f"the message says and re-run with --verify-inside, {OUTSIDE_NEXT}"

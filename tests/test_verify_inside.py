@@ -405,3 +405,8 @@ def test_two_runs_at_once_share_the_older_job(world: RenderWorld) -> None:
     assert [job["status"] for job in jobs] == ["succeeded", "canceled"]
     assert [[r.job["id"] for r in results] for results in outcomes] == [[jobs[0]["id"]] * 2] * 2
     assert all(r.ok for results in outcomes for r in results)
+
+
+def test_no_verify_and_verify_inside_contradict() -> None:
+    result = run_cli("render", "--service", SERVICE, "--no-verify", "--verify-inside")
+    assert result.exit_code == 2 and "contradict" in result.stderr

@@ -223,6 +223,7 @@ def test_job_that_never_finishes_is_canceled_and_not_a_pass(world: RenderWorld) 
     assert [(c["ok"], c["skipped"]) for c in checks] == [(False, True), (False, True)]
     assert "did not finish within 2 s" in checks[0]["reason"] and "canceled" in checks[0]["reason"]
     assert [job["status"] for job in world.fake.jobs.jobs()] == ["canceled"]
+    assert checks[0]["job"]["status"] == "canceled"
 
 
 def test_ctrl_c_cancels_the_job(world: RenderWorld) -> None:

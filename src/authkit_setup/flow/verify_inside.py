@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from authkit_setup.diagnostics.inside import (
@@ -81,22 +82,23 @@ def verify_from_inside(
     job, ours, why_not = _start_or_join(client, service, command, out)
     if job is None:
         return _skipped(urls, targets, why_not, out)
-    job = _wait(
+    last_seen = job.status
+    job, timed_out = _wait(
         client, service, job, ours, out, deadline=started + timeout, sleep=sleep, clock=clock
     )
     elapsed = clock() - started
     job_doc = {"id": job.id, "status": job.status, "seconds": round(elapsed, 1)}
-    if not job.finished:
+    if timed_out:
         if ours:
             reason = (
                 f"{NOT_FROM_INSIDE}: probe job {job.id} did not finish within {timeout:g} s "
-                f"(status {job.status or 'pending'}), so it was canceled. Next: re-run with a "
+                f"(still {last_seen or 'pending'}), so it was canceled. Next: re-run with a "
                 f"longer --timeout, {OUTSIDE_NEXT}"
             )
         else:
             reason = (
                 f"{NOT_FROM_INSIDE}: probe job {job.id}, started by another run, was still "
-                f"{job.status or 'pending'} after {timeout:g} s and was left running. Next: "
+                f"{last_seen or 'pending'} after {timeout:g} s and was left running. Next: "
                 f"re-run once it has finished, {OUTSIDE_NEXT}"
             )
         return _skipped(urls, targets, reason, out, job=job_doc)
@@ -232,17 +234,18 @@ def _wait(
     deadline: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
-) -> Job:
-    """Poll until the job finished or the deadline passed (then cancel it, if it is ours)."""
+) -> tuple[Job, bool]:
+    """Poll until the job finished → (job, False), or the deadline passed → (job, True), having
+    canceled it if it is ours. Its status is then `canceled` once Render took the cancel."""
     delay = FIRST_POLL
     seen = job.status
     try:
         while not job.finished:
             left = deadline - clock()
             if left <= 0:
-                if ours:
-                    _cancel(client, service, job, out, why="the deadline passed")
-                return job
+                if ours and _cancel(client, service, job, out, why="the deadline passed"):
+                    job = replace(job, status=JobStatus.CANCELED.value)
+                return job, True
             sleep(min(delay, left))
             delay = min(delay * 1.5, MAX_POLL)
             job = get_job(client, service.id, job.id)
@@ -253,18 +256,20 @@ def _wait(
         if ours and not job.finished:
             _cancel(client, service, job, out, why="the run stopped")
         raise
-    return job
+    return job, False
 
 
-def _cancel(client: RenderClient, service: ServiceRef, job: Job, out: Output, *, why: str) -> None:
+def _cancel(client: RenderClient, service: ServiceRef, job: Job, out: Output, *, why: str) -> bool:
     try:
         cancel_job(client, service.id, job.id)
-        out.warn(f"probe job {job.id} canceled: {why}")
     except AuthkitError as err:
         out.warn(
             f"probe job {job.id} could not be canceled ({err.message}); it ends by itself, "
             "or cancel it in the Render dashboard"
         )
+        return False
+    out.warn(f"probe job {job.id} canceled: {why}")
+    return True
 
 
 # -- the report ---------------------------------------------------------------------------------

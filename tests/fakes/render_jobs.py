@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -249,11 +250,20 @@ class FakeJobs:
             ]
 
     def wait_all(self, timeout: float = 30.0) -> None:
-        """Wait until no job process is running (for tests that inspect the outcome)."""
-        with self.fake._lock:
-            processes = [j.process for j in self._jobs.values() if j.process is not None]
-        for process in processes:
-            process.wait(timeout)
+        """Wait until every job that can run has ended (for tests that inspect the outcome)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.fake._lock:
+                busy = [
+                    j
+                    for j in self._jobs.values()
+                    if j.status == "running" or (j.status == "pending" and not self.hold)
+                ]
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jobs still running: {[j.id for j in busy]}")
+            time.sleep(0.02)
 
     def close(self) -> None:
         with self.fake._lock:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.diagnostics.model import CheckResult, Target
+from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.errors import PlanConflictError, UsageError
 from authkit_setup.flow.deploy import deploy_service, trigger_deploy
 from authkit_setup.flow.env import EnvChange, predict, write_service_env
@@ -36,8 +36,6 @@ from authkit_setup.masking import mask_url
 from authkit_setup.output import Output
 from authkit_setup.providers.base import Kind, Readiness, StoreProvider, StoreSpec
 from authkit_setup.providers.render import RenderClient, RenderStores
-
-ENV_KEY_TARGETS: dict[str, Target] = {"DATABASE_URL": "postgres", "REDIS_URL": "redis"}
 
 
 @dataclass
@@ -264,11 +262,10 @@ def run_setup(
     if opts.env_file is not None:
         report.env_file = write_local_env(opts.env_file, plans, out)
     if opts.verify and opts.verify_inside:
-        from authkit_setup.flow.verify_inside import verify_from_inside
+        from authkit_setup.flow.verify_inside import verify_plans_from_inside
 
-        urls = {ENV_KEY_TARGETS[k]: v for k, v in desired.items() if k in ENV_KEY_TARGETS}
-        report.checks = verify_from_inside(
-            client, service, urls, out, timeout=opts.timeout, sleep=sleep, clock=clock
+        report.checks = verify_plans_from_inside(
+            client, service, plans, out, timeout=opts.timeout, sleep=sleep, clock=clock
         )
     elif opts.verify:
         report.checks = verify_stores(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,7 +35,9 @@ from authkit_setup.errors import (
     ServerError,
 )
 from authkit_setup.flow.service import ServiceRef
+from authkit_setup.flow.stores import StorePlan
 from authkit_setup.output import Output
+from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderClient
 from authkit_setup.providers.render_jobs import (
     Job,
@@ -47,8 +49,9 @@ from authkit_setup.providers.render_jobs import (
     recent_jobs,
     start_job,
 )
+from authkit_setup.settings import DATABASE_URL, REDIS_URL
 
-VARIABLES: dict[Target, str] = {"postgres": "DATABASE_URL", "redis": "REDIS_URL"}
+VARIABLES: dict[Target, str] = {"postgres": DATABASE_URL, "redis": REDIS_URL}
 TARGETS: tuple[Target, ...] = ("postgres", "redis")
 PROBE_KEY = "authkit_probe"  # in both probes' source, so in every start command we send
 STEP_TIMEOUT = 10.0  # seconds each probe step (dns, tcp, auth, ...) may take inside the job
@@ -113,6 +116,24 @@ def verify_from_inside(
         client, service, job, out, until=clock() + LOG_GRACE, sleep=sleep, clock=clock
     )
     return _results(service, urls, targets, job, report, job_doc)
+
+
+def verify_plans_from_inside(
+    client: RenderClient,
+    service: ServiceRef,
+    plans: Sequence[StorePlan],
+    out: Output,
+    *,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[CheckResult]:
+    """`render --verify-inside`: check the URLs the run just wrote into the service."""
+    urls: dict[Target, str] = {}
+    for plan in plans:
+        if plan.info is not None:
+            urls["postgres" if plan.spec.kind is Kind.POSTGRES else "redis"] = plan.info.app_url
+    return verify_from_inside(client, service, urls, out, timeout=timeout, sleep=sleep, clock=clock)
 
 
 # -- can it run? ------------------------------------------------------------------------------

@@ -411,3 +411,35 @@ def test_two_runs_at_once_share_the_older_job(world: RenderWorld) -> None:
 def test_no_verify_and_verify_inside_contradict() -> None:
     result = run_cli("render", "--service", SERVICE, "--no-verify", "--verify-inside")
     assert result.exit_code == 2 and "contradict" in result.stderr
+
+
+def _entry(target: str, ok: bool) -> dict[str, Any]:
+    rung = {"name": "query", "ok": ok, "ms": 1, "detail": "x"}
+    return {"target": target, "ok": ok, "rungs": [rung], "failed_rung": None if ok else "query"}
+
+
+@pytest.mark.parametrize(
+    ("status", "entries", "expected"),
+    [
+        ("succeeded", [_entry("postgres", True), _entry("redis", True)], [True, True]),
+        ("failed", [_entry("postgres", True), _entry("redis", False)], [True, False]),
+        # a failed job whose report says all passed contradicts itself: nothing passes
+        ("failed", [_entry("postgres", True), _entry("redis", True)], [False, False]),
+        # a succeeded job whose report disagrees, or lacks a store: no pass for those
+        ("succeeded", [_entry("postgres", False)], [False, False]),
+    ],
+)
+def test_a_store_passes_only_when_job_and_report_agree(
+    status: str, entries: list[dict[str, Any]], expected: list[bool]
+) -> None:
+    from authkit_setup.flow.service import ServiceRef
+    from authkit_setup.flow.verify_inside import _results
+    from authkit_setup.providers.render_jobs import Job
+
+    service = ServiceRef("srv-x", "api", "ohio", "tea-x", "web_service", "starter", {})
+    urls: dict[Any, str] = {"postgres": "postgresql://u@dpg-x/db", "redis": "redis://red-x:6379"}
+    job = Job("job-x", "node -e …", status)
+    report = {"authkit_probe": 1, "checks": entries}
+    results = _results(service, urls, ["postgres", "redis"], job, report, {"id": "job-x"})
+    assert [r.ok for r in results] == expected
+    assert not any(r.skipped for r in results)

@@ -250,6 +250,7 @@ def test_free_service_is_skipped_with_the_reason(world: RenderWorld) -> None:
         assert check["skipped"] is True and check["ok"] is False and check["via"] == "inside"
         assert "free instance type" in check["reason"] and "Next:" in check["reason"]
     assert fake.jobs.jobs() == []
+    assert not [r for r in fake.requests if "/jobs" in r.path]  # not even tried: no job to bill
 
 
 def test_runtime_without_a_probe_is_named(world: RenderWorld) -> None:

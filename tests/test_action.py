@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from tests.action_runner import ACTION, ActionRun, RunnerError, load_action, run_action
+from tests.conftest import PgServer, RedisServer
 from tests.fakes.local_backend import CloudFakes
 from tests.fakes.neon_api import FAKE_NEON_KEY
 from tests.fakes.render_api import FAKE_RENDER_KEY
+from tests.fakes.render_jobs import InternalEndpoint
 from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL
 from tests.render_env import RenderWorld
 
@@ -389,3 +391,36 @@ def test_neon_and_upstash_credentials_come_from_inputs(
     argv = argv_log.read_text()
     for secret in (FAKE_RENDER_KEY, FAKE_NEON_KEY, FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL):
         assert secret not in argv
+
+
+def test_verify_inside_input_verifies_from_inside(
+    render_world: RenderWorld,
+    pg: PgServer,
+    redis_srv: RedisServer,
+    recording_python: tuple[str, Path],
+    tmp_path: Path,
+) -> None:
+    """`verify-inside: true` reaches render as --verify-inside: one probe job on the service,
+    both stores verified from inside (tests/test_verify_inside.py covers the job itself)."""
+    fake = render_world.fake
+    fake.deploy_build_after = fake.deploy_finish_after = 0.0  # a live build for the job
+    fake.jobs.internal_network(
+        postgres=InternalEndpoint(pg.host, pg.port),
+        redis=InternalEndpoint(redis_srv.host, redis_srv.port, redis_srv.password),
+    )
+    fake.add_service(SERVICE, region="ohio")
+    python, argv_log = recording_python
+    inputs = {"service": SERVICE, "python": python, "render-api-key": FAKE_RENDER_KEY}
+    created = run_action(
+        {**inputs, "command": "render", "verify-inside": "true"}, env=job_env(), workdir=tmp_path
+    )
+    assert created.returncode == 0, created.log
+    report = json.loads(Path(created.outputs["json_file"]).read_text())
+    assert [(c["ok"], c["via"]) for c in report["checks"]] == [(True, "inside"), (True, "inside")]
+    assert [job["status"] for job in fake.jobs.jobs()] == ["succeeded"]
+    render_argv = [
+        line
+        for line in argv_log.read_text().splitlines()
+        if line.startswith("-m authkit_setup render")
+    ]
+    assert len(render_argv) == 1 and " --verify-inside " in f"{render_argv[0]} "

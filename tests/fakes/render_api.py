@@ -585,10 +585,17 @@ class FakeRenderAPI(ServedFake):
         self._bulk_env_puts: list[tuple[str, Any]] = []
         self.external_fronts = external_fronts
         self._front_ports: dict[str, int] = {}  # store id -> its external front's port
+        from tests.fakes.render_jobs import FakeJobs  # one-off jobs and /logs, run for real
+
+        self.jobs = FakeJobs(self)
         self._routes = self._build_routes()
 
         bound_port = self._start_server(host, port)
         self.base_url = f"http://{host}:{bound_port}/v1"
+
+    def close(self) -> None:
+        self.jobs.close()  # no job process or private-network forwarder outlives the fake
+        super().close()
 
     # -- seeding and configuration -----------------------------------------------------------
 
@@ -1291,6 +1298,7 @@ class FakeRenderAPI(ServedFake):
             ("GET", rf"/key-value/{kv}/connection-info", self._key_value_connection_info),
             ("POST", rf"/key-value/{kv}/suspend", self._suspend_key_value),
             ("POST", rf"/key-value/{kv}/resume", self._resume_key_value),
+            *self.jobs.routes(srv),
         ]
         return [_Route(method, re.compile(pattern), handler) for method, pattern, handler in table]
 

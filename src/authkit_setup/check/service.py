@@ -15,7 +15,7 @@ from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
 from authkit_setup.errors import NotFoundError, UsageError
 from authkit_setup.output import Output
-from authkit_setup.pipeline.service import resolve_service
+from authkit_setup.pipeline.service import ServiceRef, resolve_service
 from authkit_setup.providers import render_client
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderStores, store_from_api
@@ -88,19 +88,50 @@ def check_service(
                 result.reason = (
                     f"{key} uses the internal host {host} ({store.name}, same region as the service, "
                     f"which is what internal URLs need); it cannot be checked from here because "
-                    f"{info.unreachable_reason or 'it has no external URL'}. Run "
-                    "`authkit-setup check` in a Render shell of the service, or allow this machine's "
-                    "IP (--redis-allow-cidr) to check it from outside"
+                    f"{info.unreachable_reason or 'it has no external URL'}. Re-run with "
+                    "--verify-inside to check it from inside the service (one Render job), or allow "
+                    "this machine's IP (--redis-allow-cidr) to check it from outside"
                 )
                 fixed[target] = result
         out.info(f"service {ref.name} ({ref.id}, {ref.region})")
     if not urls and not fixed:
-        raise UsageError(
-            f"service {ref.name} has neither DATABASE_URL nor REDIS_URL",
-            hint=f"run `authkit-setup render --service {ref.name}` to set them",
-        )
+        raise _no_urls(ref)
     results = {r.target: r for r in run_checks(urls, timeout=timeout)} if urls else {}
     for target, note in notes.items():
         results[target].warn(note)
     results.update(fixed)
     return [results[k.check_name] for k in Kind if k.check_name in results]
+
+
+def check_service_from_inside(
+    out: Output,
+    *,
+    service: str,
+    workspace: str | None,
+    api_key: str | None,
+    env_file: Path,
+    timeout: float,
+) -> list[CheckResult]:
+    """`check --service NAME --verify-inside`: the service's own DATABASE_URL / REDIS_URL,
+    internal hosts included, checked from inside the service by one Render job (`timeout`
+    bounds the wait for it)."""
+    from authkit_setup.pipeline.verify_inside import verify_from_inside
+
+    with render_client(out, api_key=api_key, env_file=env_file) as client:
+        ref = resolve_service(client, service, workspace)
+        urls: dict[Target, str] = {
+            kind.check_name: value
+            for kind in Kind
+            if (value := client.env_var(ref.id, kind.env_var))
+        }
+        out.info(f"service {ref.name} ({ref.id}, {ref.region})")
+        if not urls:
+            raise _no_urls(ref)
+        return verify_from_inside(client, ref, urls, out, timeout=timeout)
+
+
+def _no_urls(ref: ServiceRef) -> UsageError:
+    return UsageError(
+        f"service {ref.name} has neither DATABASE_URL nor REDIS_URL",
+        hint=f"run `authkit-setup render --service {ref.name}` to set them",
+    )

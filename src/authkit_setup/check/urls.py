@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,40 @@ from authkit_setup.errors import UsageError
 from authkit_setup.kinds import Kind
 from authkit_setup.output import Output
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file, resolve
+
+RUNG_TIMEOUT = 5.0  # seconds each rung may take, unless --timeout says otherwise
+INSIDE_TIMEOUT = 300.0  # seconds to wait for the --verify-inside job, unless --timeout says
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """`authkit-setup check`'s options, as given."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    env_file: Path = Path(".env")
+    service: str | None = None
+    workspace: str | None = None
+    api_key: str | None = None
+    timeout: float | None = None  # a rung's, or with --verify-inside the job's; None: default
+    verify_inside: bool = False
+
+
+def diagnose(request: CheckRequest, out: Output) -> list[CheckResult]:
+    """`check`: the request's URLs found and checked, from here or from inside the service."""
+    r = request
+    return check_urls(
+        out,
+        database_url=r.database_url,
+        redis_url=r.redis_url,
+        env_file=r.env_file,
+        service=r.service,
+        workspace=r.workspace,
+        api_key=r.api_key,
+        timeout=RUNG_TIMEOUT if r.timeout is None else r.timeout,
+        verify_inside=r.verify_inside,
+        inside_timeout=INSIDE_TIMEOUT if r.timeout is None else r.timeout,
+    )
 
 
 def check_urls(
@@ -22,9 +57,12 @@ def check_urls(
     service: str | None = None,
     workspace: str | None = None,
     api_key: str | None = None,
-    timeout: float = 5.0,
+    timeout: float = RUNG_TIMEOUT,
+    verify_inside: bool = False,
+    inside_timeout: float = INSIDE_TIMEOUT,
 ) -> list[CheckResult]:
-    """Find the URLs (flag > environment > .env, or a Render service's variables) and check them."""
+    """Find the URLs (flag > environment > .env, or a Render service's variables) and check
+    them; with `verify_inside`, a service's from inside it (one Render job, `inside_timeout`)."""
     if timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
     urls: dict[Target, str] = {}
@@ -33,8 +71,17 @@ def check_urls(
             raise UsageError(
                 "--service reads the URLs from the service: do not also pass --database-url/--redis-url"
             )
-        from authkit_setup.check.service import check_service
+        from authkit_setup.check.service import check_service, check_service_from_inside
 
+        if verify_inside:
+            return check_service_from_inside(
+                out,
+                service=service,
+                workspace=workspace,
+                api_key=api_key,
+                env_file=env_file,
+                timeout=inside_timeout,
+            )
         return check_service(
             out,
             service=service,
@@ -42,6 +89,10 @@ def check_urls(
             api_key=api_key,
             env_file=env_file,
             timeout=timeout,
+        )
+    if verify_inside:
+        raise UsageError(
+            "--verify-inside runs a job inside a Render service: pass --service NAME too"
         )
     values = read_env_file(env_file, required=env_file != Path(".env"))
     pg = resolve(database_url, DATABASE_URL, values)
@@ -90,9 +141,13 @@ def render_checks(out: Output, results: list[CheckResult]) -> None:
 
 
 def print_check(out: Output, result: CheckResult) -> None:
-    out.print(f"{Kind.checked_as(result.target).display_name}  {result.url}")
+    inside = " (checked from inside the service)" if getattr(result, "via", "") == "inside" else ""
+    out.print(f"{Kind.checked_as(result.target).display_name}  {result.url}{inside}")
     if result.skipped:
         out.print(f"  - not checked: {result.reason}")
+    elif not result.ok and result.failed_rung is None and result.error_message:
+        out.print(f"  ✗ {result.error_message}")
+        out.print(f"    fix: {result.hint}")
     for rung in result.rungs:
         mark = "✓" if rung.ok else "✗"
         out.print(f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)")

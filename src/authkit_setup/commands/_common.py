@@ -80,6 +80,14 @@ EnvForceOption = Annotated[
     ),
 ]
 NoVerifyOption = Annotated[bool, typer.Option("--no-verify", help="Skip the connection checks.")]
+VerifyInsideOption = Annotated[
+    bool,
+    typer.Option(
+        "--verify-inside",
+        help="Check the stores from inside the service with one Render one-off job (internal "
+        "URLs included; costs a few seconds of the instance type's price; not on free instances).",
+    ),
+]
 WaitDeployOption = Annotated[
     bool, typer.Option("--wait-deploy", help="Wait until the deploy is live.")
 ]

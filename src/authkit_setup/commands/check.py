@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, EnvFileOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    EnvFileOption,
+    JsonOption,
+    VerifyInsideOption,
+    execute,
+    options,
+)
 from authkit_setup.output import Output
 
 HELP = """Diagnose DATABASE_URL / REDIS_URL: url, dns, tcp, tls, auth, database, query.
@@ -16,11 +23,17 @@ Stops at the first failing rung of each URL, names it, and says how to fix it. U
 --database-url/--redis-url, else the environment, else the --env-file. Exit 0 when every URL
 given passes (warnings allowed), 1 when any fails, 2 on usage errors.
 
+With --service NAME --verify-inside the service's own DATABASE_URL / REDIS_URL are checked from
+inside the service by one Render one-off job (a probe in its runtime, standard library only,
+reading the URLs from its own environment), so internal URLs are proven too. A job costs a few
+seconds of the instance type's price; free instance types cannot run one (skipped, exit 0).
+
 \b
 Examples:
   authkit-setup check
   printf '%s' "$DATABASE_URL" | authkit-setup check --database-url-file - --json
   authkit-setup check --service my-api --timeout 3
+  authkit-setup check --service my-api --verify-inside --json
 """
 
 
@@ -62,26 +75,27 @@ def check(
     ] = None,
     api_key: ApiKeyOption = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1, max=300)
-    ] = 5.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds each rung may take (default 5); with --verify-inside, seconds to wait "
+            "for the job (default 300).",
+            min=0.1,
+            max=300,
+            show_default=False,
+        ),
+    ] = None,
+    verify_inside: VerifyInsideOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Diagnose DATABASE_URL / REDIS_URL (see HELP)."""
+    params = locals()
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.check.urls import check_urls, render_checks
+        from authkit_setup.check.urls import CheckRequest, diagnose, render_checks
 
-        results = check_urls(
-            out,
-            database_url=database_url,
-            redis_url=redis_url,
-            env_file=env_file,
-            service=service,
-            workspace=workspace,
-            api_key=api_key,
-            timeout=timeout,
-        )
+        results = diagnose(options(CheckRequest, params), out)
         render_checks(out, results)
         return 0 if all(r.ok or r.skipped for r in results) else 1
 

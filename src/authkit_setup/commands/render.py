@@ -13,6 +13,7 @@ from authkit_setup.commands._common import (
     JsonOption,
     NoVerifyOption,
     RedisNameOption,
+    VerifyInsideOption,
     WaitDeployOption,
     confirmer,
     execute,
@@ -39,6 +40,12 @@ request (delete them with `authkit-setup teardown --preview NAME`). In GitHub Ac
 are masked with ::add-mask::, ids and names go to $GITHUB_OUTPUT, and --github-env appends the
 external DATABASE_URL / REDIS_URL to $GITHUB_ENV for the job's later steps.
 
+With --verify-inside the connections are verified from inside the service: one Render one-off
+job runs a small probe in the service's runtime (node or python3, standard library only) that
+reads DATABASE_URL / REDIS_URL from its own environment and proves dns, tcp, login and a query
+for both stores, internal URLs included. A job costs a few seconds of the instance type's price;
+free instance types cannot run one (the checks are then skipped with the reason).
+
 With --postgres neon|supabase and/or --redis upstash those stores are got-or-created on that
 provider instead (same names, in its region nearest the service's), and their public URLs are
 written the same way, plus DIRECT_URL (for migrations) beside a pooled DATABASE_URL. A Neon
@@ -48,6 +55,7 @@ preview is the branch preview/NAME in the base project <db-name>, as Neon recomm
 Examples:
   authkit-setup render --service my-api
   authkit-setup render --service my-api --dry-run
+  authkit-setup render --service my-api --verify-inside --yes
   authkit-setup render --service my-api --postgres neon --redis upstash --yes
   authkit-setup render --service srv-abc123... --postgres-plan starter --yes --json
   authkit-setup render --service my-api --redis-allow-cidr 203.0.113.7/32 --env-file .env
@@ -124,13 +132,18 @@ def render(
     ] = False,
     wait_deploy: WaitDeployOption = False,
     no_verify: NoVerifyOption = False,
+    verify_inside: VerifyInsideOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt (CI).")] = False,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", help="Seconds to wait for the stores (and the deploy).", min=1),
+        typer.Option(
+            "--timeout",
+            help="Seconds to wait for the stores (and the deploy, and the --verify-inside job).",
+            min=1,
+        ),
     ] = 900.0,
     env_file: Annotated[
         Path | None,

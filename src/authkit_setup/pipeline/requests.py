@@ -65,6 +65,7 @@ class RenderRequest(StoresRequest):
     redis_allow_cidr: tuple[str, ...] | list[str] | None = None
     no_deploy: bool = False
     wait_deploy: bool = False
+    verify_inside: bool = False
     yes: bool = False
     migrate_command: str | None = None
     preview: str | None = None
@@ -131,6 +132,8 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
         )
     _check_env_file(r.env_file)
     check_deploy_flags(no_deploy=r.no_deploy, wait_deploy=r.wait_deploy)
+    if r.no_verify and r.verify_inside:
+        raise UsageError("--no-verify and --verify-inside contradict each other")
     if not r.postgres_version.isdigit() or not 11 <= int(r.postgres_version) <= 18:
         raise UsageError(
             f"--postgres-version {r.postgres_version!r}: use a major version from 11 to 18"
@@ -167,6 +170,7 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
         deploy=not r.no_deploy,
         wait_deploy=r.wait_deploy,
         verify=not r.no_verify,
+        verify_inside=r.verify_inside,
         dry_run=r.dry_run,
         yes=r.yes,
         timeout=r.timeout,

@@ -8,7 +8,8 @@ with different targets:
 5. read the connection URLs (urls.py)
 6. write them to the target: the service's environment, or a .env file (env.py, targets/)
 7. deploy, so the service runs with them (deploy.py; `render` only)
-8. verify each store from here (verify.py)
+8. verify each store from here (verify.py), or with --verify-inside from inside the service,
+   through the URLs it was given, with one Render job (verify_inside.py; `render` only)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from authkit_setup.pipeline.provision import provision_missing
 from authkit_setup.pipeline.service import ServiceRef, find_service
 from authkit_setup.pipeline.urls import read_urls
 from authkit_setup.pipeline.verify import verify_stores
+from authkit_setup.pipeline.verify_inside import verify_plans_from_inside
 from authkit_setup.pipeline.wait import wait_for_stores
 from authkit_setup.providers.base import InWorkspace, Kind, StoreProvider
 from authkit_setup.providers.regions import near_render_region
@@ -42,6 +44,7 @@ from authkit_setup.targets.render_service import ServiceEnv
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+Verify = Callable[[list[StorePlan], Output], list[CheckResult]]
 
 
 @dataclass
@@ -56,6 +59,7 @@ class SetupOptions:
     deploy: bool = True
     wait_deploy: bool = False
     verify: bool = True
+    verify_inside: bool = False  # `render`: one Render job proves the internal URLs
     dry_run: bool = False
     yes: bool = False
     timeout: float = 900.0
@@ -122,13 +126,15 @@ def run(
     *,
     redeploy: Redeploy | None = None,
     also: EnvFile | None = None,
+    verify: Verify | None = None,
     confirm: Callable[[str], bool] | None = None,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
 ) -> SetupReport:
     """Steps 2-8; the service, if any, was found first (`near.service`), and `redeploy` makes
     the new variables take effect there. `also` is a .env file that gets the external URLs
-    as well (`render --env-file`)."""
+    as well (`render --env-file`). `verify` checks the stores instead of checking them from
+    here (`render --verify-inside`)."""
     plans, current = plan_stores(
         opts.wanted, providers, near, target, out, force=opts.force, confirm=confirm
     )
@@ -148,7 +154,9 @@ def run(
         )
     if also is not None:
         report.env_file_changes = write_env(also, plans, {}, out)
-    if opts.verify:
+    if opts.verify and verify is not None:
+        report.checks = verify(plans, out)
+    elif opts.verify:
         report.checks = verify_stores(
             plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
         )
@@ -171,6 +179,12 @@ def run_setup(
     for provider in providers.values():  # Render stores live in the service's workspace
         if isinstance(provider, InWorkspace):
             provider.use_workspace(service.owner_id)
+
+    def from_inside(plans: list[StorePlan], out: Output) -> list[CheckResult]:
+        return verify_plans_from_inside(
+            client, service, plans, out, timeout=opts.timeout, sleep=sleep, clock=clock
+        )
+
     return run(
         opts,
         providers,
@@ -186,6 +200,7 @@ def run_setup(
             migrate_command=opts.migrate_command,
         ),
         also=EnvFile(opts.env_file) if opts.env_file is not None else None,
+        verify=from_inside if opts.verify_inside else None,
         confirm=None if opts.yes else confirm,
         sleep=sleep,
         clock=clock,

@@ -37,8 +37,9 @@ def verify_stores(
             flag = plan.spec.kind.facts.allow_cidr_flag
             result.reason = (
                 f"not verifiable from here: {info.unreachable_reason or 'no external URL'}. To verify, "
-                f"re-run with {flag} <this machine's IP>/32, or run `authkit-setup check --service "
-                "NAME` from a Render shell in the same region"
+                "add --verify-inside to `authkit-setup render` or `check --service NAME` (one "
+                f"Render job checks it from inside the service), or re-run with {flag} <this "
+                "machine's IP>/32"
             )
             skipped.append(result)
             out.warn(f"{plan.spec.name}: {result.reason}")

@@ -119,7 +119,7 @@ async function checkRedis(c, u, rung) {
       await rung("auth", async () => {
         const line = await redisCommand(sock, r, user ? ["AUTH", user, password] : ["AUTH", password]);
         if (line !== "+OK") throw fail("auth_failed", "AUTH was refused: " + line.replace(/^-/, ""));
-        return [null, "AUTH" + (user ? " as " + user : "") + " accepted"];
+        return [null, user ? "authenticated as '" + user + "'" : "authenticated"];
       });
     }
     await rung("query", async () => {

@@ -55,6 +55,7 @@ __all__ = [
     "handed_out_secrets",
     "ApiResponse",
     "Clock",
+    "ClosesOnExit",
     "FakeApiServer",
     "Fault",
     "FaultKind",
@@ -765,7 +766,25 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
-class ServedFake:
+class ClosesOnExit:
+    """``with thing:`` closes ``thing`` on the way out; subclasses define :meth:`close`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ServedFake(ClosesOnExit):
     """A fake served over HTTP from a background thread: lifecycle, fault injection, the
     request log storage and the shared per-request pipeline. Subclasses call
     :meth:`_start_server` at the end of their ``__init__`` and implement ``_serve``."""
@@ -810,17 +829,6 @@ class ServedFake:
         self._server.shutdown_connections()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -64,38 +64,18 @@ from tests.fakes.common import (
     ApiResponse,
     Clock,
     FakeApiServer,
-    Fault,
-    ManualClock,
-    NullBackend,
     PgCredentials,
     StoreBackend,
     bearer_token,
-    drop_after,
-    drop_before,
-    empty_body,
     hand_out,
     json_response,
-    malformed_json,
-    slow,
-    status,
     url_host,
 )
 
 __all__ = [
     "FAKE_NEON_KEY",
     "NEON_REGIONS",
-    "Fault",
-    "ManualClock",
     "NeonFake",
-    "NullBackend",
-    "PgCredentials",
-    "StoreBackend",
-    "drop_after",
-    "drop_before",
-    "empty_body",
-    "malformed_json",
-    "slow",
-    "status",
 ]
 
 FAKE_NEON_KEY = "napi_fakeneonkeyfortests00000000000000000000000000000000000000000"

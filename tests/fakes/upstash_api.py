@@ -55,19 +55,10 @@ from tests.fakes.common import (
     ApiResponse,
     Clock,
     FakeApiServer,
-    Fault,
-    ManualClock,
-    NullBackend,
     RedisCredentials,
     StoreBackend,
-    drop_after,
-    drop_before,
-    empty_body,
     hand_out,
     json_response,
-    malformed_json,
-    slow,
-    status,
 )
 
 __all__ = [
@@ -76,18 +67,7 @@ __all__ = [
     "FAKE_UPSTASH_EMAIL",
     "GCP_REGIONS",
     "REGIONAL_DEPRECATED",
-    "Fault",
-    "ManualClock",
-    "NullBackend",
-    "RedisCredentials",
-    "StoreBackend",
     "UpstashFake",
-    "drop_after",
-    "drop_before",
-    "empty_body",
-    "malformed_json",
-    "slow",
-    "status",
 ]
 
 FAKE_UPSTASH_EMAIL = "dev@example.com"

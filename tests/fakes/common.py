@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, cast, overload
+from typing import Any, ClassVar, Literal, Protocol, Self, TypedDict, TypeVar, cast, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "Clock",
     "ClosesOnExit",
     "FakeApiServer",
+    "FakeOptions",
     "Fault",
     "FaultKind",
     "HttpError",
@@ -926,6 +927,20 @@ class ServedFake(ClosesOnExit):
                     injected.remaining -= 1
                 return injected.fault
         return None
+
+
+class FakeOptions(TypedDict, total=False):
+    """The constructor options every provider fake takes on top of its own (``**options``);
+    see :class:`FakeApiServer` and the module docstring."""
+
+    clock: Clock | None
+    backend: StoreBackend | None
+    seed: int | None
+    host: str
+    port: int
+    connect_host: str | None
+    connect_port: int | None
+    reachable: bool | None
 
 
 class FakeApiServer(ServedFake):

@@ -53,19 +53,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from tests.fakes.common import (
     ADJECTIVES,
-    LOOPBACK,
     NOUNS,
     ApiRequest,
     ApiResponse,
-    Clock,
     FakeApiServer,
+    FakeOptions,
     PgCredentials,
-    StoreBackend,
     bearer_token,
     hand_out,
     json_response,
@@ -190,15 +188,10 @@ class NeonFake(FakeApiServer):
         self,
         *,
         api_keys: Iterable[str] = (FAKE_NEON_KEY,),
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
         operation_seconds: float = 2.0,
         operation_final_status: str = "finished",
         require_org_id: bool = False,
         lock_while_running: bool = True,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         pooler_connect_host: str | None = None,
         pooler_connect_port: int | None = None,
         uri_sslmode: str | None = "require",
@@ -206,9 +199,7 @@ class NeonFake(FakeApiServer):
         org_name: str = "AuthKit Org",
         rate_limit_per_minute: int | None = None,
         burst_per_route_per_second: int | None = None,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
         self._api_keys = set(api_keys)
         hand_out(*self._api_keys)
@@ -228,17 +219,7 @@ class NeonFake(FakeApiServer):
         self._project_seq: dict[str, int] = {}  # every id ever issued (cursors survive deletes)
         self._seq = 0
         self._database_ids = 30_000_000
-        self._current_request_id = ""
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
+        super().__init__(**options)
         self.add_organization(org_name)
         self._register_routes()
 

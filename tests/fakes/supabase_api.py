@@ -62,17 +62,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from tests.fakes.common import (
-    LOOPBACK,
     ApiRequest,
     ApiResponse,
-    Clock,
     FakeApiServer,
+    FakeOptions,
     PgCredentials,
-    StoreBackend,
     bearer_token,
     hand_out,
     json_response,
@@ -154,23 +152,16 @@ class SupabaseFake(FakeApiServer):
         self,
         *,
         tokens: Iterable[str] = (FAKE_SUPABASE_TOKEN,),
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
         unknown_seconds: float = 1.0,
         coming_up_seconds: float = 4.0,
         pooler_delay_seconds: float = 2.0,
         final_status: str = "ACTIVE_HEALTHY",
         rate_limit: int | None = 120,
         rate_window: float = 60.0,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         pooler_shard: int = 0,
         org_name: str = "AuthKit Org",
         org_slug: str | None = None,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
         if final_status not in ALL_STATUSES:
             raise ValueError(f"unknown project status {final_status!r}")
@@ -186,16 +177,7 @@ class SupabaseFake(FakeApiServer):
         self._orgs: dict[str, dict[str, str]] = {}
         self._projects: dict[str, _Project] = {}
         self._seq = 0
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
+        super().__init__(**options)
         self.add_organization(org_name, slug=org_slug)
         self._register_routes()
 

@@ -45,18 +45,16 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from tests.fakes.common import (
     ADJECTIVES,
-    LOOPBACK,
     NOUNS,
     ApiRequest,
     ApiResponse,
-    Clock,
     FakeApiServer,
+    FakeOptions,
     RedisCredentials,
-    StoreBackend,
     hand_out,
     json_response,
 )
@@ -128,17 +126,10 @@ class UpstashFake(FakeApiServer):
         self,
         *,
         accounts: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         endpoint_as_slug: bool = False,
         reject_platform_with_region: bool = False,
         reject_duplicate_names: bool = False,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
         self._accounts = dict(accounts or {FAKE_UPSTASH_EMAIL: FAKE_UPSTASH_API_KEY})
         hand_out(*self._accounts.values())
@@ -147,16 +138,7 @@ class UpstashFake(FakeApiServer):
         self.reject_duplicate_names = reject_duplicate_names
         self._databases: dict[str, _Database] = {}
         self._seq = 0
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
+        super().__init__(**options)
         self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------

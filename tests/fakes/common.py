@@ -3,7 +3,9 @@
 injection, a request log, fixed-window rate limiting, a manual clock and the store backend.
 
 Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer` and supplies its
-routes plus four hooks (auth, error body, rate limit, headers added to injected faults).
+routes plus four hooks (auth, error body, rate limit, headers added to injected faults);
+:class:`BearerKeys` supplies the auth hook of the fakes that take Bearer keys (the Render fake
+uses it too, with :class:`ServedFake`'s server, faults and request log).
 
 Conventions shared by the three fakes:
 
@@ -54,6 +56,7 @@ __all__ = [
     "hand_out",
     "handed_out_secrets",
     "ApiResponse",
+    "BearerKeys",
     "Clock",
     "ClosesOnExit",
     "FakeApiServer",
@@ -929,6 +932,33 @@ class ServedFake(ClosesOnExit):
         return None
 
 
+class BearerKeys(ServedFake):
+    """A fake that takes its API keys as ``Authorization: Bearer <key>`` (Neon, Supabase,
+    Render); a test may add or revoke a key mid-run. Call :meth:`_accept_keys` before serving.
+    """
+
+    _api_keys: set[str]
+
+    def _accept_keys(self, keys: Iterable[str]) -> None:
+        self._api_keys = set(keys)
+        hand_out(*self._api_keys)
+
+    def add_key(self, key: str) -> None:
+        with self._lock:
+            self._api_keys.add(key)
+            hand_out(key)
+
+    def revoke_key(self, key: str) -> None:
+        """From now on requests with ``key`` get 401 (simulates a key revoked mid-run)."""
+        with self._lock:
+            self._api_keys.discard(key)
+
+    def authenticate(self, request: ApiRequest) -> str | None:
+        """The request's Bearer key when it is an accepted one (the caller), else None."""
+        token = bearer_token(request.authorization)
+        return token if token in self._api_keys else None
+
+
 class FakeOptions(TypedDict, total=False):
     """The constructor options every provider fake takes on top of its own (``**options``);
     see :class:`FakeApiServer` and the module docstring."""
@@ -953,6 +983,8 @@ class FakeApiServer(ServedFake):
 
     prefix: ClassVar[str] = ""
     """The API path prefix on the server (``/api/v2``); ``base_url`` ends with it."""
+    unauthorized_message: ClassVar[str] = "Unauthorized"
+    """The message of the provider's 401 answer (in its :meth:`error` body)."""
 
     def __init__(
         self,
@@ -1027,9 +1059,6 @@ class FakeApiServer(ServedFake):
 
     def authenticate(self, request: ApiRequest) -> str | None:
         """Return the caller's identity (used for rate-limit keys) or None for a 401."""
-        raise NotImplementedError
-
-    def unauthorized(self) -> ApiResponse:
         raise NotImplementedError
 
     def error(self, code: int, message: str) -> ApiResponse:
@@ -1143,7 +1172,7 @@ class FakeApiServer(ServedFake):
         with self._lock:
             principal = self.authenticate(request)
             if principal is None:
-                return self.unauthorized()
+                return self.error(401, self.unauthorized_message)
             request.principal = principal
             route = self._match(request)
             if isinstance(route, ApiResponse):

@@ -61,11 +61,10 @@ from tests.fakes.common import (
     NOUNS,
     ApiRequest,
     ApiResponse,
+    BearerKeys,
     FakeApiServer,
     FakeOptions,
     PgCredentials,
-    bearer_token,
-    hand_out,
     json_response,
     url_host,
 )
@@ -158,7 +157,7 @@ class _Project:
     operations: list[_Operation] = field(default_factory=list)
 
 
-class NeonFake(FakeApiServer):
+class NeonFake(BearerKeys, FakeApiServer):
     """Fake Neon API. See the module docstring for routes and reachable fields.
 
     Keyword arguments:
@@ -182,6 +181,7 @@ class NeonFake(FakeApiServer):
     """
 
     prefix = "/api/v2"
+    unauthorized_message = "authentication required"
     thread_name = "fake-neon-api"
 
     def __init__(
@@ -201,8 +201,7 @@ class NeonFake(FakeApiServer):
         burst_per_route_per_second: int | None = None,
         **options: Unpack[FakeOptions],
     ) -> None:
-        self._api_keys = set(api_keys)
-        hand_out(*self._api_keys)
+        self._accept_keys(api_keys)
         self.operation_seconds = operation_seconds
         self.operation_final_status = operation_final_status
         """Final status of operations created from now on (``"failed"`` to test failures)."""
@@ -224,15 +223,6 @@ class NeonFake(FakeApiServer):
         self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
-
-    def add_key(self, key: str) -> None:
-        with self._lock:
-            self._api_keys.add(key)
-            hand_out(key)
-
-    def revoke_key(self, key: str) -> None:
-        with self._lock:
-            self._api_keys.discard(key)
 
     def add_organization(self, name: str) -> dict[str, Any]:
         """Add an organization (``org-<adj>-<noun>-<8 digits>``) the key can see."""
@@ -331,13 +321,6 @@ class NeonFake(FakeApiServer):
                     self.backend.drop_postgres(branch.creds.database, branch.creds.user)
 
     # -- hooks -------------------------------------------------------------------------------
-
-    def authenticate(self, request: ApiRequest) -> str | None:
-        token = bearer_token(request.authorization)
-        return token if token in self._api_keys else None
-
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "authentication required")
 
     def error(self, code: int, message: str, error_code: str = "") -> ApiResponse:
         return json_response(

@@ -68,11 +68,10 @@ from urllib.parse import quote
 from tests.fakes.common import (
     ApiRequest,
     ApiResponse,
+    BearerKeys,
     FakeApiServer,
     FakeOptions,
     PgCredentials,
-    bearer_token,
-    hand_out,
     json_response,
     url_host,
 )
@@ -134,7 +133,7 @@ class _Project:
     override_at: float = 0.0
 
 
-class SupabaseFake(FakeApiServer):
+class SupabaseFake(BearerKeys, FakeApiServer):
     """Fake Supabase Management API. See the module docstring for routes and reachable fields.
 
     Keyword arguments: ``tokens`` (accepted Bearer tokens, default
@@ -165,8 +164,7 @@ class SupabaseFake(FakeApiServer):
     ) -> None:
         if final_status not in ALL_STATUSES:
             raise ValueError(f"unknown project status {final_status!r}")
-        self._tokens = set(tokens)
-        hand_out(*self._tokens)
+        self._accept_keys(tokens)
         self.unknown_seconds = unknown_seconds
         self.coming_up_seconds = coming_up_seconds
         self.pooler_delay_seconds = pooler_delay_seconds
@@ -182,15 +180,6 @@ class SupabaseFake(FakeApiServer):
         self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
-
-    def add_token(self, token: str) -> None:
-        with self._lock:
-            self._tokens.add(token)
-            hand_out(token)
-
-    def revoke_token(self, token: str) -> None:
-        with self._lock:
-            self._tokens.discard(token)
 
     def add_organization(self, name: str, *, slug: str | None = None) -> dict[str, str]:
         with self._lock:
@@ -252,13 +241,6 @@ class SupabaseFake(FakeApiServer):
                 self.backend.drop_postgres(project.creds.database, project.creds.user)
 
     # -- hooks -------------------------------------------------------------------------------
-
-    def authenticate(self, request: ApiRequest) -> str | None:
-        token = bearer_token(request.authorization)
-        return token if token in self._tokens else None
-
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "Unauthorized")
 
     def error(self, code: int, message: str) -> ApiResponse:
         return json_response(code, {"message": message})

@@ -203,9 +203,6 @@ class UpstashFake(FakeApiServer):
             return None
         return email
 
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "Unauthorized")
-
     def error(self, code: int, message: str) -> ApiResponse:
         return json_response(code, message)
 

@@ -47,7 +47,18 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, TypedDict, TypeVar, cast, overload
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    TypedDict,
+    TypeVar,
+    cast,
+    overload,
+)
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
@@ -69,6 +80,7 @@ __all__ = [
     "NullBackend",
     "PgCredentials",
     "RateDecision",
+    "Record",
     "RecordedRequest",
     "RedisCredentials",
     "RequestLog",
@@ -973,12 +985,26 @@ class FakeOptions(TypedDict, total=False):
     reachable: bool | None
 
 
-class FakeApiServer(ServedFake):
+class Record(Protocol):
+    """A provider fake's main record: a Neon or Supabase project, an Upstash database."""
+
+    name: str
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+class FakeApiServer(ServedFake, Generic[RecordT]):
     """Base of the three fakes: lifecycle, request pipeline, faults, log, helpers.
 
     Pipeline for each request: log it -> take the first matching injected fault -> (``slow``:
     sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
     rate limit -> handler -> (``drop_after``: close) -> send.
+
+    A fake passes its main records by id and how the API shows one (``records``,
+    ``record_json``) for :meth:`record` and :meth:`records_named`, registers its routes in
+    :meth:`_register_routes` and lists its backend stores in :meth:`_held_stores` for
+    :meth:`drop_backend_stores`.
     """
 
     prefix: ClassVar[str] = ""
@@ -988,6 +1014,8 @@ class FakeApiServer(ServedFake):
 
     def __init__(
         self,
+        records: Mapping[str, RecordT],
+        record_json: Callable[[RecordT], dict[str, Any]],
         *,
         clock: Clock | None = None,
         backend: StoreBackend | None = None,
@@ -1015,8 +1043,12 @@ class FakeApiServer(ServedFake):
         ``connect_port``, else the backend's) instead of realistic provider host names.
         Default: True when ``connect_host`` is given or a backend other than this module's
         :class:`NullBackend` is passed."""
-        self._routes: list[_Route] = []
+        self._records = records
+        self._record_json = record_json
+        self._seq = 0
         self.limiter = FixedWindowLimiter()
+        self._routes: list[_Route] = []
+        self._register_routes()
 
         self.port = self._start_server(host, port)
         self.origin = f"http://{host}:{self.port}"
@@ -1055,7 +1087,40 @@ class FakeApiServer(ServedFake):
         with self._lock:
             self._requests.clear()
 
+    # -- inspection --------------------------------------------------------------------------
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        """A main record as the API shows it (KeyError when there is none)."""
+        with self._lock:
+            return self._record_json(self._records[record_id])
+
+    def records_named(self, name: str) -> list[dict[str, Any]]:
+        """Every main record named ``name`` as the API shows it, oldest first."""
+        with self._lock:
+            return [self._record_json(r) for r in self._records.values() if r.name == name]
+
+    def drop_backend_stores(self) -> None:
+        """Drop, through the backend, every store the fake still holds (its state is kept)."""
+        with self._lock:
+            for creds in list(self._held_stores()):
+                self._drop_store(creds)
+
+    def _drop_store(self, creds: PgCredentials | RedisCredentials) -> None:
+        """Drop one store through the backend."""
+        if isinstance(creds, PgCredentials):
+            self.backend.drop_postgres(creds.database, creds.user)
+        else:
+            self.backend.drop_redis(creds.username)
+
     # -- hooks for subclasses ----------------------------------------------------------------
+
+    def _register_routes(self) -> None:
+        """Register every route with :meth:`route` (called once, before serving)."""
+        raise NotImplementedError
+
+    def _held_stores(self) -> Iterable[PgCredentials | RedisCredentials]:
+        """The backend's stores behind the records the fake holds now."""
+        raise NotImplementedError
 
     def authenticate(self, request: ApiRequest) -> str | None:
         """Return the caller's identity (used for rate-limit keys) or None for a 401."""
@@ -1087,6 +1152,11 @@ class FakeApiServer(ServedFake):
 
     def now(self) -> float:
         return self.clock()
+
+    def next_seq(self) -> int:
+        """1, 2, 3…: the creation order of the fake's records."""
+        self._seq += 1
+        return self._seq
 
     def connect_target(self, host: str, port: int) -> tuple[str, int]:
         """Where clients should connect in reachable mode: ``connect_host``/``connect_port``,

@@ -157,7 +157,7 @@ class _Project:
     operations: list[_Operation] = field(default_factory=list)
 
 
-class NeonFake(BearerKeys, FakeApiServer):
+class NeonFake(BearerKeys, FakeApiServer[_Project]):
     """Fake Neon API. See the module docstring for routes and reachable fields.
 
     Keyword arguments:
@@ -216,11 +216,9 @@ class NeonFake(BearerKeys, FakeApiServer):
         self._orgs: dict[str, dict[str, Any]] = {}
         self._projects: dict[str, _Project] = {}
         self._project_seq: dict[str, int] = {}  # every id ever issued (cursors survive deletes)
-        self._seq = 0
         self._database_ids = 30_000_000
-        super().__init__(**options)
+        super().__init__(self._projects, self._project_json, **options)
         self.add_organization(org_name)
-        self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
 
@@ -293,13 +291,9 @@ class NeonFake(BearerKeys, FakeApiServer):
                         op.start_at = min(op.start_at, now)
                         op.finish_at = now
 
-    def project(self, project_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self._project_json(self._get_project(project_id))
-
-    def projects_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._project_json(p) for p in self._projects.values() if p.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    project = FakeApiServer.record
+    projects_named = FakeApiServer.records_named
 
     def branches(self, project_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -313,14 +307,10 @@ class NeonFake(BearerKeys, FakeApiServer):
             branch = self._primary(project) if branch_id is None else project.branches[branch_id]
             return branch.creds
 
-    def drop_backend_stores(self) -> None:
-        """Drop, through the backend, every branch database still held (state is kept)."""
-        with self._lock:
-            for project in self._projects.values():
-                for branch in project.branches.values():
-                    self.backend.drop_postgres(branch.creds.database, branch.creds.user)
-
     # -- hooks -------------------------------------------------------------------------------
+
+    def _held_stores(self) -> list[PgCredentials]:
+        return [b.creds for p in self._projects.values() for b in p.branches.values()]
 
     def error(self, code: int, message: str, error_code: str = "") -> ApiResponse:
         return json_response(
@@ -421,7 +411,7 @@ class NeonFake(BearerKeys, FakeApiServer):
         self._check_lock(project)
         body = {"project": self._project_json(project)}
         for branch in project.branches.values():
-            self.backend.drop_postgres(branch.creds.database, branch.creds.user)
+            self._drop_store(branch.creds)
         del self._projects[project.id]
         return json_response(200, body)
 
@@ -523,7 +513,7 @@ class NeonFake(BearerKeys, FakeApiServer):
         if branch.endpoint is not None:
             ops.append(self._new_op(project, branch, branch.endpoint, "suspend_compute", 0.0))
         ops.append(self._new_op(project, branch, None, "delete_timeline", 0.0))
-        self.backend.drop_postgres(branch.creds.database, branch.creds.user)
+        self._drop_store(branch.creds)
         del project.branches[branch.id]
         return json_response(
             200, {"branch": body_branch, "operations": [self._op_json(op) for op in ops]}
@@ -540,10 +530,6 @@ class NeonFake(BearerKeys, FakeApiServer):
 
     def _words(self) -> str:
         return f"{self.rand_choice(ADJECTIVES)}-{self.rand_choice(NOUNS)}"
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
     def _int_param(self, request: ApiRequest, name: str, default: int, low: int, high: int) -> int:
         raw = request.one(name)
@@ -669,7 +655,7 @@ class NeonFake(BearerKeys, FakeApiServer):
             raise self.fail(400, "default_endpoint_settings must be an object")
 
         project_id = f"{self._words()}-{self.rand_int(10_000_000, 99_999_999)}"
-        seq = self._next_seq()
+        seq = self.next_seq()
         self._project_seq[project_id] = seq
         now = self.now()
         creds = self.backend.create_postgres(database_name, role_name, self._new_password())

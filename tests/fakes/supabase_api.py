@@ -133,7 +133,7 @@ class _Project:
     override_at: float = 0.0
 
 
-class SupabaseFake(BearerKeys, FakeApiServer):
+class SupabaseFake(BearerKeys, FakeApiServer[_Project]):
     """Fake Supabase Management API. See the module docstring for routes and reachable fields.
 
     Keyword arguments: ``tokens`` (accepted Bearer tokens, default
@@ -174,10 +174,8 @@ class SupabaseFake(BearerKeys, FakeApiServer):
         self.pooler_shard = pooler_shard
         self._orgs: dict[str, dict[str, str]] = {}
         self._projects: dict[str, _Project] = {}
-        self._seq = 0
-        super().__init__(**options)
+        super().__init__(self._projects, self._project_json, **options)
         self.add_organization(org_name, slug=org_slug)
-        self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
 
@@ -222,25 +220,19 @@ class SupabaseFake(BearerKeys, FakeApiServer):
             project.status_override = status
             project.override_at = self.now()
 
-    def project(self, ref: str) -> dict[str, Any]:
-        with self._lock:
-            return self._project_json(self._projects[ref])
-
-    def projects_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._project_json(p) for p in self._projects.values() if p.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    project = FakeApiServer.record
+    projects_named = FakeApiServer.records_named
 
     def credentials(self, ref: str) -> PgCredentials:
         """The backend credentials behind a project (password = the client's ``db_pass``)."""
         with self._lock:
             return self._projects[ref].creds
 
-    def drop_backend_stores(self) -> None:
-        with self._lock:
-            for project in self._projects.values():
-                self.backend.drop_postgres(project.creds.database, project.creds.user)
-
     # -- hooks -------------------------------------------------------------------------------
+
+    def _held_stores(self) -> list[PgCredentials]:
+        return [project.creds for project in self._projects.values()]
 
     def error(self, code: int, message: str) -> ApiResponse:
         return json_response(code, {"message": message})
@@ -360,7 +352,7 @@ class SupabaseFake(BearerKeys, FakeApiServer):
         project = self._get(request.params["ref"])
         if self._status(project) in PENDING_STATUSES:
             raise self.fail(400, NOT_READY_FOR_DELETION)
-        self.backend.drop_postgres(project.creds.database, project.creds.user)
+        self._drop_store(project.creds)
         del self._projects[project.ref]
         return json_response(200, {"id": project.seq, "ref": project.ref, "name": project.name})
 
@@ -400,11 +392,11 @@ class SupabaseFake(BearerKeys, FakeApiServer):
         ref = self.rand_string(20)
         while ref in self._projects:
             ref = self.rand_string(20)
-        self._seq += 1
+        seq = self.next_seq()
         creds = self.backend.create_postgres("postgres", f"postgres.{ref}", db_pass)
         project = _Project(
             ref=ref,
-            seq=self._seq,
+            seq=seq,
             name=name,
             org_slug=slug,
             region=region,

@@ -108,7 +108,7 @@ class _Database:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class UpstashFake(FakeApiServer):
+class UpstashFake(FakeApiServer[_Database]):
     """Fake Upstash Developer API (Redis). See the module docstring.
 
     Keyword arguments: ``accounts`` (email -> API key accepted with HTTP Basic; default
@@ -137,9 +137,7 @@ class UpstashFake(FakeApiServer):
         self.reject_platform_with_region = reject_platform_with_region
         self.reject_duplicate_names = reject_duplicate_names
         self._databases: dict[str, _Database] = {}
-        self._seq = 0
-        super().__init__(**options)
-        self._register_routes()
+        super().__init__(self._databases, self._db_json, **options)
 
     # -- configuration, seeding, inspection ---------------------------------------------------
 
@@ -171,24 +169,18 @@ class UpstashFake(FakeApiServer):
         with self._lock:
             self._databases[database_id].state = state
 
-    def database(self, database_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self._db_json(self._databases[database_id])
-
-    def databases_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._db_json(d) for d in self._databases.values() if d.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    database = FakeApiServer.record
+    databases_named = FakeApiServer.records_named
 
     def credentials(self, database_id: str) -> RedisCredentials:
         with self._lock:
             return self._databases[database_id].creds
 
-    def drop_backend_stores(self) -> None:
-        with self._lock:
-            for db in self._databases.values():
-                self.backend.drop_redis(db.creds.username)
-
     # -- hooks -------------------------------------------------------------------------------
+
+    def _held_stores(self) -> list[RedisCredentials]:
+        return [db.creds for db in self._databases.values()]
 
     def authenticate(self, request: ApiRequest) -> str | None:
         scheme, _, encoded = (request.authorization or "").partition(" ")
@@ -283,13 +275,13 @@ class UpstashFake(FakeApiServer):
 
     def _h_delete(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
-        self.backend.drop_redis(db.creds.username)
+        self._drop_store(db.creds)
         del self._databases[db.id]
         return json_response(200, "OK")
 
     def _h_reset_password(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
-        self.backend.drop_redis(db.creds.username)
+        self._drop_store(db.creds)
         db.creds = self.backend.create_redis(db.creds.username)
         db.rest_token = self._token()
         db.read_only_rest_token = self._token()
@@ -320,7 +312,7 @@ class UpstashFake(FakeApiServer):
         email: str,
     ) -> _Database:
         database_id = self.rand_uuid()
-        self._seq += 1
+        seq = self.next_seq()
         endpoint = (
             f"{self.rand_choice(ADJECTIVES)}-{self.rand_choice(NOUNS)}-"
             f"{self.rand_int(10_000, 99_999)}.upstash.io"
@@ -328,7 +320,7 @@ class UpstashFake(FakeApiServer):
         creds = self.backend.create_redis(f"upstash-{database_id}")
         db = _Database(
             id=database_id,
-            seq=self._seq,
+            seq=seq,
             name=name,
             platform=platform,
             primary_region=primary_region,

@@ -89,6 +89,7 @@ __all__ = [
     "drop_before",
     "empty_body",
     "malformed_json",
+    "serves",
     "slow",
     "status",
     "url_host",
@@ -617,6 +618,31 @@ def _compile_template(template: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+_SERVES = "_fake_serves"
+_H = TypeVar("_H", bound=Callable[..., ApiResponse])
+
+
+def serves(method: str, template: str) -> Callable[[_H], _H]:
+    """Mark a :class:`FakeApiServer` method as the handler of ``method`` on ``template``
+    (relative to the API prefix; ``{name}`` is a path parameter, see ``request.params``)."""
+
+    def mark(handler: _H) -> _H:
+        setattr(handler, _SERVES, (*getattr(handler, _SERVES, ()), (method, template)))
+        return handler
+
+    return mark
+
+
+def _marked_routes(fake: object) -> list[_Route]:
+    """The routes of ``fake``'s :func:`serves` methods, in the order they are defined."""
+    return [
+        _Route(method, template, _compile_template(template), getattr(fake, name))
+        for klass in reversed(type(fake).__mro__)
+        for name, member in vars(klass).items()
+        for method, template in getattr(member, _SERVES, ())
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Rate limiting (fixed windows on the fake's clock)
 
@@ -1001,10 +1027,9 @@ class FakeApiServer(ServedFake, Generic[RecordT]):
     sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
     rate limit -> handler -> (``drop_after``: close) -> send.
 
-    A fake passes its main records by id and how the API shows one (``records``,
-    ``record_json``) for :meth:`record` and :meth:`records_named`, registers its routes in
-    :meth:`_register_routes` and lists its backend stores in :meth:`_held_stores` for
-    :meth:`drop_backend_stores`.
+    A fake marks its handlers with :func:`serves`, passes its main records by id and how the
+    API shows one (``records``, ``record_json``) for :meth:`record` and :meth:`records_named`,
+    and lists its backend stores in :meth:`_held_stores` for :meth:`drop_backend_stores`.
     """
 
     prefix: ClassVar[str] = ""
@@ -1047,8 +1072,7 @@ class FakeApiServer(ServedFake, Generic[RecordT]):
         self._record_json = record_json
         self._seq = 0
         self.limiter = FixedWindowLimiter()
-        self._routes: list[_Route] = []
-        self._register_routes()
+        self._routes = _marked_routes(self)
 
         self.port = self._start_server(host, port)
         self.origin = f"http://{host}:{self.port}"
@@ -1114,10 +1138,6 @@ class FakeApiServer(ServedFake, Generic[RecordT]):
 
     # -- hooks for subclasses ----------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        """Register every route with :meth:`route` (called once, before serving)."""
-        raise NotImplementedError
-
     def _held_stores(self) -> Iterable[PgCredentials | RedisCredentials]:
         """The backend's stores behind the records the fake holds now."""
         raise NotImplementedError
@@ -1146,9 +1166,6 @@ class FakeApiServer(ServedFake, Generic[RecordT]):
         return HttpError(self.error(code, message))
 
     # -- helpers for subclasses --------------------------------------------------------------
-
-    def route(self, method: str, template: str, handler: Handler) -> None:
-        self._routes.append(_Route(method, template, _compile_template(template), handler))
 
     def now(self) -> float:
         return self.clock()

@@ -66,6 +66,7 @@ from tests.fakes.common import (
     FakeOptions,
     PgCredentials,
     json_response,
+    serves,
     url_host,
 )
 
@@ -332,31 +333,11 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("GET", "/users/me/organizations", self._h_orgs)
-        r("GET", "/regions", self._h_regions)
-        r("POST", "/projects", self._h_create_project)
-        r("GET", "/projects", self._h_list_projects)
-        r("GET", "/projects/{project_id}", self._h_get_project)
-        r("DELETE", "/projects/{project_id}", self._h_delete_project)
-        r("GET", "/projects/{project_id}/operations", self._h_list_operations)
-        r("GET", "/projects/{project_id}/operations/{operation_id}", self._h_get_operation)
-        r("GET", "/projects/{project_id}/connection_uri", self._h_connection_uri)
-        r("GET", "/projects/{project_id}/endpoints", self._h_list_endpoints)
-        r("POST", "/projects/{project_id}/branches", self._h_create_branch)
-        r("GET", "/projects/{project_id}/branches", self._h_list_branches)
-        r("GET", "/projects/{project_id}/branches/{branch_id}", self._h_get_branch)
-        r("DELETE", "/projects/{project_id}/branches/{branch_id}", self._h_delete_branch)
-        r(
-            "GET",
-            "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password",
-            self._h_reveal_password,
-        )
-
+    @serves("GET", "/users/me/organizations")
     def _h_orgs(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, {"organizations": [dict(o) for o in self._orgs.values()]})
 
+    @serves("GET", "/regions")
     def _h_regions(self, request: ApiRequest) -> ApiResponse:
         regions = [
             {
@@ -370,6 +351,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         ]
         return json_response(200, {"regions": regions})
 
+    @serves("POST", "/projects")
     def _h_create_project(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("project"), dict):
@@ -377,6 +359,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         project = self._create_project(body["project"], ready=False)
         return json_response(201, self._created_project_json(project))
 
+    @serves("GET", "/projects")
     def _h_list_projects(self, request: ApiRequest) -> ApiResponse:
         limit = self._int_param(request, "limit", 10, 1, 400)
         org_id = request.one("org_id") or None
@@ -402,10 +385,12 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
             },
         )
 
+    @serves("GET", "/projects/{project_id}")
     def _h_get_project(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         return json_response(200, {"project": self._project_json(project)})
 
+    @serves("DELETE", "/projects/{project_id}")
     def _h_delete_project(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         self._check_lock(project)
@@ -415,12 +400,14 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         del self._projects[project.id]
         return json_response(200, body)
 
+    @serves("GET", "/projects/{project_id}/operations")
     def _h_list_operations(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         ops = [self._op_json(op) for op in reversed(project.operations)]
         cursor = ops[-1]["id"] if ops else ""
         return json_response(200, {"operations": ops, "pagination": {"cursor": cursor}})
 
+    @serves("GET", "/projects/{project_id}/operations/{operation_id}")
     def _h_get_operation(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         for op in project.operations:
@@ -428,6 +415,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
                 return json_response(200, {"operation": self._op_json(op)})
         raise self.fail(404, "operation not found")
 
+    @serves("GET", "/projects/{project_id}/connection_uri")
     def _h_connection_uri(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         database_name = request.one("database_name")
@@ -446,6 +434,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         pooled = (request.one("pooled") or "").lower() == "true"
         return json_response(200, {"uri": self._uri(project, branch, pooled=pooled)})
 
+    @serves("GET", "/projects/{project_id}/endpoints")
     def _h_list_endpoints(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         endpoints = [
@@ -453,6 +442,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         ]
         return json_response(200, {"endpoints": endpoints})
 
+    @serves("POST", "/projects/{project_id}/branches")
     def _h_create_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         body = self.json_body(request)
@@ -485,6 +475,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         )
         return json_response(201, self._created_branch_json(project, branch, ops))
 
+    @serves("GET", "/projects/{project_id}/branches")
     def _h_list_branches(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         search = (request.one("search") or "").lower()
@@ -495,11 +486,13 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
         ]
         return json_response(200, {"branches": branches, "annotations": {}})
 
+    @serves("GET", "/projects/{project_id}/branches/{branch_id}")
     def _h_get_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])
         return json_response(200, {"branch": self._branch_json(project, branch)})
 
+    @serves("DELETE", "/projects/{project_id}/branches/{branch_id}")
     def _h_delete_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])
@@ -519,6 +512,7 @@ class NeonFake(BearerKeys, FakeApiServer[_Project]):
             200, {"branch": body_branch, "operations": [self._op_json(op) for op in ops]}
         )
 
+    @serves("GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password")
     def _h_reveal_password(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])

@@ -73,6 +73,7 @@ from tests.fakes.common import (
     FakeOptions,
     PgCredentials,
     json_response,
+    serves,
     url_host,
 )
 
@@ -284,22 +285,15 @@ class SupabaseFake(BearerKeys, FakeApiServer[_Project]):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("GET", "/v1/organizations", self._h_orgs)
-        r("GET", "/v1/projects", self._h_list)
-        r("POST", "/v1/projects", self._h_create)
-        r("GET", "/v1/projects/{ref}", self._h_get)
-        r("DELETE", "/v1/projects/{ref}", self._h_delete)
-        r("GET", "/v1/projects/{ref}/config/database/pooler", self._h_pooler)
-        r("GET", "/v1/projects/{ref}/health", self._h_health)
-
+    @serves("GET", "/v1/organizations")
     def _h_orgs(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, [dict(o) for o in self._orgs.values()])
 
+    @serves("GET", "/v1/projects")
     def _h_list(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, [self._project_json(p) for p in self._projects.values()])
 
+    @serves("POST", "/v1/projects")
     def _h_create(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict):
@@ -345,9 +339,11 @@ class SupabaseFake(BearerKeys, FakeApiServer[_Project]):
             return SMART_GROUPS[str(code)]
         raise self.fail(400, "region_selection must be a valid specific region or smartGroup")
 
+    @serves("GET", "/v1/projects/{ref}")
     def _h_get(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, self._project_json(self._get(request.params["ref"])))
 
+    @serves("DELETE", "/v1/projects/{ref}")
     def _h_delete(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         if self._status(project) in PENDING_STATUSES:
@@ -356,12 +352,14 @@ class SupabaseFake(BearerKeys, FakeApiServer[_Project]):
         del self._projects[project.ref]
         return json_response(200, {"id": project.seq, "ref": project.ref, "name": project.name})
 
+    @serves("GET", "/v1/projects/{ref}/config/database/pooler")
     def _h_pooler(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         if not self._pooler_ready(project):
             return json_response(200, [])
         return json_response(200, [self._pooler_json(project)])
 
+    @serves("GET", "/v1/projects/{ref}/health")
     def _h_health(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         services = request.many("services")

@@ -57,6 +57,7 @@ from tests.fakes.common import (
     RedisCredentials,
     hand_out,
     json_response,
+    serves,
 )
 
 __all__ = [
@@ -200,14 +201,7 @@ class UpstashFake(FakeApiServer[_Database]):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("POST", "/redis/database", self._h_create)
-        r("GET", "/redis/databases", self._h_list)
-        r("GET", "/redis/database/{database_id}", self._h_get)
-        r("DELETE", "/redis/database/{database_id}", self._h_delete)
-        r("POST", "/redis/reset-password/{database_id}", self._h_reset_password)
-
+    @serves("POST", "/redis/database")
     def _h_create(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict):
@@ -259,6 +253,7 @@ class UpstashFake(FakeApiServer[_Database]):
         )
         return json_response(200, self._db_json(db))
 
+    @serves("GET", "/redis/databases")
     def _h_list(self, request: ApiRequest) -> ApiResponse:
         hide = request.one("credentials") == "hide"
         dbs = [
@@ -268,17 +263,20 @@ class UpstashFake(FakeApiServer[_Database]):
         ]
         return json_response(200, dbs)
 
+    @serves("GET", "/redis/database/{database_id}")
     def _h_get(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
         hide = request.one("credentials") == "hide"
         return json_response(200, self._db_json(db, hide_credentials=hide))
 
+    @serves("DELETE", "/redis/database/{database_id}")
     def _h_delete(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
         self._drop_store(db.creds)
         del self._databases[db.id]
         return json_response(200, "OK")
 
+    @serves("POST", "/redis/reset-password/{database_id}")
     def _h_reset_password(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
         self._drop_store(db.creds)

@@ -2,10 +2,11 @@
 ``upstash_api``): a stdlib HTTP server on 127.0.0.1 in a background thread, routing, fault
 injection, a request log, fixed-window rate limiting, a manual clock and the store backend.
 
-Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer` and supplies its
-routes plus four hooks (auth, error body, rate limit, headers added to injected faults);
-:class:`BearerKeys` supplies the auth hook of the fakes that take Bearer keys (the Render fake
-uses it too, with :class:`ServedFake`'s server, faults and request log).
+Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer`, marks its
+handlers with :func:`serves` and supplies what its API does differently: auth, error body, rate
+limit, headers added to injected faults and the stores behind its records (hooks of
+:class:`FakeApiServer`). :class:`BearerKeys` supplies the auth of the fakes that take Bearer
+keys (the Render fake uses it too, with :class:`ServedFake`'s server, faults and request log).
 
 Conventions shared by the three fakes:
 

@@ -9,6 +9,8 @@
 - `AllowListFronts`: one port per store, refusing clients its IP allow list does not name.
 - `ClosedPort`: a port that refuses connections and stays reserved while it is open.
 - `start_on_a_free_port`: start an embedded server, on another port if its port was taken.
+- `connect_error_sqlstate`: the SQLSTATE of a psycopg connect error (the tool's own mapping,
+  `authkit_setup.diagnostics.postgres.sqlstate_of`, checked here against the real servers).
 
 Everything listens on 127.0.0.1 only and works as a context manager.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import selectors
 import socket
 import ssl
@@ -27,13 +28,14 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import trustme
 
+from authkit_setup.diagnostics.postgres import sqlstate_of as connect_error_sqlstate
 from authkit_setup.errors import LocalServerError
 from authkit_setup.local.embedded import free_port
+from tests.fakes.common import LOOPBACK, ClosesOnExit
 
 __all__ = [
     "AllowListFronts",
@@ -48,8 +50,8 @@ __all__ = [
     "make_tls_material",
 ]
 
-LOOPBACK = "127.0.0.1"
 T = TypeVar("T")
+V = TypeVar("V")
 
 SSL_REQUEST_CODE = 80877103
 GSSENC_REQUEST_CODE = 80877104
@@ -99,7 +101,7 @@ def make_tls_material(tmp_dir: Path) -> TlsMaterial:
 # --------------------------------------------------------------------------- proxy machinery
 
 
-class _AsyncServerThread:
+class _AsyncServerThread(ClosesOnExit):
     """An asyncio TCP server on 127.0.0.1:<free port>, run by an event loop in its own thread."""
 
     host: str
@@ -133,15 +135,20 @@ class _AsyncServerThread:
         return None
 
     async def _start(self) -> int:
-        self._server = await asyncio.start_server(
+        self._server, port = await self._listen()
+        return port
+
+    async def _listen(self) -> tuple[asyncio.Server, int]:
+        """A new listening port on 127.0.0.1 served by `handle` (with TLS when configured)."""
+        server = await asyncio.start_server(
             self._serve,
             LOOPBACK,
             0,
             ssl=self._ssl_context,
             ssl_handshake_timeout=10 if self._ssl_context else None,
         )
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        port: int = server.sockets[0].getsockname()[1]
+        return server, port
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -221,16 +228,46 @@ class _AsyncServerThread:
             self._call(self._shutdown()).result(timeout=10)
         self._stop_loop()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+class _PortPerKey(_AsyncServerThread, Generic[V]):
+    """Opens one more listening port per key, each knowing what it serves (`_served(writer)`);
+    the base port serves nobody."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._by_port: dict[int, V] = {}
+        self._servers: dict[str, asyncio.Server] = {}
+        super().__init__(ssl_context=ssl_context)
+
+    def _open_port(self, key: str, served: V) -> int:
+        return self._call(self._open(key, served)).result(timeout=10)
+
+    def _close_port(self, key: str) -> None:
+        self._call(self._close(key)).result(timeout=10)
+
+    async def _open(self, key: str, served: V) -> int:
+        server, port = await self._listen()
+        self._by_port[port] = served
+        self._servers[key] = server
+        return port
+
+    async def _close(self, key: str) -> int | None:
+        """Stop listening on `key`'s port; returns that port (None: it was not open)."""
+        server = self._servers.pop(key, None)
+        if server is None:
+            return None
+        port: int = server.sockets[0].getsockname()[1]
+        server.close()
+        self._by_port.pop(port, None)
+        return port
+
+    async def _shutdown(self) -> None:
+        for key in list(self._servers):
+            await self._close(key)
+        await super()._shutdown()
+
+    def _served(self, writer: asyncio.StreamWriter) -> V | None:
+        """What the port this client connected to serves (None: the base port)."""
+        return self._by_port.get(writer.get_extra_info("sockname")[1])
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -328,46 +365,23 @@ class RedisTlsProxy(_AsyncServerThread):
         await self._pipe((reader, writer), backend)
 
 
-class AllowListFronts(_AsyncServerThread):
+class AllowListFronts(_PortPerKey[tuple[str, int, Callable[[str], bool]]]):
     """Per-store TCP fronts that enforce an IP allow list, as Render does for a store's
     external URL: `open(key, upstream_host, upstream_port, allowed)` listens on a new port;
     a client whose address `allowed(ip)` rejects is reset at once (no byte reaches the store),
     others are piped to the upstream (e.g. a TLS front, so TLS stays end to end). `allowed` is
     asked on every connection, so a changed allow list applies to the next one."""
 
-    def __init__(self) -> None:
-        self._routes: dict[int, tuple[str, int, Callable[[str], bool]]] = {}
-        self._servers: dict[str, asyncio.Server] = {}
-        super().__init__()
-
     def open(
         self, key: str, upstream_host: str, upstream_port: int, allowed: Callable[[str], bool]
     ) -> int:
-        return self._call(self._open(key, (upstream_host, upstream_port, allowed))).result(10)
+        return self._open_port(key, (upstream_host, upstream_port, allowed))
 
     def close_front(self, key: str) -> None:
-        self._call(self._close(key)).result(timeout=10)
-
-    async def _open(self, key: str, route: tuple[str, int, Callable[[str], bool]]) -> int:
-        server = await asyncio.start_server(self._serve, LOOPBACK, 0)
-        port: int = server.sockets[0].getsockname()[1]
-        self._routes[port] = route
-        self._servers[key] = server
-        return port
-
-    async def _close(self, key: str) -> None:
-        server = self._servers.pop(key, None)
-        if server is not None:
-            self._routes.pop(server.sockets[0].getsockname()[1], None)
-            server.close()
-
-    async def _shutdown(self) -> None:
-        for key in list(self._servers):
-            await self._close(key)
-        await super()._shutdown()
+        self._close_port(key)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        route = self._routes.get(writer.get_extra_info("sockname")[1])
+        route = self._served(writer)
         peer = writer.get_extra_info("peername")
         if route is None or not route[2](str(peer[0])):
             writer.transport.abort()  # RST: refused before a byte is exchanged
@@ -376,7 +390,7 @@ class AllowListFronts(_AsyncServerThread):
         await self._pipe((reader, writer), backend)
 
 
-class RedisDatabaseFronts(_AsyncServerThread):
+class RedisDatabaseFronts(_PortPerKey[str]):
     """Per-database TLS fronts for a shared plain Redis, as Upstash gives each database its own
     endpoint and password: `open(acl_user)` listens on a new port whose clients are logged in
     as `acl_user`. Every client command is read (RESP), and the user name of `AUTH` and
@@ -388,46 +402,27 @@ class RedisDatabaseFronts(_AsyncServerThread):
         self.backend_host = backend_host
         self.backend_port = backend_port
         self.tls = tls
-        self._users: dict[int, str] = {}  # port -> ACL user
-        self._servers: dict[str, asyncio.Server] = {}
         super().__init__(ssl_context=tls.server_context())
 
     def open(self, acl_user: str) -> int:
         """Start the front of `acl_user`'s database; returns its port."""
-        return self._call(self._open(acl_user)).result(timeout=10)
+        return self._open_port(acl_user, acl_user)
 
     def close_database(self, acl_user: str) -> None:
         """Stop listening for `acl_user`'s database (its open connections are dropped too)."""
-        self._call(self._close(acl_user)).result(timeout=10)
+        self._close_port(acl_user)
 
-    async def _open(self, acl_user: str) -> int:
-        server = await asyncio.start_server(
-            self._serve, LOOPBACK, 0, ssl=self._ssl_context, ssl_handshake_timeout=10
-        )
-        port: int = server.sockets[0].getsockname()[1]
-        self._users[port] = acl_user
-        self._servers[acl_user] = server
+    async def _close(self, key: str) -> int | None:
+        port = await super()._close(key)
+        if port is not None:  # drop its open connections too
+            for writer in list(self._writers):
+                sockname = writer.get_extra_info("sockname")
+                if isinstance(sockname, tuple) and sockname[1] == port:
+                    writer.close()
         return port
 
-    async def _close(self, acl_user: str) -> None:
-        server = self._servers.pop(acl_user, None)
-        if server is None:
-            return
-        port = server.sockets[0].getsockname()[1]
-        server.close()
-        self._users.pop(port, None)
-        for writer in list(self._writers):
-            sockname = writer.get_extra_info("sockname")
-            if isinstance(sockname, tuple) and sockname[1] == port:
-                writer.close()
-
-    async def _shutdown(self) -> None:
-        for acl_user in list(self._servers):
-            await self._close(acl_user)
-        await super()._shutdown()
-
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        acl_user = self._users.get(writer.get_extra_info("sockname")[1])
+        acl_user = self._served(writer)
         if acl_user is None:
             return
         backend = await self._open_backend(self.backend_host, self.backend_port)
@@ -496,7 +491,7 @@ def _login_as(acl_user: str, args: list[bytes]) -> list[bytes]:
 # --------------------------------------------------------------------------- fault listeners
 
 
-class SilentListener:
+class SilentListener(ClosesOnExit):
     """Accepts TCP connections on 127.0.0.1 and never sends a byte; connections stay open
     until `close()`."""
 
@@ -542,19 +537,8 @@ class SilentListener:
         self._stop_r.close()
         self._stop_w.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class ClosedPort:
+class ClosedPort(ClosesOnExit):
     """A port on 127.0.0.1 (and ::1 when there is IPv6) that refuses connections: a socket is
     bound there but never listens, so a connect gets RST (ECONNREFUSED) and, unlike a port
     that was bound and released, no other server can take it while this object is open."""
@@ -593,17 +577,6 @@ class ClosedPort:
         for sock in self._sockets:
             sock.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class _Startable(Protocol):
     def start(self) -> None: ...
@@ -627,30 +600,3 @@ def start_on_a_free_port(make: Callable[[int], S], attempts: int = 5) -> S:
             raise
         return server
     raise AssertionError("unreachable: the last attempt raises")
-
-
-# --------------------------------------------------------------------------- psycopg errors
-
-# psycopg (3.3) does not expose an SQLSTATE for errors raised while *connecting*: libpq only
-# hands over the message text, so `OperationalError.sqlstate` is None there. These are the
-# server messages behind the codes the tool cares about.
-_CONNECT_MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("28P01", re.compile(r"password authentication failed for user")),
-    ("3D000", re.compile(r'database ".*" does not exist')),
-    ("28000", re.compile(r"no pg_hba\.conf entry for host")),
-    ("28000", re.compile(r'role ".*" does not exist')),
-    ("53300", re.compile(r"too many clients|remaining connection slots are reserved")),
-)
-
-
-def connect_error_sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a psycopg error, derived from the server's message for connect-time
-    failures (where psycopg leaves `sqlstate` as None)."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate:
-        return sqlstate
-    text = str(exc)
-    for code, pattern in _CONNECT_MESSAGES:
-        if pattern.search(text):
-            return code
-    return None

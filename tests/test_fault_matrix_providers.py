@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -124,8 +124,8 @@ CELLS = [
 ]
 
 
-def fake_of(cloud: CloudFakes, api: Api) -> FakeApiServer:
-    fakes: dict[Api, FakeApiServer] = {
+def fake_of(cloud: CloudFakes, api: Api) -> FakeApiServer[Any]:
+    fakes: dict[Api, FakeApiServer[Any]] = {
         "neon": cloud.neon,
         "supabase": cloud.supabase,
         "upstash": cloud.upstash,
@@ -150,7 +150,7 @@ def expected_outcome(call_name: str, fault_name: str) -> Outcome:
     return Recovers()
 
 
-def assert_looked_up_before_creating_again(fake: FakeApiServer, call: Call) -> None:
+def assert_looked_up_before_creating_again(fake: FakeApiServer[Any], call: Call) -> None:
     """After an ambiguous create the next call on that collection is a GET (the look-up)."""
     import re
 

@@ -2,8 +2,11 @@
 ``upstash_api``): a stdlib HTTP server on 127.0.0.1 in a background thread, routing, fault
 injection, a request log, fixed-window rate limiting, a manual clock and the store backend.
 
-Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer` and supplies its
-routes plus four hooks (auth, error body, rate limit, headers added to injected faults).
+Everything here is provider-neutral; a fake subclasses :class:`FakeApiServer`, marks its
+handlers with :func:`serves` and supplies what its API does differently: auth, error body, rate
+limit, headers added to injected faults and the stores behind its records (hooks of
+:class:`FakeApiServer`). :class:`BearerKeys` supplies the auth of the fakes that take Bearer
+keys (the Render fake uses it too, with :class:`ServedFake`'s server, faults and request log).
 
 Conventions shared by the three fakes:
 
@@ -45,7 +48,18 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar, cast, overload
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    Self,
+    TypedDict,
+    TypeVar,
+    cast,
+    overload,
+)
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
@@ -54,8 +68,11 @@ __all__ = [
     "hand_out",
     "handed_out_secrets",
     "ApiResponse",
+    "BearerKeys",
     "Clock",
+    "ClosesOnExit",
     "FakeApiServer",
+    "FakeOptions",
     "Fault",
     "FaultKind",
     "HttpError",
@@ -64,6 +81,7 @@ __all__ = [
     "NullBackend",
     "PgCredentials",
     "RateDecision",
+    "Record",
     "RecordedRequest",
     "RedisCredentials",
     "RequestLog",
@@ -72,6 +90,7 @@ __all__ = [
     "drop_before",
     "empty_body",
     "malformed_json",
+    "serves",
     "slow",
     "status",
     "url_host",
@@ -600,6 +619,31 @@ def _compile_template(template: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+_SERVES = "_fake_serves"
+_H = TypeVar("_H", bound=Callable[..., ApiResponse])
+
+
+def serves(method: str, template: str) -> Callable[[_H], _H]:
+    """Mark a :class:`FakeApiServer` method as the handler of ``method`` on ``template``
+    (relative to the API prefix; ``{name}`` is a path parameter, see ``request.params``)."""
+
+    def mark(handler: _H) -> _H:
+        setattr(handler, _SERVES, (*getattr(handler, _SERVES, ()), (method, template)))
+        return handler
+
+    return mark
+
+
+def _marked_routes(fake: object) -> list[_Route]:
+    """The routes of ``fake``'s :func:`serves` methods, in the order they are defined."""
+    return [
+        _Route(method, template, _compile_template(template), getattr(fake, name))
+        for klass in reversed(type(fake).__mro__)
+        for name, member in vars(klass).items()
+        for method, template in getattr(member, _SERVES, ())
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # Rate limiting (fixed windows on the fake's clock)
 
@@ -765,7 +809,25 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
-class ServedFake:
+class ClosesOnExit:
+    """``with thing:`` closes ``thing`` on the way out; subclasses define :meth:`close`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ServedFake(ClosesOnExit):
     """A fake served over HTTP from a background thread: lifecycle, fault injection, the
     request log storage and the shared per-request pipeline. Subclasses call
     :meth:`_start_server` at the end of their ``__init__`` and implement ``_serve``."""
@@ -810,17 +872,6 @@ class ServedFake:
         self._server.shutdown_connections()
         self._server.server_close()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -920,19 +971,77 @@ class ServedFake:
         return None
 
 
-class FakeApiServer(ServedFake):
+class BearerKeys(ServedFake):
+    """A fake that takes its API keys as ``Authorization: Bearer <key>`` (Neon, Supabase,
+    Render); a test may add or revoke a key mid-run. Call :meth:`_accept_keys` before serving.
+    """
+
+    _api_keys: set[str]
+
+    def _accept_keys(self, keys: Iterable[str]) -> None:
+        self._api_keys = set(keys)
+        hand_out(*self._api_keys)
+
+    def add_key(self, key: str) -> None:
+        with self._lock:
+            self._api_keys.add(key)
+            hand_out(key)
+
+    def revoke_key(self, key: str) -> None:
+        """From now on requests with ``key`` get 401 (simulates a key revoked mid-run)."""
+        with self._lock:
+            self._api_keys.discard(key)
+
+    def authenticate(self, request: ApiRequest) -> str | None:
+        """The request's Bearer key when it is an accepted one (the caller), else None."""
+        token = bearer_token(request.authorization)
+        return token if token in self._api_keys else None
+
+
+class FakeOptions(TypedDict, total=False):
+    """The constructor options every provider fake takes on top of its own (``**options``);
+    see :class:`FakeApiServer` and the module docstring."""
+
+    clock: Clock | None
+    backend: StoreBackend | None
+    seed: int | None
+    host: str
+    port: int
+    connect_host: str | None
+    connect_port: int | None
+    reachable: bool | None
+
+
+class Record(Protocol):
+    """A provider fake's main record: a Neon or Supabase project, an Upstash database."""
+
+    name: str
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+class FakeApiServer(ServedFake, Generic[RecordT]):
     """Base of the three fakes: lifecycle, request pipeline, faults, log, helpers.
 
     Pipeline for each request: log it -> take the first matching injected fault -> (``slow``:
     sleep; ``drop_before``: close) -> under the lock: authenticate -> route (404/405) ->
     rate limit -> handler -> (``drop_after``: close) -> send.
+
+    A fake marks its handlers with :func:`serves`, passes its main records by id and how the
+    API shows one (``records``, ``record_json``) for :meth:`record` and :meth:`records_named`,
+    and lists its backend stores in :meth:`_held_stores` for :meth:`drop_backend_stores`.
     """
 
     prefix: ClassVar[str] = ""
     """The API path prefix on the server (``/api/v2``); ``base_url`` ends with it."""
+    unauthorized_message: ClassVar[str] = "Unauthorized"
+    """The message of the provider's 401 answer (in its :meth:`error` body)."""
 
     def __init__(
         self,
+        records: Mapping[str, RecordT],
+        record_json: Callable[[RecordT], dict[str, Any]],
         *,
         clock: Clock | None = None,
         backend: StoreBackend | None = None,
@@ -960,8 +1069,11 @@ class FakeApiServer(ServedFake):
         ``connect_port``, else the backend's) instead of realistic provider host names.
         Default: True when ``connect_host`` is given or a backend other than this module's
         :class:`NullBackend` is passed."""
-        self._routes: list[_Route] = []
+        self._records = records
+        self._record_json = record_json
+        self._seq = 0
         self.limiter = FixedWindowLimiter()
+        self._routes = _marked_routes(self)
 
         self.port = self._start_server(host, port)
         self.origin = f"http://{host}:{self.port}"
@@ -1000,13 +1112,39 @@ class FakeApiServer(ServedFake):
         with self._lock:
             self._requests.clear()
 
+    # -- inspection --------------------------------------------------------------------------
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        """A main record as the API shows it (KeyError when there is none)."""
+        with self._lock:
+            return self._record_json(self._records[record_id])
+
+    def records_named(self, name: str) -> list[dict[str, Any]]:
+        """Every main record named ``name`` as the API shows it, oldest first."""
+        with self._lock:
+            return [self._record_json(r) for r in self._records.values() if r.name == name]
+
+    def drop_backend_stores(self) -> None:
+        """Drop, through the backend, every store the fake still holds (its state is kept)."""
+        with self._lock:
+            for creds in list(self._held_stores()):
+                self._drop_store(creds)
+
+    def _drop_store(self, creds: PgCredentials | RedisCredentials) -> None:
+        """Drop one store through the backend."""
+        if isinstance(creds, PgCredentials):
+            self.backend.drop_postgres(creds.database, creds.user)
+        else:
+            self.backend.drop_redis(creds.username)
+
     # -- hooks for subclasses ----------------------------------------------------------------
+
+    def _held_stores(self) -> Iterable[PgCredentials | RedisCredentials]:
+        """The backend's stores behind the records the fake holds now."""
+        raise NotImplementedError
 
     def authenticate(self, request: ApiRequest) -> str | None:
         """Return the caller's identity (used for rate-limit keys) or None for a 401."""
-        raise NotImplementedError
-
-    def unauthorized(self) -> ApiResponse:
         raise NotImplementedError
 
     def error(self, code: int, message: str) -> ApiResponse:
@@ -1030,11 +1168,13 @@ class FakeApiServer(ServedFake):
 
     # -- helpers for subclasses --------------------------------------------------------------
 
-    def route(self, method: str, template: str, handler: Handler) -> None:
-        self._routes.append(_Route(method, template, _compile_template(template), handler))
-
     def now(self) -> float:
         return self.clock()
+
+    def next_seq(self) -> int:
+        """1, 2, 3…: the creation order of the fake's records."""
+        self._seq += 1
+        return self._seq
 
     def connect_target(self, host: str, port: int) -> tuple[str, int]:
         """Where clients should connect in reachable mode: ``connect_host``/``connect_port``,
@@ -1120,7 +1260,7 @@ class FakeApiServer(ServedFake):
         with self._lock:
             principal = self.authenticate(request)
             if principal is None:
-                return self.unauthorized()
+                return self.error(401, self.unauthorized_message)
             request.principal = principal
             route = self._match(request)
             if isinstance(route, ApiResponse):

@@ -21,6 +21,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -101,7 +102,7 @@ class CloudFakes:
     upstash: UpstashFake
 
     @property
-    def all(self) -> tuple[FakeApiServer, ...]:
+    def all(self) -> tuple[FakeApiServer[Any], ...]:
         return (self.neon, self.supabase, self.upstash)
 
     def creates(self) -> int:
@@ -161,7 +162,7 @@ def cloud_fakes(
         yield fakes
     finally:
         for fake in fakes.all:
-            fake.drop_backend_stores()  # type: ignore[attr-defined]
+            fake.drop_backend_stores()
             fake.close()
     errors = [e for fake in fakes.all for e in fake.internal_errors]
     assert not errors, "a cloud fake crashed:\n" + "\n".join(errors)

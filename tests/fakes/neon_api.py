@@ -53,49 +53,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from tests.fakes.common import (
     ADJECTIVES,
-    LOOPBACK,
     NOUNS,
     ApiRequest,
     ApiResponse,
-    Clock,
+    BearerKeys,
     FakeApiServer,
-    Fault,
-    ManualClock,
-    NullBackend,
+    FakeOptions,
     PgCredentials,
-    StoreBackend,
-    bearer_token,
-    drop_after,
-    drop_before,
-    empty_body,
-    hand_out,
     json_response,
-    malformed_json,
-    slow,
-    status,
+    serves,
     url_host,
 )
 
 __all__ = [
     "FAKE_NEON_KEY",
     "NEON_REGIONS",
-    "Fault",
-    "ManualClock",
     "NeonFake",
-    "NullBackend",
-    "PgCredentials",
-    "StoreBackend",
-    "drop_after",
-    "drop_before",
-    "empty_body",
-    "malformed_json",
-    "slow",
-    "status",
 ]
 
 FAKE_NEON_KEY = "napi_fakeneonkeyfortests00000000000000000000000000000000000000000"
@@ -180,7 +158,7 @@ class _Project:
     operations: list[_Operation] = field(default_factory=list)
 
 
-class NeonFake(FakeApiServer):
+class NeonFake(BearerKeys, FakeApiServer[_Project]):
     """Fake Neon API. See the module docstring for routes and reachable fields.
 
     Keyword arguments:
@@ -204,21 +182,17 @@ class NeonFake(FakeApiServer):
     """
 
     prefix = "/api/v2"
+    unauthorized_message = "authentication required"
     thread_name = "fake-neon-api"
 
     def __init__(
         self,
         *,
         api_keys: Iterable[str] = (FAKE_NEON_KEY,),
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
         operation_seconds: float = 2.0,
         operation_final_status: str = "finished",
         require_org_id: bool = False,
         lock_while_running: bool = True,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         pooler_connect_host: str | None = None,
         pooler_connect_port: int | None = None,
         uri_sslmode: str | None = "require",
@@ -226,12 +200,9 @@ class NeonFake(FakeApiServer):
         org_name: str = "AuthKit Org",
         rate_limit_per_minute: int | None = None,
         burst_per_route_per_second: int | None = None,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
-        self._api_keys = set(api_keys)
-        hand_out(*self._api_keys)
+        self._accept_keys(api_keys)
         self.operation_seconds = operation_seconds
         self.operation_final_status = operation_final_status
         """Final status of operations created from now on (``"failed"`` to test failures)."""
@@ -246,32 +217,11 @@ class NeonFake(FakeApiServer):
         self._orgs: dict[str, dict[str, Any]] = {}
         self._projects: dict[str, _Project] = {}
         self._project_seq: dict[str, int] = {}  # every id ever issued (cursors survive deletes)
-        self._seq = 0
         self._database_ids = 30_000_000
-        self._current_request_id = ""
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
+        super().__init__(self._projects, self._project_json, **options)
         self.add_organization(org_name)
-        self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
-
-    def add_key(self, key: str) -> None:
-        with self._lock:
-            self._api_keys.add(key)
-            hand_out(key)
-
-    def revoke_key(self, key: str) -> None:
-        with self._lock:
-            self._api_keys.discard(key)
 
     def add_organization(self, name: str) -> dict[str, Any]:
         """Add an organization (``org-<adj>-<noun>-<8 digits>``) the key can see."""
@@ -342,13 +292,9 @@ class NeonFake(FakeApiServer):
                         op.start_at = min(op.start_at, now)
                         op.finish_at = now
 
-    def project(self, project_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self._project_json(self._get_project(project_id))
-
-    def projects_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._project_json(p) for p in self._projects.values() if p.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    project = FakeApiServer.record
+    projects_named = FakeApiServer.records_named
 
     def branches(self, project_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -362,21 +308,10 @@ class NeonFake(FakeApiServer):
             branch = self._primary(project) if branch_id is None else project.branches[branch_id]
             return branch.creds
 
-    def drop_backend_stores(self) -> None:
-        """Drop, through the backend, every branch database still held (state is kept)."""
-        with self._lock:
-            for project in self._projects.values():
-                for branch in project.branches.values():
-                    self.backend.drop_postgres(branch.creds.database, branch.creds.user)
-
     # -- hooks -------------------------------------------------------------------------------
 
-    def authenticate(self, request: ApiRequest) -> str | None:
-        token = bearer_token(request.authorization)
-        return token if token in self._api_keys else None
-
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "authentication required")
+    def _held_stores(self) -> list[PgCredentials]:
+        return [b.creds for p in self._projects.values() for b in p.branches.values()]
 
     def error(self, code: int, message: str, error_code: str = "") -> ApiResponse:
         return json_response(
@@ -398,31 +333,11 @@ class NeonFake(FakeApiServer):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("GET", "/users/me/organizations", self._h_orgs)
-        r("GET", "/regions", self._h_regions)
-        r("POST", "/projects", self._h_create_project)
-        r("GET", "/projects", self._h_list_projects)
-        r("GET", "/projects/{project_id}", self._h_get_project)
-        r("DELETE", "/projects/{project_id}", self._h_delete_project)
-        r("GET", "/projects/{project_id}/operations", self._h_list_operations)
-        r("GET", "/projects/{project_id}/operations/{operation_id}", self._h_get_operation)
-        r("GET", "/projects/{project_id}/connection_uri", self._h_connection_uri)
-        r("GET", "/projects/{project_id}/endpoints", self._h_list_endpoints)
-        r("POST", "/projects/{project_id}/branches", self._h_create_branch)
-        r("GET", "/projects/{project_id}/branches", self._h_list_branches)
-        r("GET", "/projects/{project_id}/branches/{branch_id}", self._h_get_branch)
-        r("DELETE", "/projects/{project_id}/branches/{branch_id}", self._h_delete_branch)
-        r(
-            "GET",
-            "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password",
-            self._h_reveal_password,
-        )
-
+    @serves("GET", "/users/me/organizations")
     def _h_orgs(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, {"organizations": [dict(o) for o in self._orgs.values()]})
 
+    @serves("GET", "/regions")
     def _h_regions(self, request: ApiRequest) -> ApiResponse:
         regions = [
             {
@@ -436,6 +351,7 @@ class NeonFake(FakeApiServer):
         ]
         return json_response(200, {"regions": regions})
 
+    @serves("POST", "/projects")
     def _h_create_project(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("project"), dict):
@@ -443,6 +359,7 @@ class NeonFake(FakeApiServer):
         project = self._create_project(body["project"], ready=False)
         return json_response(201, self._created_project_json(project))
 
+    @serves("GET", "/projects")
     def _h_list_projects(self, request: ApiRequest) -> ApiResponse:
         limit = self._int_param(request, "limit", 10, 1, 400)
         org_id = request.one("org_id") or None
@@ -468,25 +385,29 @@ class NeonFake(FakeApiServer):
             },
         )
 
+    @serves("GET", "/projects/{project_id}")
     def _h_get_project(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         return json_response(200, {"project": self._project_json(project)})
 
+    @serves("DELETE", "/projects/{project_id}")
     def _h_delete_project(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         self._check_lock(project)
         body = {"project": self._project_json(project)}
         for branch in project.branches.values():
-            self.backend.drop_postgres(branch.creds.database, branch.creds.user)
+            self._drop_store(branch.creds)
         del self._projects[project.id]
         return json_response(200, body)
 
+    @serves("GET", "/projects/{project_id}/operations")
     def _h_list_operations(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         ops = [self._op_json(op) for op in reversed(project.operations)]
         cursor = ops[-1]["id"] if ops else ""
         return json_response(200, {"operations": ops, "pagination": {"cursor": cursor}})
 
+    @serves("GET", "/projects/{project_id}/operations/{operation_id}")
     def _h_get_operation(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         for op in project.operations:
@@ -494,6 +415,7 @@ class NeonFake(FakeApiServer):
                 return json_response(200, {"operation": self._op_json(op)})
         raise self.fail(404, "operation not found")
 
+    @serves("GET", "/projects/{project_id}/connection_uri")
     def _h_connection_uri(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         database_name = request.one("database_name")
@@ -512,6 +434,7 @@ class NeonFake(FakeApiServer):
         pooled = (request.one("pooled") or "").lower() == "true"
         return json_response(200, {"uri": self._uri(project, branch, pooled=pooled)})
 
+    @serves("GET", "/projects/{project_id}/endpoints")
     def _h_list_endpoints(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         endpoints = [
@@ -519,6 +442,7 @@ class NeonFake(FakeApiServer):
         ]
         return json_response(200, {"endpoints": endpoints})
 
+    @serves("POST", "/projects/{project_id}/branches")
     def _h_create_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         body = self.json_body(request)
@@ -551,6 +475,7 @@ class NeonFake(FakeApiServer):
         )
         return json_response(201, self._created_branch_json(project, branch, ops))
 
+    @serves("GET", "/projects/{project_id}/branches")
     def _h_list_branches(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         search = (request.one("search") or "").lower()
@@ -561,11 +486,13 @@ class NeonFake(FakeApiServer):
         ]
         return json_response(200, {"branches": branches, "annotations": {}})
 
+    @serves("GET", "/projects/{project_id}/branches/{branch_id}")
     def _h_get_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])
         return json_response(200, {"branch": self._branch_json(project, branch)})
 
+    @serves("DELETE", "/projects/{project_id}/branches/{branch_id}")
     def _h_delete_branch(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])
@@ -579,12 +506,13 @@ class NeonFake(FakeApiServer):
         if branch.endpoint is not None:
             ops.append(self._new_op(project, branch, branch.endpoint, "suspend_compute", 0.0))
         ops.append(self._new_op(project, branch, None, "delete_timeline", 0.0))
-        self.backend.drop_postgres(branch.creds.database, branch.creds.user)
+        self._drop_store(branch.creds)
         del project.branches[branch.id]
         return json_response(
             200, {"branch": body_branch, "operations": [self._op_json(op) for op in ops]}
         )
 
+    @serves("GET", "/projects/{project_id}/branches/{branch_id}/roles/{role_name}/reveal_password")
     def _h_reveal_password(self, request: ApiRequest) -> ApiResponse:
         project = self._get_project(request.params["project_id"])
         branch = self._get_branch(project, request.params["branch_id"])
@@ -596,10 +524,6 @@ class NeonFake(FakeApiServer):
 
     def _words(self) -> str:
         return f"{self.rand_choice(ADJECTIVES)}-{self.rand_choice(NOUNS)}"
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
 
     def _int_param(self, request: ApiRequest, name: str, default: int, low: int, high: int) -> int:
         raw = request.one(name)
@@ -725,7 +649,7 @@ class NeonFake(FakeApiServer):
             raise self.fail(400, "default_endpoint_settings must be an object")
 
         project_id = f"{self._words()}-{self.rand_int(10_000_000, 99_999_999)}"
-        seq = self._next_seq()
+        seq = self.next_seq()
         self._project_seq[project_id] = seq
         now = self.now()
         creds = self.backend.create_postgres(database_name, role_name, self._new_password())

@@ -60,12 +60,12 @@ from tests.fakes.common import (
     ROUTE_ERRORS,
     ApiRequest,
     ApiResponse,
+    BearerKeys,
     InjectedFault,
     ManualClock,
     PgCredentials,
     RecordedRequest,
     RedisCredentials,
-    ServedFake,
     _HttpHandler,
     auth_scheme,
     bearer_token,
@@ -513,7 +513,7 @@ class ExternalFronts(Protocol):
     def close_front(self, key: str) -> None: ...
 
 
-class FakeRenderAPI(ServedFake):
+class FakeRenderAPI(BearerKeys):
     """The fake Render API server. Starts serving in ``__init__``; stop with :meth:`close`.
 
     ``postgres_ready_after`` / ``redis_ready_after``: clock seconds from create to
@@ -574,8 +574,7 @@ class FakeRenderAPI(ServedFake):
         self.free_postgres_per_owner = free_postgres_per_owner
         self.user: dict[str, str] = dict(user or {"email": "dev@example.com", "name": "Dev User"})
 
-        self._api_keys = set(api_keys)
-        hand_out(*self._api_keys)
+        self._accept_keys(api_keys)
         self._owners: dict[str, _Owner] = {}
         self._services: dict[str, _Service] = {}
         self._deploys: dict[str, _Deploy] = {}
@@ -667,16 +666,6 @@ class FakeRenderAPI(ServedFake):
                 service.env[key] = _EnvVar(key, value, self._next_seq())
             self._services[service.id] = service
             return self._service_json(service)
-
-    def add_key(self, key: str) -> None:
-        with self._lock:
-            self._api_keys.add(key)
-            hand_out(key)
-
-    def revoke_key(self, key: str) -> None:
-        """From now on requests with ``key`` get 401 (simulates a key revoked mid-run)."""
-        with self._lock:
-            self._api_keys.discard(key)
 
     def set_status(self, resource_id: str, status: str | None) -> None:
         """Pin a Postgres / Key Value status (e.g. ``"suspended"``); None: back to the clock."""

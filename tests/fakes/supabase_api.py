@@ -62,29 +62,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 from tests.fakes.common import (
-    LOOPBACK,
     ApiRequest,
     ApiResponse,
-    Clock,
+    BearerKeys,
     FakeApiServer,
-    Fault,
-    ManualClock,
-    NullBackend,
+    FakeOptions,
     PgCredentials,
-    StoreBackend,
-    bearer_token,
-    drop_after,
-    drop_before,
-    empty_body,
-    hand_out,
     json_response,
-    malformed_json,
-    slow,
-    status,
+    serves,
     url_host,
 )
 
@@ -94,18 +83,7 @@ __all__ = [
     "PENDING_STATUSES",
     "SUPABASE_REGIONS",
     "TERMINAL_FAILURE_STATUSES",
-    "Fault",
-    "ManualClock",
-    "NullBackend",
-    "PgCredentials",
-    "StoreBackend",
     "SupabaseFake",
-    "drop_after",
-    "drop_before",
-    "empty_body",
-    "malformed_json",
-    "slow",
-    "status",
 ]
 
 FAKE_SUPABASE_TOKEN = "sbp_fake-supabase-token-for-tests-0123"
@@ -156,7 +134,7 @@ class _Project:
     override_at: float = 0.0
 
 
-class SupabaseFake(FakeApiServer):
+class SupabaseFake(BearerKeys, FakeApiServer[_Project]):
     """Fake Supabase Management API. See the module docstring for routes and reachable fields.
 
     Keyword arguments: ``tokens`` (accepted Bearer tokens, default
@@ -174,28 +152,20 @@ class SupabaseFake(FakeApiServer):
         self,
         *,
         tokens: Iterable[str] = (FAKE_SUPABASE_TOKEN,),
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
         unknown_seconds: float = 1.0,
         coming_up_seconds: float = 4.0,
         pooler_delay_seconds: float = 2.0,
         final_status: str = "ACTIVE_HEALTHY",
         rate_limit: int | None = 120,
         rate_window: float = 60.0,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         pooler_shard: int = 0,
         org_name: str = "AuthKit Org",
         org_slug: str | None = None,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
         if final_status not in ALL_STATUSES:
             raise ValueError(f"unknown project status {final_status!r}")
-        self._tokens = set(tokens)
-        hand_out(*self._tokens)
+        self._accept_keys(tokens)
         self.unknown_seconds = unknown_seconds
         self.coming_up_seconds = coming_up_seconds
         self.pooler_delay_seconds = pooler_delay_seconds
@@ -205,30 +175,10 @@ class SupabaseFake(FakeApiServer):
         self.pooler_shard = pooler_shard
         self._orgs: dict[str, dict[str, str]] = {}
         self._projects: dict[str, _Project] = {}
-        self._seq = 0
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
+        super().__init__(self._projects, self._project_json, **options)
         self.add_organization(org_name, slug=org_slug)
-        self._register_routes()
 
     # -- configuration, seeding, inspection ---------------------------------------------------
-
-    def add_token(self, token: str) -> None:
-        with self._lock:
-            self._tokens.add(token)
-            hand_out(token)
-
-    def revoke_token(self, token: str) -> None:
-        with self._lock:
-            self._tokens.discard(token)
 
     def add_organization(self, name: str, *, slug: str | None = None) -> dict[str, str]:
         with self._lock:
@@ -271,32 +221,19 @@ class SupabaseFake(FakeApiServer):
             project.status_override = status
             project.override_at = self.now()
 
-    def project(self, ref: str) -> dict[str, Any]:
-        with self._lock:
-            return self._project_json(self._projects[ref])
-
-    def projects_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._project_json(p) for p in self._projects.values() if p.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    project = FakeApiServer.record
+    projects_named = FakeApiServer.records_named
 
     def credentials(self, ref: str) -> PgCredentials:
         """The backend credentials behind a project (password = the client's ``db_pass``)."""
         with self._lock:
             return self._projects[ref].creds
 
-    def drop_backend_stores(self) -> None:
-        with self._lock:
-            for project in self._projects.values():
-                self.backend.drop_postgres(project.creds.database, project.creds.user)
-
     # -- hooks -------------------------------------------------------------------------------
 
-    def authenticate(self, request: ApiRequest) -> str | None:
-        token = bearer_token(request.authorization)
-        return token if token in self._tokens else None
-
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "Unauthorized")
+    def _held_stores(self) -> list[PgCredentials]:
+        return [project.creds for project in self._projects.values()]
 
     def error(self, code: int, message: str) -> ApiResponse:
         return json_response(code, {"message": message})
@@ -348,22 +285,15 @@ class SupabaseFake(FakeApiServer):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("GET", "/v1/organizations", self._h_orgs)
-        r("GET", "/v1/projects", self._h_list)
-        r("POST", "/v1/projects", self._h_create)
-        r("GET", "/v1/projects/{ref}", self._h_get)
-        r("DELETE", "/v1/projects/{ref}", self._h_delete)
-        r("GET", "/v1/projects/{ref}/config/database/pooler", self._h_pooler)
-        r("GET", "/v1/projects/{ref}/health", self._h_health)
-
+    @serves("GET", "/v1/organizations")
     def _h_orgs(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, [dict(o) for o in self._orgs.values()])
 
+    @serves("GET", "/v1/projects")
     def _h_list(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, [self._project_json(p) for p in self._projects.values()])
 
+    @serves("POST", "/v1/projects")
     def _h_create(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict):
@@ -409,23 +339,27 @@ class SupabaseFake(FakeApiServer):
             return SMART_GROUPS[str(code)]
         raise self.fail(400, "region_selection must be a valid specific region or smartGroup")
 
+    @serves("GET", "/v1/projects/{ref}")
     def _h_get(self, request: ApiRequest) -> ApiResponse:
         return json_response(200, self._project_json(self._get(request.params["ref"])))
 
+    @serves("DELETE", "/v1/projects/{ref}")
     def _h_delete(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         if self._status(project) in PENDING_STATUSES:
             raise self.fail(400, NOT_READY_FOR_DELETION)
-        self.backend.drop_postgres(project.creds.database, project.creds.user)
+        self._drop_store(project.creds)
         del self._projects[project.ref]
         return json_response(200, {"id": project.seq, "ref": project.ref, "name": project.name})
 
+    @serves("GET", "/v1/projects/{ref}/config/database/pooler")
     def _h_pooler(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         if not self._pooler_ready(project):
             return json_response(200, [])
         return json_response(200, [self._pooler_json(project)])
 
+    @serves("GET", "/v1/projects/{ref}/health")
     def _h_health(self, request: ApiRequest) -> ApiResponse:
         project = self._get(request.params["ref"])
         services = request.many("services")
@@ -456,11 +390,11 @@ class SupabaseFake(FakeApiServer):
         ref = self.rand_string(20)
         while ref in self._projects:
             ref = self.rand_string(20)
-        self._seq += 1
+        seq = self.next_seq()
         creds = self.backend.create_postgres("postgres", f"postgres.{ref}", db_pass)
         project = _Project(
             ref=ref,
-            seq=self._seq,
+            seq=seq,
             name=name,
             org_slug=slug,
             region=region,

@@ -45,29 +45,19 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from tests.fakes.common import (
     ADJECTIVES,
-    LOOPBACK,
     NOUNS,
     ApiRequest,
     ApiResponse,
-    Clock,
     FakeApiServer,
-    Fault,
-    ManualClock,
-    NullBackend,
+    FakeOptions,
     RedisCredentials,
-    StoreBackend,
-    drop_after,
-    drop_before,
-    empty_body,
     hand_out,
     json_response,
-    malformed_json,
-    slow,
-    status,
+    serves,
 )
 
 __all__ = [
@@ -76,18 +66,7 @@ __all__ = [
     "FAKE_UPSTASH_EMAIL",
     "GCP_REGIONS",
     "REGIONAL_DEPRECATED",
-    "Fault",
-    "ManualClock",
-    "NullBackend",
-    "RedisCredentials",
-    "StoreBackend",
     "UpstashFake",
-    "drop_after",
-    "drop_before",
-    "empty_body",
-    "malformed_json",
-    "slow",
-    "status",
 ]
 
 FAKE_UPSTASH_EMAIL = "dev@example.com"
@@ -130,7 +109,7 @@ class _Database:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class UpstashFake(FakeApiServer):
+class UpstashFake(FakeApiServer[_Database]):
     """Fake Upstash Developer API (Redis). See the module docstring.
 
     Keyword arguments: ``accounts`` (email -> API key accepted with HTTP Basic; default
@@ -148,17 +127,10 @@ class UpstashFake(FakeApiServer):
         self,
         *,
         accounts: Mapping[str, str] | None = None,
-        clock: Clock | None = None,
-        backend: StoreBackend | None = None,
-        connect_host: str | None = None,
-        connect_port: int | None = None,
-        reachable: bool | None = None,
         endpoint_as_slug: bool = False,
         reject_platform_with_region: bool = False,
         reject_duplicate_names: bool = False,
-        seed: int | None = None,
-        host: str = LOOPBACK,
-        port: int = 0,
+        **options: Unpack[FakeOptions],
     ) -> None:
         self._accounts = dict(accounts or {FAKE_UPSTASH_EMAIL: FAKE_UPSTASH_API_KEY})
         hand_out(*self._accounts.values())
@@ -166,18 +138,7 @@ class UpstashFake(FakeApiServer):
         self.reject_platform_with_region = reject_platform_with_region
         self.reject_duplicate_names = reject_duplicate_names
         self._databases: dict[str, _Database] = {}
-        self._seq = 0
-        super().__init__(
-            clock=clock,
-            backend=backend,
-            seed=seed,
-            host=host,
-            port=port,
-            connect_host=connect_host,
-            connect_port=connect_port,
-            reachable=reachable,
-        )
-        self._register_routes()
+        super().__init__(self._databases, self._db_json, **options)
 
     # -- configuration, seeding, inspection ---------------------------------------------------
 
@@ -209,24 +170,18 @@ class UpstashFake(FakeApiServer):
         with self._lock:
             self._databases[database_id].state = state
 
-    def database(self, database_id: str) -> dict[str, Any]:
-        with self._lock:
-            return self._db_json(self._databases[database_id])
-
-    def databases_named(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [self._db_json(d) for d in self._databases.values() if d.name == name]
+    # FakeApiServer.record and .records_named under this API's names:
+    database = FakeApiServer.record
+    databases_named = FakeApiServer.records_named
 
     def credentials(self, database_id: str) -> RedisCredentials:
         with self._lock:
             return self._databases[database_id].creds
 
-    def drop_backend_stores(self) -> None:
-        with self._lock:
-            for db in self._databases.values():
-                self.backend.drop_redis(db.creds.username)
-
     # -- hooks -------------------------------------------------------------------------------
+
+    def _held_stores(self) -> list[RedisCredentials]:
+        return [db.creds for db in self._databases.values()]
 
     def authenticate(self, request: ApiRequest) -> str | None:
         scheme, _, encoded = (request.authorization or "").partition(" ")
@@ -241,22 +196,12 @@ class UpstashFake(FakeApiServer):
             return None
         return email
 
-    def unauthorized(self) -> ApiResponse:
-        return self.error(401, "Unauthorized")
-
     def error(self, code: int, message: str) -> ApiResponse:
         return json_response(code, message)
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _register_routes(self) -> None:
-        r = self.route
-        r("POST", "/redis/database", self._h_create)
-        r("GET", "/redis/databases", self._h_list)
-        r("GET", "/redis/database/{database_id}", self._h_get)
-        r("DELETE", "/redis/database/{database_id}", self._h_delete)
-        r("POST", "/redis/reset-password/{database_id}", self._h_reset_password)
-
+    @serves("POST", "/redis/database")
     def _h_create(self, request: ApiRequest) -> ApiResponse:
         body = self.json_body(request)
         if not isinstance(body, dict):
@@ -308,6 +253,7 @@ class UpstashFake(FakeApiServer):
         )
         return json_response(200, self._db_json(db))
 
+    @serves("GET", "/redis/databases")
     def _h_list(self, request: ApiRequest) -> ApiResponse:
         hide = request.one("credentials") == "hide"
         dbs = [
@@ -317,20 +263,23 @@ class UpstashFake(FakeApiServer):
         ]
         return json_response(200, dbs)
 
+    @serves("GET", "/redis/database/{database_id}")
     def _h_get(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
         hide = request.one("credentials") == "hide"
         return json_response(200, self._db_json(db, hide_credentials=hide))
 
+    @serves("DELETE", "/redis/database/{database_id}")
     def _h_delete(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
-        self.backend.drop_redis(db.creds.username)
+        self._drop_store(db.creds)
         del self._databases[db.id]
         return json_response(200, "OK")
 
+    @serves("POST", "/redis/reset-password/{database_id}")
     def _h_reset_password(self, request: ApiRequest) -> ApiResponse:
         db = self._get(request)
-        self.backend.drop_redis(db.creds.username)
+        self._drop_store(db.creds)
         db.creds = self.backend.create_redis(db.creds.username)
         db.rest_token = self._token()
         db.read_only_rest_token = self._token()
@@ -361,7 +310,7 @@ class UpstashFake(FakeApiServer):
         email: str,
     ) -> _Database:
         database_id = self.rand_uuid()
-        self._seq += 1
+        seq = self.next_seq()
         endpoint = (
             f"{self.rand_choice(ADJECTIVES)}-{self.rand_choice(NOUNS)}-"
             f"{self.rand_int(10_000, 99_999)}.upstash.io"
@@ -369,7 +318,7 @@ class UpstashFake(FakeApiServer):
         creds = self.backend.create_redis(f"upstash-{database_id}")
         db = _Database(
             id=database_id,
-            seq=self._seq,
+            seq=seq,
             name=name,
             platform=platform,
             primary_region=primary_region,

@@ -376,6 +376,10 @@ def test_postgres_validation(render_fake: FakeRenderAPI, client: httpx.Client) -
     assert client.post("/postgres", json=_pg_body(owner)).status_code == 201  # first free one
     second_free = client.post("/postgres", json=_pg_body(owner))
     assert second_free.status_code == 400  # one free Postgres per workspace
+    # The error body as render-api.md §8.1 has it: {"id"?, "message"}, the message a string.
+    body = second_free.json()
+    assert set(body) <= {"id", "message"} and isinstance(body["message"], str)
+    assert second_free.headers["content-type"].startswith("application/json")
 
 
 def test_postgres_list_filters_and_pagination(

@@ -1,8 +1,8 @@
 """Every Render API call `authkit-setup render` makes, under every fault, one test per cell.
 
 The calls (read off `fake.requests` of a fresh run; see `CALLS`): service lookup, store
-lookups, env-var GETs, store creates, the post-create settle lookups, status polls,
-connection info, env-var PUTs, the deploy POST, the deploy list (after a 202) and the deploy
+lookups, the listing of the workspace's free Postgres, env-var GETs, store creates, the
+post-create settle lookups, status polls, connection info, env-var PUTs, the deploy POST, the deploy list (after a 202) and the deploy
 polls (--wait-deploy). The faults (`FAULTS`): 429 with Ratelimit-Reset, with Retry-After, with
 neither; 500, 502, 503; a response slower than the client timeout; a connection dropped before
 the fake applied the request and after; malformed JSON; an empty body; a 401 mid-run.
@@ -69,10 +69,14 @@ ENV_VAR = r"/services/srv-[a-z0-9]+/env-vars/(DATABASE_URL|REDIS_URL)"
 CALLS: dict[str, Call] = {
     "service-lookup": Call("GET", r"/services"),
     "store-lookup": Call("GET", STORE_COLLECTION),
+    # The plan lists the workspace's free Postgres after looking authkit-db up (providers/render
+    # check_quota: one free Postgres per workspace).
+    "free-postgres-list": Call("GET", r"/postgres", skip=1),
     "env-get": Call("GET", ENV_VAR),
     "store-create": Call("POST", STORE_COLLECTION),
-    # The two plan lookups come first, then one listing per created store (pipeline/provision.settle).
-    "settle-lookup": Call("GET", STORE_COLLECTION, skip=2),
+    # The three plan listings come first (authkit-db, the free Postgres, authkit-redis), then
+    # one listing per created store (pipeline/provision.settle).
+    "settle-lookup": Call("GET", STORE_COLLECTION, skip=3),
     "status-poll": Call(
         "GET",
         STORE,

@@ -80,10 +80,14 @@ class ApiError(AuthkitError):
         hint: str | None = None,
         status: int | None = None,
         request_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.request_id = request_id
+        # The API's own words (its `message`), without our "API: METHOD /path: status" frame,
+        # for callers that explain a refusal in their own sentence.
+        self.detail = detail
 
 
 class NotFoundError(ApiError):

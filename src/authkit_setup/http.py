@@ -185,7 +185,9 @@ def error_from_response(response: httpx.Response, ctx: ErrorContext) -> ApiError
             status=status,
             request_id=request_id,
         )
-    return ApiError(f"{where}: {status} {message}", status=status, request_id=request_id)
+    return ApiError(
+        f"{where}: {status} {message}", status=status, request_id=request_id, detail=message
+    )
 
 
 class ClientOptions(TypedDict, total=False):

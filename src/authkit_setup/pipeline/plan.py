@@ -1,9 +1,10 @@
 """Plan step: look every store and variable up, and refuse before any change.
 
 For each kind asked for, the store is found by exact name on its provider (two of one name stop
-the run), checked to be in the region planned for it, and the target's variable is checked not
-to point elsewhere (unless --force, or a person says replace it). Nothing is created or written
-until every refusal has had its chance.
+the run) and checked to be in the region planned for it; a store to be created is checked
+against the provider's quotas (Render: one free Postgres per workspace); and the target's
+variable is checked not to point elsewhere (unless --force, or a person says replace it).
+Nothing is created or written until every refusal has had its chance.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from authkit_setup.errors import PlanConflictError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.base import (
+    ChecksQuotas,
     ConnectionInfo,
     Kind,
     Readiness,
@@ -150,6 +152,8 @@ def plan_stores(
         existing = ensure_single(provider.find(kind, spec.name), spec)
         refuse_other_network(provider, spec, existing, near)
         refuse_other_region(provider, spec, existing, near=near.why)
+        if existing is None and isinstance(provider, ChecksQuotas):
+            provider.check_quota(spec)  # e.g. Render's one free Postgres per workspace
         plan = StorePlan(spec, provider, existing)
         near.announce(plan, out)
         if existing is not None and (

@@ -106,13 +106,21 @@ def provision(
         return []
     for _, spec in missing:
         out.step(f"creating {spec.kind.value} {spec.name} ({spec.plan}, {spec.region})")
-    return _in_daemon_threads(
+    outcomes = _in_daemon_threads(
         [functools.partial(create_once, p, s, out, sleep=sleep) for p, s in missing]
     )
+    stores = [o for o in outcomes if isinstance(o, Store)]
+    failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failure is not None:
+        # A store made beside one that was refused is not lost: say so, then the refusal.
+        for store in stores:
+            out.warn(f"{store.name} ({store.id}) was created; the next run reuses it")
+        raise failure
+    return stores
 
 
-def _in_daemon_threads(calls: list[Callable[[], Store]]) -> list[Store]:
-    """Run the calls at once; return their results in order, or raise the first error.
+def _in_daemon_threads(calls: list[Callable[[], Store]]) -> list[Store | BaseException]:
+    """Run the calls at once; return each one's store or error, in order.
 
     Daemon threads rather than a ThreadPoolExecutor: the executor's workers are joined when the
     interpreter exits, so a Ctrl-C during a create would hold the process until the HTTP call
@@ -136,7 +144,10 @@ def _in_daemon_threads(calls: list[Callable[[], Store]]) -> list[Store]:
         thread.start()
     for thread in threads:
         thread.join()  # interruptible: Ctrl-C raises KeyboardInterrupt here
-    for error in errors:
+    outcomes: list[Store | BaseException] = []
+    for store, error in zip(results, errors, strict=True):
         if error is not None:
-            raise error
-    return [store for store in results if store is not None]
+            outcomes.append(error)
+        elif store is not None:
+            outcomes.append(store)
+    return outcomes

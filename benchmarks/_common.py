@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.processes import free_port
+from authkit_setup.local.redis_server import EmbeddedRedis
 
 CLI = [sys.executable, "-m", "authkit_setup"]
 

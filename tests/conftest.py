@@ -2,8 +2,9 @@ from __future__ import annotations
 
 # ============================================================================================
 # Real servers (PostgreSQL, Redis, TLS fronts, fault listeners) -- session scoped.
-# Built on authkit_setup.local.embedded and tests/servers.py. Everything listens on 127.0.0.1 and is
-# stopped at session end, also when the session fails.
+# Built on authkit_setup.local's embedded servers (postgres_server.py, redis_server.py) and
+# tests/servers.py. Everything listens on 127.0.0.1 and is stopped at session end, also when the
+# session fails.
 #
 #   pg              PgServer      embedded PostgreSQL (or $AUTHKIT_TEST_DATABASE_URL, superuser)
 #   redis_srv       RedisServer   embedded Redis with a default-user password
@@ -32,7 +33,8 @@ import pytest
 import redis
 from psycopg import sql
 
-from authkit_setup.local.embedded import EmbeddedPostgres, EmbeddedRedis
+from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.redis_server import EmbeddedRedis
 from tests.servers import (
     ClosedPort,
     PostgresTlsProxy,

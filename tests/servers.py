@@ -1,4 +1,4 @@
-"""Test-only network helpers on top of `authkit_setup.local.embedded`.
+"""Test-only network helpers on top of the embedded servers in `authkit_setup.local`.
 
 - `make_tls_material`: a throwaway CA and a server certificate for localhost/127.0.0.1/::1.
 - `PostgresTlsProxy`: makes a plain PostgreSQL look like a `hostssl`-only server with TLS.
@@ -34,7 +34,7 @@ import trustme
 
 from authkit_setup.diagnostics.postgres import sqlstate_of as connect_error_sqlstate
 from authkit_setup.errors import LocalServerError
-from authkit_setup.local.embedded import free_port
+from authkit_setup.local.processes import free_port
 from tests.fakes.common import LOOPBACK, ClosesOnExit
 
 __all__ = [

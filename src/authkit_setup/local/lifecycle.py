@@ -11,9 +11,7 @@ from pathlib import Path
 
 from authkit_setup.envfile import update_env_file
 from authkit_setup.errors import LocalServerError
-from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
-    EmbeddedPostgres,
-)
+from authkit_setup.local.postgres_server import EmbeddedPostgres
 from authkit_setup.local.state import (
     LOCK_NAME,
     SERVERS,

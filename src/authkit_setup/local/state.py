@@ -11,7 +11,7 @@ Everything lives in one data folder, by default `.authkit/` beside the .env file
     .authkit/postgres/    the PostgreSQL cluster (PGDATA)
     .authkit/redis/       Redis' append-only file, config and log
 
-Running as root: PostgreSQL refuses to, so `embedded` runs it as `nobody`, which must be able
+Running as root: PostgreSQL refuses to, so it runs as `nobody` (accounts.py), which must be able
 to traverse every parent of PGDATA. A project under /root (mode 700) fails that, so with the
 default data folder the cluster moves to a per-project folder under /var/tmp (named after a hash
 of the data folder's path, recorded in state.json); the rest stays in `.authkit/`. A `--data-dir`
@@ -39,13 +39,10 @@ from authkit_setup.diagnostics.model import CheckResult
 from authkit_setup.envfile import write_private_file
 from authkit_setup.errors import LocalServerError, UsageError
 from authkit_setup.kinds import Kind
-from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
-    APP_USER_RULES,
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    _postgres_run_as,
-    free_port,
-)
+from authkit_setup.local.accounts import postgres_run_as
+from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.processes import free_port
+from authkit_setup.local.redis_server import APP_USER_RULES, EmbeddedRedis
 from authkit_setup.secrets import mask_url, register
 from authkit_setup.targets.base import EnvChange as EnvChange
 
@@ -440,7 +437,7 @@ def _make_data_dir(paths: LocalPaths) -> None:
         return  # maybe a folder shared with other things (--data-dir): leave its mode alone
     try:
         paths.data_dir.mkdir(parents=True)
-        paths.data_dir.chmod(0o711 if _postgres_run_as() is not None else 0o700)
+        paths.data_dir.chmod(0o711 if postgres_run_as() is not None else 0o700)
     except OSError as exc:
         raise UsageError(
             f"--data-dir {paths.data_dir}: cannot create it ({exc.strerror}); pass another folder"

@@ -16,15 +16,11 @@ from redis.retry import Retry
 from authkit_setup.envfile import say_kept_out_of_git, update_env_file
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.kinds import Kind
-from authkit_setup.local.embedded import (  # the _private two: where PGDATA may go follows its rules
-    INSTALL_HINT,
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    _can_reach,
-    _postgres_run_as,
-    find_postgres_bin,
-    find_redis_server,
-)
+from authkit_setup.local.accounts import can_reach, postgres_run_as
+from authkit_setup.local.binaries import INSTALL_HINT, find_postgres_bin, find_redis_server
+from authkit_setup.local.postgres_server import EmbeddedPostgres
+from authkit_setup.local.processes import require_psutil
+from authkit_setup.local.redis_server import EmbeddedRedis
 from authkit_setup.local.state import (
     DATABASE,
     DB_USER,
@@ -144,6 +140,7 @@ def _require_binaries() -> None:
     try:
         find_postgres_bin()
         find_redis_server()
+        require_psutil()
     except LocalServerError as err:
         raise LocalServerError(
             f"the local servers need the 'local' extra: {INSTALL_HINT} ({err.message.rstrip('.')})"
@@ -248,12 +245,12 @@ def _port_taken_message(
 
 def _choose_postgres_dir(paths: LocalPaths, previous: LocalState | None, notes: list[str]) -> Path:
     """PGDATA: remembered, else `<data dir>/postgres`, else (root only) the fallback folder."""
-    run_as = _postgres_run_as()
+    run_as = postgres_run_as()
     wanted = previous.postgres.data_dir if previous else paths.postgres_dir
-    if run_as is None or _can_reach(wanted, run_as):
+    if run_as is None or can_reach(wanted, run_as):
         return wanted
     blocking = next(
-        (p for p in reversed(wanted.parents) if not _can_reach(p / "x", run_as)), wanted.parent
+        (p for p in reversed(wanted.parents) if not can_reach(p / "x", run_as)), wanted.parent
     )
     why = (
         f"PostgreSQL runs as {run_as.name!r} when started by root, and {run_as.name!r} cannot "

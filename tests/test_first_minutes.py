@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,9 @@ from authkit_setup.output import Output
 from authkit_setup.pipeline.wait import wait_until_ready
 from authkit_setup.providers.base import Kind, Readiness, Store
 from authkit_setup.providers.render import RenderClient
-from tests.helpers import run_cli_process
+from tests.fakes.local_backend import CloudFakes
+from tests.helpers import run_cli, run_cli_process
+from tests.render_env import RenderWorld
 
 
 def test_each_retry_says_what_failed_and_when_the_next_try_is(closed_port: int) -> None:
@@ -236,3 +239,69 @@ def test_console_entry_prints_the_same_help_as_typer() -> None:
 )
 def test_anything_but_a_plain_help_request_goes_to_typer(argv: list[str]) -> None:
     assert launch.stored_answer(argv) is None
+
+
+# -- --yes on every command that changes something ----------------------------------------------
+
+READ_ONLY = {"check", "status", "local status"}  # they change nothing, so they never ask
+
+
+def _commands() -> dict[str, Any]:
+    """Every command by its path (`local stop`), from the Typer app's Click objects."""
+    import typer
+
+    from authkit_setup.cli import app
+
+    found: dict[str, Any] = {}
+
+    def walk(command: Any, path: list[str]) -> None:
+        if path:
+            found[" ".join(path)] = command
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_that_changes_something_takes_yes() -> None:
+    commands = _commands()
+    assert {"render", "provision", "migrations", "backup", "local", "local stop"} <= set(commands)
+    for path, command in commands.items():
+        options = {opt for param in command.params for opt in param.opts}
+        if path in READ_ONLY:
+            continue
+        assert {"--yes", "-y"} <= options, path
+
+
+def test_yes_where_nothing_asks_changes_nothing(render_world: RenderWorld) -> None:
+    """The same outcome with and without --yes: on `migrations`, `backup`, `blueprint`,
+    `local stop` and `local` before a subcommand; `local --yes destroy` is `destroy --yes`."""
+    from tests.test_backup import add_postgres
+
+    add_postgres(render_world.fake, "basic_256mb")
+    service = str(render_world.service["name"])
+    runs = [
+        ("migrations", "--service", service, "--command", "pnpm db:push", "--dry-run", "--json"),
+        ("backup", "--service", service, "--list", "--json"),
+        ("blueprint", "--service", service, "--json"),
+        ("local", "stop", "--json"),
+    ]
+    for args in runs:
+        plain = run_cli(*args)
+        with_yes = run_cli(*args, "--yes")
+        assert plain.exit_code == 0, plain.output
+        assert (with_yes.exit_code, with_yes.stdout) == (0, plain.stdout), args
+    without = run_cli("local", "destroy", "--json")
+    assert without.exit_code == 2 and "pass --yes" in without.stderr  # no terminal to ask
+    before = run_cli("local", "--yes", "destroy", "--json")
+    assert before.exit_code == 0, before.output
+    assert before.json()["removed"] == []
+
+
+def test_provision_takes_yes(cloud_fakes: CloudFakes) -> None:
+    args = ("provision", "--postgres", "neon", "--redis", "upstash", "--dry-run", "--json")
+    plain = run_cli(*args)
+    with_yes = run_cli(*args, "-y")
+    assert plain.exit_code == 0, plain.output
+    assert (with_yes.exit_code, with_yes.json()) == (0, plain.json())

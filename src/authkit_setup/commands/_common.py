@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -85,20 +85,34 @@ WaitDeployOption = Annotated[
 ]
 
 
+def yes_flag(
+    help: str = "Accepted so CI scripts can pass it to every command; this one never asks.",
+) -> Any:
+    """--yes / -y, declared once for every command that changes something (CI scripts pass it
+    everywhere); `help` says what it means where the command can ask."""
+    return typer.Option("--yes", "-y", help=help)
+
+
+# For the commands that never ask (provision, migrations, backup, blueprint, local, local stop).
+YesOption = Annotated[bool, yes_flag()]
+
+
 def options(
     cls: Callable[..., T],
     params: Mapping[str, object],
     *,
     output: tuple[str, ...] = ("json_output",),
+    no_op: tuple[str, ...] = (),
 ) -> T:
     """The command's one options object: dataclass `cls` built from the command's parameters
     (`locals()` as the command starts, its `**credentials` included), by name. Every parameter
-    but the `output` ones must be a field, so an option can never be dropped on the way."""
+    but the `output` ones and the `no_op` ones (accepted, meaning nothing here: `--yes` where
+    nothing asks) must be a field, so an option can never be dropped on the way."""
     credentials = params.get("credentials")
     if isinstance(credentials, Mapping):
         params = {**{k: v for k, v in params.items() if k != "credentials"}, **credentials}
     names = getattr(cls, "__dataclass_fields__")  # noqa: B009 - any dataclass
-    unknown = set(params) - set(names) - set(output)
+    unknown = set(params) - set(names) - set(output) - set(no_op)
     if unknown:
         raise TypeError(f"{cls} has no field for {', '.join(sorted(unknown))}")
     return cls(**{name: value for name, value in params.items() if name in names})

@@ -13,6 +13,7 @@ from authkit_setup.commands._common import (
     JsonOption,
     RedisNameOption,
     WorkspaceOption,
+    YesOption,
     execute,
     options,
 )
@@ -52,6 +53,7 @@ def blueprint(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
     ] = False,
+    yes: YesOption = False,
     workspace: WorkspaceOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
@@ -62,7 +64,7 @@ def blueprint(
     def body() -> int:
         from authkit_setup.production.blueprint import BlueprintRequest, make_blueprint
 
-        text, to_print = make_blueprint(options(BlueprintRequest, params), out)
+        text, to_print = make_blueprint(options(BlueprintRequest, params, no_op=("yes",)), out)
         if to_print:
             out.print(text.rstrip("\n"))
         return 0

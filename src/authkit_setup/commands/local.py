@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from authkit_setup.commands._common import EnvForceOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    EnvForceOption,
+    JsonOption,
+    YesOption,
+    execute,
+    yes_flag,
+)
 from authkit_setup.errors import AuthkitError, UsageError
 from authkit_setup.output import Output
 
@@ -96,12 +102,13 @@ def _port_option(flag: str, server: str) -> Any:
 
 @dataclass(frozen=True)
 class _Shared:
-    """Options given to `local` before a subcommand (`local --json status`)."""
+    """Options given to `local` before a subcommand (`local --json status`, `local -y destroy`)."""
 
     env_file: Path
     data_dir: Path | None
     timeout: float
     json_output: bool
+    yes: bool = False
 
 
 @app.callback()
@@ -113,6 +120,7 @@ def local(
     port_redis: Annotated[int | None, _port_option("--port-redis", "Redis")] = None,
     force: EnvForceOption = False,
     timeout: TimeoutOption = 30.0,
+    yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
     out = Output(json_mode=json_output)
@@ -126,7 +134,7 @@ def local(
                 )
 
             execute(out, misplaced)
-        ctx.obj = _Shared(env_file, data_dir, timeout, json_output)
+        ctx.obj = _Shared(env_file, data_dir, timeout, json_output, yes)
         return
 
     def body() -> int:
@@ -191,6 +199,7 @@ def stop(
     env_file: SubEnvFileOption = None,
     data_dir: DataDirOption = None,
     timeout: SubTimeoutOption = None,
+    yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
     out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
@@ -217,9 +226,7 @@ def stop(
 )
 def destroy(
     ctx: typer.Context,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal).")
-    ] = False,
+    yes: Annotated[bool, yes_flag("Do not ask (required without a terminal).")] = False,
     env_file: SubEnvFileOption = None,
     data_dir: DataDirOption = None,
     timeout: SubTimeoutOption = None,
@@ -232,7 +239,7 @@ def destroy(
         from authkit_setup.local.state import resolve_paths
 
         paths = resolve_paths(env, data)
-        if not yes:
+        if not (yes or (isinstance(ctx.obj, _Shared) and ctx.obj.yes)):
             _confirm_destroy(out, paths)
         report = destroy(paths, out, seconds)
         out.result(report.to_json(destroyed=True))

@@ -12,6 +12,7 @@ from authkit_setup.commands._common import (
     ServiceOption,
     WaitDeployOption,
     WorkspaceOption,
+    YesOption,
     check_deploy_flags,
     execute,
 )
@@ -54,6 +55,7 @@ def migrations(
         bool, typer.Option("--no-deploy", help="Do not deploy after the change.")
     ] = False,
     wait_deploy: WaitDeployOption = False,
+    yes: YesOption = False,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the deploy.", min=1)
     ] = 900.0,

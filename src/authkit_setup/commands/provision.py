@@ -11,6 +11,7 @@ from authkit_setup.commands._common import (
     EnvForceOption,
     JsonOption,
     NoVerifyOption,
+    YesOption,
     execute,
     options,
 )
@@ -87,6 +88,7 @@ def provision(
         bool, typer.Option("--dry-run", help="Show the plan; create and write nothing.")
     ] = False,
     no_verify: NoVerifyOption = False,
+    yes: YesOption = False,
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print the URLs with their passwords.")
     ] = False,

@@ -17,6 +17,7 @@ from authkit_setup.commands._common import (
     confirmer,
     execute,
     options,
+    yes_flag,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -127,7 +128,7 @@ def render(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt (CI).")] = False,
+    yes: Annotated[bool, yes_flag("Never prompt (CI).")] = False,
     timeout: Annotated[
         float,
         typer.Option("--timeout", help="Seconds to wait for the stores (and the deploy).", min=1),

@@ -15,6 +15,7 @@ from authkit_setup.commands._common import (
     confirmer,
     execute,
     options,
+    yes_flag,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -77,7 +78,7 @@ def teardown(
             help="Also delete the base stores (authkit-db, authkit-redis). Needs --yes.",
         ),
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (CI).")] = False,
+    yes: Annotated[bool, yes_flag("Delete without asking (CI).")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
     ] = False,

@@ -23,6 +23,7 @@ from authkit_setup.pipeline.wait import wait_until_ready
 from authkit_setup.providers.base import Kind, Readiness, Store
 from authkit_setup.providers.render import RenderClient
 from tests.fakes.local_backend import CloudFakes
+from tests.fakes.render_api import FAKE_RENDER_KEY
 from tests.helpers import run_cli, run_cli_process
 from tests.render_env import RenderWorld
 
@@ -305,3 +306,51 @@ def test_provision_takes_yes(cloud_fakes: CloudFakes) -> None:
     with_yes = run_cli(*args, "-y")
     assert plain.exit_code == 0, plain.output
     assert (with_yes.exit_code, with_yes.json()) == (0, plain.json())
+
+
+# -- every missing credential named at once -----------------------------------------------------
+
+
+def test_provision_names_every_missing_credential_at_once(
+    cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NEON_API_KEY", "UPSTASH_EMAIL", "UPSTASH_API_KEY"):
+        monkeypatch.delenv(name)
+    result = run_cli("provision", "--postgres", "neon", "--redis", "upstash", "--env-file", ".env")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines() == [
+        "error: 3 credentials missing: Neon API key (--neon-api-key or NEON_API_KEY); Upstash "
+        "account email (--upstash-email or UPSTASH_EMAIL); Upstash API key (--upstash-api-key or "
+        "UPSTASH_API_KEY). Pass the flags or set the variables (in the environment or in .env)",
+        "hint: get them at Neon Console → Account settings → API keys; console.upstash.com → "
+        "Account → Management API",
+    ]
+    assert all(fake.count() == 0 for fake in cloud_fakes.all)
+
+
+def test_render_names_the_render_key_and_the_providers_credentials_at_once(
+    render_world: RenderWorld, cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RENDER_API_KEY", "SUPABASE_ACCESS_TOKEN", "UPSTASH_API_KEY"):
+        monkeypatch.delenv(name)
+    render_world.fake.reset_log()
+    args = ("--service", "authkit-api", "--postgres", "supabase", "--redis", "upstash", "--json")
+    result = run_cli("render", *args)
+    assert result.exit_code == 3, result.output
+    error = result.json()["error"]
+    assert error["code"] == "missing_credentials"
+    assert error["message"].startswith(
+        "3 credentials missing: Render API key (--api-key or RENDER_API_KEY); Supabase access "
+        "token (--supabase-access-token or SUPABASE_ACCESS_TOKEN); Upstash API key "
+        "(--upstash-api-key or UPSTASH_API_KEY). "
+    )
+    # With the Render key, the providers' two are still named together.
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    result = run_cli("render", *args)
+    assert result.exit_code == 3, result.output
+    assert result.json()["error"]["message"].startswith(
+        "2 credentials missing: Supabase access token (--supabase-access-token or "
+        "SUPABASE_ACCESS_TOKEN); Upstash API key (--upstash-api-key or UPSTASH_API_KEY). "
+    )
+    assert render_world.fake.count() == 0
+    assert all(fake.count() == 0 for fake in cloud_fakes.all)

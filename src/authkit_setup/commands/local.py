@@ -32,6 +32,8 @@ servers, ports and passwords are reused; stopped servers start again with the sa
 
 Exit codes: 0 up and verified; 1 a server could not start, a port is taken, a check failed, or
 the .env file points at other servers (see --force); 2 bad input, e.g. --data-dir is a file.
+`local status` gates like `status`: 0 while both servers run, 1 when one is stopped or none is
+set up here.
 
 \b
 Examples:
@@ -171,7 +173,10 @@ def _shared(
     )
 
 
-@app.command(help="Show each local server: port, pid, running, data folder.")
+@app.command(
+    help="Show each local server: port, pid, running, data folder. Exit codes: 0 both servers "
+    "run, 1 otherwise (one stopped, or none set up here), 2 bad input."
+)
 def status(
     ctx: typer.Context,
     env_file: SubEnvFileOption = None,
@@ -188,7 +193,7 @@ def status(
         out.result(report.to_json())
         if not out.json_mode:
             _print_status(out, report)
-        return 0
+        return 0 if report.ok else 1
 
     execute(out, body)
 
@@ -321,3 +326,6 @@ def _print_status(out: Output, report: LocalStatusReport) -> None:
             for s in report.servers
         ],
     )
+    if report.stopped:
+        names = " and ".join(s.title for s in report.stopped)
+        out.print(f"{names} not running; start: authkit-setup local{_flags(report.paths)}")

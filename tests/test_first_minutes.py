@@ -354,3 +354,56 @@ def test_render_names_the_render_key_and_the_providers_credentials_at_once(
     )
     assert render_world.fake.count() == 0
     assert all(fake.count() == 0 for fake in cloud_fakes.all)
+
+
+# -- help: every option described, placeholders a person understands ---------------------------
+
+PYTHON_TYPES = {"str", "int", "float", "bool", "bytes", "text", "integer", "list", "dict", "tuple"}
+
+
+def _options_help() -> list[tuple[str, Any, str, str]]:
+    """(command, option, its placeholder column, its help column) for every option of every
+    command, as Click renders them in --help."""
+    import click
+
+    rows = []
+    for path, command in _commands().items():
+        context = click.Context(command, info_name=path)
+        for param in command.params:
+            record = param.get_help_record(context)
+            if param.param_type_name == "option" and record is not None:
+                rows.append((path, param, record[0], record[1]))
+    return rows
+
+
+def test_every_option_has_help_and_a_placeholder_a_person_understands() -> None:
+    rows = _options_help()
+    assert len(rows) > 100
+    for path, option, names, text in rows:
+        where = f"{path} {option.opts[0]}"
+        assert (option.help or "").strip(), f"{where}: no help text"
+        if option.is_flag:
+            continue
+        placeholder = names.rsplit(" ", 1)[-1]
+        assert re.fullmatch(r"<[a-z][a-z-]*>", placeholder), f"{where}: {placeholder}"
+        assert placeholder.strip("<>") not in PYTHON_TYPES, f"{where}: {placeholder}"
+        for variable in re.findall(r"\[env var: ([A-Z_]+)\]", text):
+            assert text.count(f"env var: {variable}") == 1, f"{where}: {text}"
+
+
+def test_each_secret_option_names_its_file_form() -> None:
+    from authkit_setup.settings import SECRET_FLAGS
+
+    seen = set()
+    for path, option, _, text in _options_help():
+        flag = option.opts[0]
+        if flag in SECRET_FLAGS:
+            seen.add(flag)
+            assert f"{flag}-file <path> (- reads stdin)" in text, f"{path} {flag}: {text}"
+    assert seen == set(SECRET_FLAGS)
+
+
+def test_render_help_shows_the_workspace_variable_once() -> None:
+    page = launch.render_pages()["render"]
+    assert page.count("RENDER_WORKSPACE") == 1
+    assert "--postgres-allow-cidr <cidr>" in page and "--timeout <seconds>" in page

@@ -23,18 +23,29 @@ JsonOption = Annotated[
 EnvFileOption = Annotated[
     Path,
     typer.Option(
-        "--env-file", help="A .env file to read settings from (never loaded into the environment)."
+        "--env-file",
+        metavar="<path>",
+        help="A .env file to read settings from (never loaded into the environment).",
     ),
 ]
-TimeoutOption = Annotated[
-    float, typer.Option("--timeout", help="Seconds each connection rung may take.", min=0.1)
+# `check`: how long each rung of the connection ladder may take.
+RungTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="<seconds>",
+        help="Seconds each rung (dns, tcp, tls, auth, …) may take.",
+        min=0.1,
+        max=300,
+    ),
 ]
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--api-key",
+        metavar="<key>",
         help="Render API key; a value here shows in `ps` and shell history: prefer "
-        "RENDER_API_KEY or --api-key-file PATH (- reads stdin). [env var: RENDER_API_KEY]",
+        "RENDER_API_KEY or --api-key-file <path> (- reads stdin). [env var: RENDER_API_KEY]",
         show_default=False,
     ),
 ]
@@ -43,12 +54,18 @@ ApiKeyOption = Annotated[
 # parameter's default from the signature, never from the Annotated metadata.
 ServiceOption = Annotated[
     str,
-    typer.Option("--service", help="The service: exact name or srv-… ID.", show_default=False),
+    typer.Option(
+        "--service",
+        metavar="<service>",
+        help="The service: exact name or srv-… ID.",
+        show_default=False,
+    ),
 ]
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(
         "--workspace",
+        metavar="<workspace>",
         help="Workspace ID (tea-…) or name; default: the service's.",
         envvar="RENDER_WORKSPACE",
         show_default=False,
@@ -59,19 +76,24 @@ WorkspaceOrOnlyOption = Annotated[
     str | None,
     typer.Option(
         "--workspace",
+        metavar="<workspace>",
         help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
         envvar="RENDER_WORKSPACE",
         show_default=False,
     ),
 ]
-DbNameOption = Annotated[str, typer.Option("--db-name", help="Name of the Postgres store.")]
-RedisNameOption = Annotated[str, typer.Option("--redis-name", help="Name of the Key Value store.")]
+DbNameOption = Annotated[
+    str, typer.Option("--db-name", metavar="<name>", help="Name of the Postgres store.")
+]
+RedisNameOption = Annotated[
+    str, typer.Option("--redis-name", metavar="<name>", help="Name of the Key Value store.")
+]
 # Base names, to which a preview's suffix is added (status, teardown).
 BaseDbNameOption = Annotated[
-    str, typer.Option("--db-name", help="Base name of the Postgres store.")
+    str, typer.Option("--db-name", metavar="<name>", help="Base name of the Postgres store.")
 ]
 BaseRedisNameOption = Annotated[
-    str, typer.Option("--redis-name", help="Base name of the Key Value store.")
+    str, typer.Option("--redis-name", metavar="<name>", help="Base name of the Key Value store.")
 ]
 EnvForceOption = Annotated[
     bool,

@@ -40,6 +40,7 @@ def blueprint(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Read the values from this Render service (name or srv-… ID).",
             show_default=False,
         ),
@@ -48,7 +49,13 @@ def blueprint(
     redis_name: RedisNameOption = "authkit-redis",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the YAML to this file.", show_default=False),
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="<path>",
+            help="Write the YAML to this file.",
+            show_default=False,
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the --output file if it exists.")

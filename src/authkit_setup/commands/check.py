@@ -7,7 +7,13 @@ from typing import Annotated
 
 import typer
 
-from authkit_setup.commands._common import ApiKeyOption, EnvFileOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    ApiKeyOption,
+    EnvFileOption,
+    JsonOption,
+    RungTimeoutOption,
+    execute,
+)
 from authkit_setup.output import Output
 
 HELP = """Diagnose DATABASE_URL / REDIS_URL: url, dns, tcp, tls, auth, database, query.
@@ -29,8 +35,9 @@ def check(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="<url>",
             help="PostgreSQL URL to check; a URL here (with its password) shows in `ps` and "
-            "shell history: prefer DATABASE_URL or --database-url-file PATH (- reads stdin). "
+            "shell history: prefer DATABASE_URL or --database-url-file <path> (- reads stdin). "
             "[env var: DATABASE_URL]",
             show_default=False,
         ),
@@ -39,8 +46,9 @@ def check(
         str | None,
         typer.Option(
             "--redis-url",
+            metavar="<url>",
             help="Redis URL to check; a URL here (with its password) shows in `ps` and shell "
-            "history: prefer REDIS_URL or --redis-url-file PATH (- reads stdin). "
+            "history: prefer REDIS_URL or --redis-url-file <path> (- reads stdin). "
             "[env var: REDIS_URL]",
             show_default=False,
         ),
@@ -50,6 +58,7 @@ def check(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Check the variables set on this Render service (name or srv-ID).",
             show_default=False,
         ),
@@ -57,13 +66,14 @@ def check(
     workspace: Annotated[
         str | None,
         typer.Option(
-            "--workspace", help="Render workspace (owner) ID or name.", show_default=False
+            "--workspace",
+            metavar="<workspace>",
+            help="Render workspace (owner) ID or name.",
+            show_default=False,
         ),
     ] = None,
     api_key: ApiKeyOption = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds each rung may take.", min=0.1, max=300)
-    ] = 5.0,
+    timeout: RungTimeoutOption = 5.0,
     json_output: JsonOption = False,
 ) -> None:
     """Diagnose DATABASE_URL / REDIS_URL (see HELP)."""

@@ -59,31 +59,43 @@ app = typer.Typer(
 EnvFileOption = Annotated[
     Path,
     typer.Option(
-        "--env-file", help="The .env file to write DATABASE_URL and REDIS_URL into (mode 600)."
+        "--env-file",
+        metavar="<path>",
+        help="The .env file to write DATABASE_URL and REDIS_URL into (mode 600).",
     ),
 ]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="<dir>",
         help="Folder for the servers' data and state.json. [default: .authkit beside the .env file]",
         show_default=False,
     ),
 ]
 TimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", help="Seconds each server may take to start or stop.", min=0.1),
+    typer.Option(
+        "--timeout",
+        metavar="<seconds>",
+        help="Seconds each server may take to start or stop.",
+        min=0.1,
+    ),
 ]
 SubEnvFileOption = Annotated[
     Path | None,
     typer.Option(
-        "--env-file", help="The .env file `local` wrote to. [default: .env]", show_default=False
+        "--env-file",
+        metavar="<path>",
+        help="The .env file `local` wrote to. [default: .env]",
+        show_default=False,
     ),
 ]
 SubTimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--timeout",
+        metavar="<seconds>",
         help="Seconds each server may take to stop. [default: 30]",
         min=0.1,
         show_default=False,
@@ -95,6 +107,7 @@ def _port_option(flag: str, server: str) -> Any:
     """--port-postgres / --port-redis: one declaration, the server named in the help."""
     return typer.Option(
         flag,
+        metavar="<port>",
         min=1024,
         max=65535,
         help=f"Port on 127.0.0.1 for {server}; default: the remembered one, else a free one.",

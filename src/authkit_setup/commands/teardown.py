@@ -56,6 +56,7 @@ def teardown(
         str | None,
         typer.Option(
             "--preview",
+            metavar="<name>",
             help="The preview whose stores to delete, e.g. pr-123.",
             show_default=False,
         ),
@@ -64,6 +65,7 @@ def teardown(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Also remove DATABASE_URL / REDIS_URL from this service (name or srv-… ID) if they point at the deleted stores.",
             show_default=False,
         ),

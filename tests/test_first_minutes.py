@@ -407,3 +407,54 @@ def test_render_help_shows_the_workspace_variable_once() -> None:
     page = launch.render_pages()["render"]
     assert page.count("RENDER_WORKSPACE") == 1
     assert "--postgres-allow-cidr <cidr>" in page and "--timeout <seconds>" in page
+
+
+# -- "not verifiable": said once, naming the service --------------------------------------------
+
+
+def test_not_verifiable_is_said_once_and_names_the_service(render_world: RenderWorld) -> None:
+    # The fake's Key Value gets an empty allow list (Render's default): not reachable from here.
+    result = run_cli("render", "--service", "authkit-api")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("not verifiable from here") == 1
+    assert "warning: authkit-redis: not verifiable" not in result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "not verifiable" in line]
+    assert line.startswith("  - not checked: not verifiable from here: authkit-redis's IP allow")
+    assert line.endswith(
+        "To verify, re-run with --redis-allow-cidr <this machine's IP>/32, or run "
+        "`authkit-setup check --service authkit-api` from a Render shell in the same region"
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "elsewhere"),
+    [
+        (
+            "My API",
+            "run `authkit-setup check --service 'My API'` from a Render shell in the same region",
+        ),
+        (None, "run `authkit-setup check` where the store admits connections"),
+    ],
+)
+def test_not_verifiable_names_a_service_as_a_shell_reads_it(
+    service: str | None, elsewhere: str
+) -> None:
+    from authkit_setup.pipeline.plan import StorePlan
+    from authkit_setup.pipeline.verify import verify_stores
+    from authkit_setup.providers.base import ConnectionInfo, StoreSpec
+
+    info = ConnectionInfo(
+        app_url="redis://red-x:6379",
+        external_url="rediss://red-x:pw@example.invalid:6379",
+        external_reachable=False,
+        unreachable_reason="its IP allow list is empty",
+    )
+    plan = StorePlan(StoreSpec(Kind.REDIS, "authkit-redis", "ohio", "free"), None, None, info)  # type: ignore[arg-type]
+    stderr = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=stderr)
+    (result,) = verify_stores([plan], out, timeout=1, service=service)
+    assert result.skipped and result.reason == (
+        "not verifiable from here: its IP allow list is empty. To verify, re-run with "
+        f"--redis-allow-cidr <this machine's IP>/32, or {elsewhere}"
+    )
+    assert stderr.getvalue() == "verifying nothing reachable from here\n"

@@ -150,7 +150,12 @@ def run(
         report.env_file_changes = write_env(also, plans, {}, out)
     if opts.verify:
         report.checks = verify_stores(
-            plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
+            plans,
+            out,
+            timeout=opts.check_timeout,
+            service=near.service.name if near.service is not None else None,
+            sleep=sleep,
+            clock=clock,
         )
     return report
 

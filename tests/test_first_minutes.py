@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,10 @@ from authkit_setup.output import Output
 from authkit_setup.pipeline.wait import wait_until_ready
 from authkit_setup.providers.base import Kind, Readiness, Store
 from authkit_setup.providers.render import RenderClient
-from tests.helpers import run_cli_process
+from tests.fakes.local_backend import CloudFakes
+from tests.fakes.render_api import FAKE_RENDER_KEY
+from tests.helpers import run_cli, run_cli_process
+from tests.render_env import RenderWorld
 
 
 def test_each_retry_says_what_failed_and_when_the_next_try_is(closed_port: int) -> None:
@@ -236,3 +240,225 @@ def test_console_entry_prints_the_same_help_as_typer() -> None:
 )
 def test_anything_but_a_plain_help_request_goes_to_typer(argv: list[str]) -> None:
     assert launch.stored_answer(argv) is None
+
+
+# -- --yes on every command that changes something ----------------------------------------------
+
+READ_ONLY = {"check", "status", "local status"}  # they change nothing, so they never ask
+
+
+def _commands() -> dict[str, Any]:
+    """Every command by its path (`local stop`), from the Typer app's Click objects."""
+    import typer
+
+    from authkit_setup.cli import app
+
+    found: dict[str, Any] = {}
+
+    def walk(command: Any, path: list[str]) -> None:
+        if path:
+            found[" ".join(path)] = command
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_that_changes_something_takes_yes() -> None:
+    commands = _commands()
+    assert {"render", "provision", "migrations", "backup", "local", "local stop"} <= set(commands)
+    for path, command in commands.items():
+        options = {opt for param in command.params for opt in param.opts}
+        if path in READ_ONLY:
+            continue
+        assert {"--yes", "-y"} <= options, path
+
+
+def test_yes_where_nothing_asks_changes_nothing(render_world: RenderWorld) -> None:
+    """The same outcome with and without --yes: on `migrations`, `backup`, `blueprint`,
+    `local stop` and `local` before a subcommand; `local --yes destroy` is `destroy --yes`."""
+    from tests.test_backup import add_postgres
+
+    add_postgres(render_world.fake, "basic_256mb")
+    service = str(render_world.service["name"])
+    runs = [
+        ("migrations", "--service", service, "--command", "pnpm db:push", "--dry-run", "--json"),
+        ("backup", "--service", service, "--list", "--json"),
+        ("blueprint", "--service", service, "--json"),
+        ("local", "stop", "--json"),
+    ]
+    for args in runs:
+        plain = run_cli(*args)
+        with_yes = run_cli(*args, "--yes")
+        assert plain.exit_code == 0, plain.output
+        assert (with_yes.exit_code, with_yes.stdout) == (0, plain.stdout), args
+    without = run_cli("local", "destroy", "--json")
+    assert without.exit_code == 2 and "pass --yes" in without.stderr  # no terminal to ask
+    before = run_cli("local", "--yes", "destroy", "--json")
+    assert before.exit_code == 0, before.output
+    assert before.json()["removed"] == []
+
+
+def test_provision_takes_yes(cloud_fakes: CloudFakes) -> None:
+    args = ("provision", "--postgres", "neon", "--redis", "upstash", "--dry-run", "--json")
+    plain = run_cli(*args)
+    with_yes = run_cli(*args, "-y")
+    assert plain.exit_code == 0, plain.output
+    assert (with_yes.exit_code, with_yes.json()) == (0, plain.json())
+
+
+# -- every missing credential named at once -----------------------------------------------------
+
+
+def test_provision_names_every_missing_credential_at_once(
+    cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NEON_API_KEY", "UPSTASH_EMAIL", "UPSTASH_API_KEY"):
+        monkeypatch.delenv(name)
+    result = run_cli("provision", "--postgres", "neon", "--redis", "upstash", "--env-file", ".env")
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines() == [
+        "error: 3 credentials missing: Neon API key (--neon-api-key or NEON_API_KEY); Upstash "
+        "account email (--upstash-email or UPSTASH_EMAIL); Upstash API key (--upstash-api-key or "
+        "UPSTASH_API_KEY). Pass the flags or set the variables (in the environment or in .env)",
+        "hint: get them at Neon Console → Account settings → API keys; console.upstash.com → "
+        "Account → Management API",
+    ]
+    assert all(fake.count() == 0 for fake in cloud_fakes.all)
+
+
+def test_render_names_the_render_key_and_the_providers_credentials_at_once(
+    render_world: RenderWorld, cloud_fakes: CloudFakes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("RENDER_API_KEY", "SUPABASE_ACCESS_TOKEN", "UPSTASH_API_KEY"):
+        monkeypatch.delenv(name)
+    render_world.fake.reset_log()
+    args = ("--service", "authkit-api", "--postgres", "supabase", "--redis", "upstash", "--json")
+    result = run_cli("render", *args)
+    assert result.exit_code == 3, result.output
+    error = result.json()["error"]
+    assert error["code"] == "missing_credentials"
+    assert error["message"].startswith(
+        "3 credentials missing: Render API key (--api-key or RENDER_API_KEY); Supabase access "
+        "token (--supabase-access-token or SUPABASE_ACCESS_TOKEN); Upstash API key "
+        "(--upstash-api-key or UPSTASH_API_KEY). "
+    )
+    # With the Render key, the providers' two are still named together.
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    result = run_cli("render", *args)
+    assert result.exit_code == 3, result.output
+    assert result.json()["error"]["message"].startswith(
+        "2 credentials missing: Supabase access token (--supabase-access-token or "
+        "SUPABASE_ACCESS_TOKEN); Upstash API key (--upstash-api-key or UPSTASH_API_KEY). "
+    )
+    assert render_world.fake.count() == 0
+    assert all(fake.count() == 0 for fake in cloud_fakes.all)
+
+
+# -- help: every option described, placeholders a person understands ---------------------------
+
+PYTHON_TYPES = {"str", "int", "float", "bool", "bytes", "text", "integer", "list", "dict", "tuple"}
+
+
+def _options_help() -> list[tuple[str, Any, str, str]]:
+    """(command, option, its placeholder column, its help column) for every option of every
+    command, as Click renders them in --help."""
+    import click
+
+    rows = []
+    for path, command in _commands().items():
+        context = click.Context(command, info_name=path)
+        for param in command.params:
+            record = param.get_help_record(context)
+            if param.param_type_name == "option" and record is not None:
+                rows.append((path, param, record[0], record[1]))
+    return rows
+
+
+def test_every_option_has_help_and_a_placeholder_a_person_understands() -> None:
+    rows = _options_help()
+    assert len(rows) > 100
+    for path, option, names, text in rows:
+        where = f"{path} {option.opts[0]}"
+        assert (option.help or "").strip(), f"{where}: no help text"
+        if option.is_flag:
+            continue
+        placeholder = names.rsplit(" ", 1)[-1]
+        assert re.fullmatch(r"<[a-z][a-z-]*>", placeholder), f"{where}: {placeholder}"
+        assert placeholder.strip("<>") not in PYTHON_TYPES, f"{where}: {placeholder}"
+        for variable in re.findall(r"\[env var: ([A-Z_]+)\]", text):
+            assert text.count(f"env var: {variable}") == 1, f"{where}: {text}"
+
+
+def test_each_secret_option_names_its_file_form() -> None:
+    from authkit_setup.settings import SECRET_FLAGS
+
+    seen = set()
+    for path, option, _, text in _options_help():
+        flag = option.opts[0]
+        if flag in SECRET_FLAGS:
+            seen.add(flag)
+            assert f"{flag}-file <path> (- reads stdin)" in text, f"{path} {flag}: {text}"
+    assert seen == set(SECRET_FLAGS)
+
+
+def test_render_help_shows_the_workspace_variable_once() -> None:
+    page = launch.render_pages()["render"]
+    assert page.count("RENDER_WORKSPACE") == 1
+    assert "--postgres-allow-cidr <cidr>" in page and "--timeout <seconds>" in page
+
+
+# -- "not verifiable": said once, naming the service --------------------------------------------
+
+
+def test_not_verifiable_is_said_once_and_names_the_service(render_world: RenderWorld) -> None:
+    # The fake's Key Value gets an empty allow list (Render's default): not reachable from here.
+    result = run_cli("render", "--service", "authkit-api")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("not verifiable from here") == 1
+    assert "warning: authkit-redis: not verifiable" not in result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "not verifiable" in line]
+    assert line.startswith("  - not checked: not verifiable from here: authkit-redis's IP allow")
+    assert line.endswith(
+        "To verify, add --verify-inside (one Render job checks it from inside the service), "
+        "re-run with --redis-allow-cidr <this machine's IP>/32, or run "
+        "`authkit-setup check --service authkit-api` from a Render shell in the same region"
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "ways"),
+    [
+        (
+            "My API",
+            "add --verify-inside (one Render job checks it from inside the service), re-run "
+            "with --redis-allow-cidr <this machine's IP>/32, or run `authkit-setup check "
+            "--service 'My API'` from a Render shell in the same region",
+        ),
+        (
+            None,
+            "re-run with --redis-allow-cidr <this machine's IP>/32, or run `authkit-setup "
+            "check` where the store admits connections",
+        ),
+    ],
+)
+def test_not_verifiable_names_a_service_as_a_shell_reads_it(service: str | None, ways: str) -> None:
+    from authkit_setup.pipeline.plan import StorePlan
+    from authkit_setup.pipeline.verify import verify_stores
+    from authkit_setup.providers.base import ConnectionInfo, StoreSpec
+
+    info = ConnectionInfo(
+        app_url="redis://red-x:6379",
+        external_url="rediss://red-x:pw@example.invalid:6379",
+        external_reachable=False,
+        unreachable_reason="its IP allow list is empty",
+    )
+    plan = StorePlan(StoreSpec(Kind.REDIS, "authkit-redis", "ohio", "free"), None, None, info)  # type: ignore[arg-type]
+    stderr = io.StringIO()
+    out = Output(stdout=io.StringIO(), stderr=stderr)
+    (result,) = verify_stores([plan], out, timeout=1, service=service)
+    assert result.skipped and result.reason == (
+        f"not verifiable from here: its IP allow list is empty. To verify, {ways}"
+    )
+    assert stderr.getvalue() == "verifying nothing reachable from here\n"

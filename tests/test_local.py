@@ -52,7 +52,7 @@ def _no_servers_left(tmp_path: Path) -> Iterator[None]:
     yield
     where = ["--env-file", str(tmp_path / ".env"), "--data-dir", str(tmp_path / ".authkit")]
     status = run_cli("local", "status", "--json", *where)
-    if status.exit_code == 0:
+    if status.stdout.startswith("{"):  # exit 1 too: one server may still run
         started |= _pids(status.json())
     run_cli("local", "stop", *where)
     run_cli("local", "destroy", "--yes", *where)
@@ -200,6 +200,7 @@ def test_up_check_rerun_stop_up_status_destroy(tmp_path: Path) -> None:
         assert str(pg["port"]) in line and "--port-postgres" in line
         result, doc = local_json("status")
         assert [s["running"] for s in doc["servers"]] == [False, False]  # nothing half-started
+        assert result.exit_code == 1 and doc["ok"] is False
 
     # up again (human output): same ports and password, the data is still there
     result = local()
@@ -335,10 +336,10 @@ def test_missing_local_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPat
 
 
 def test_status_stop_destroy_with_nothing_set_up() -> None:
-    result, doc = local_json("status")
-    assert result.exit_code == 0 and doc["servers"] == []
+    result, doc = local_json("status")  # nothing runs: status gates (exit 1), like `status`
+    assert result.exit_code == 1 and doc["servers"] == [] and doc["ok"] is False
     result = local("status")
-    assert result.exit_code == 0 and "No local servers" in result.stdout
+    assert result.exit_code == 1 and "No local servers" in result.stdout
     result, doc = local_json("stop")
     assert result.exit_code == 0 and doc["servers"] == []
     result, doc = local_json("destroy", "--yes")
@@ -348,7 +349,7 @@ def test_status_stop_destroy_with_nothing_set_up() -> None:
 
 def test_options_before_the_subcommand_apply_to_it() -> None:
     result = local("--json", "status")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # nothing set up: status gates
     assert result.json()["servers"] == []
 
 
@@ -399,3 +400,39 @@ def test_destroy_without_state_keeps_folders_it_cannot_prove_are_its_own(tmp_pat
     assert result.exit_code == 0, result.output
     assert (tmp_path / ".authkit" / "redis" / "dump.rdb").exists()
     assert any("kept" in note for note in doc["notes"])
+
+
+def test_status_exits_1_unless_both_servers_run(tmp_path: Path) -> None:
+    """`local status` gates like the cloud `status` (issue 14): 0 only while both servers run;
+    one stopped, both stopped, or none set up here is exit 1, with "ok": false."""
+    from authkit_setup.local.processes import free_port
+    from authkit_setup.local.redis_server import EmbeddedRedis
+
+    result, doc = local_json("status")
+    assert (result.exit_code, doc["ok"], doc["servers"]) == (1, False, [])
+    redis_port = free_port()
+    _write_state(
+        tmp_path,
+        pg_data_dir=tmp_path / ".authkit" / "postgres",
+        pg_port=free_port(),
+        redis_port=redis_port,
+    )
+    result, doc = local_json("status")
+    assert (result.exit_code, doc["ok"]) == (1, False)
+    assert [s["running"] for s in doc["servers"]] == [False, False]
+
+    alone = EmbeddedRedis(
+        tmp_path / ".authkit" / "redis", port=redis_port, password="redis-secret-1"
+    )
+    alone.start()
+    try:
+        result, doc = local_json("status")
+        assert (result.exit_code, doc["ok"]) == (1, False)
+        assert [s["running"] for s in doc["servers"]] == [False, True]
+        result = local("status")
+        assert result.exit_code == 1
+        assert (
+            result.stdout.splitlines()[-1] == "PostgreSQL not running; start: authkit-setup local"
+        )
+    finally:
+        alone.stop()

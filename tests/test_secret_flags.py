@@ -109,5 +109,5 @@ def test_credential_flags_say_they_show_in_ps(command: str, flags: list[str]) ->
     assert set(flags) <= set(offered)
     text = "".join(result.stdout.split())  # click wraps lines, also inside flag names
     for flag in offered:
-        assert f"{flag}-filePATH(-readsstdin)" in text, flag
+        assert f"{flag}-file<path>(-readsstdin)" in text, flag
     assert text.count("showsin`ps`andshellhistory") == len(offered)

@@ -3,6 +3,7 @@
 AuthkitError                  exit 1 unless a subclass says otherwise
 ├── UsageError                exit 2  bad input, conflicting flags, unreadable files
 ├── CredentialsError          exit 3  missing or rejected API key / token
+│   └── MissingCredentialsError       every credential nobody gave, named at once
 ├── ApiError                  exit 1  a provider API answered with an error
 │   ├── NotFoundError                 404
 │   ├── RateLimitedError              429 after the retry budget
@@ -18,6 +19,8 @@ AuthkitError                  exit 1 unless a subclass says otherwise
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 EXIT_OK = 0
@@ -68,6 +71,44 @@ class UsageError(AuthkitError):
 class CredentialsError(AuthkitError):
     code: ErrorCode = "missing_credentials"
     exit_code = EXIT_CREDENTIALS
+
+
+@dataclass(frozen=True)
+class MissingCredential:
+    """A credential nobody gave: what it is, the flag and the variable that give it, and where
+    to get one."""
+
+    what: str  # "Neon API key"
+    flag: str  # "--neon-api-key"
+    variable: str  # "NEON_API_KEY"
+    where: str  # "Neon Console → Account settings → API keys"
+    hint: str | None = None  # when it is the only one missing; default: "create one at <where>"
+
+
+class MissingCredentialsError(CredentialsError):
+    """Every credential a command lacks, in one error: a run that needs a Neon key and an
+    Upstash login says so for all three at once, not one per try."""
+
+    def __init__(self, missing: Sequence[MissingCredential]) -> None:
+        self.missing = tuple({c.variable: c for c in missing}.values())
+        if len(self.missing) == 1:
+            (only,) = self.missing
+            super().__init__(
+                f"no {only.what}: pass {only.flag} or set {only.variable} "
+                "(in the environment or in .env)",
+                hint=only.hint or f"create one at {only.where}",
+            )
+            return
+        named = "; ".join(f"{c.what} ({c.flag} or {c.variable})" for c in self.missing)
+        super().__init__(
+            f"{len(self.missing)} credentials missing: {named}. Pass the flags or set the "
+            "variables (in the environment or in .env)",
+            hint="get them at " + "; ".join(dict.fromkeys(c.where for c in self.missing)),
+        )
+
+    @classmethod
+    def joined(cls, errors: Iterable[MissingCredentialsError]) -> MissingCredentialsError:
+        return cls([c for err in errors for c in err.missing])
 
 
 class ApiError(AuthkitError):

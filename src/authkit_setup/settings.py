@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
-from authkit_setup.errors import CredentialsError, UsageError
+from authkit_setup.errors import MissingCredential, MissingCredentialsError, UsageError
 
 # Environment variables the tool reads (also listed in the README).
 DATABASE_URL = "DATABASE_URL"
@@ -89,17 +89,40 @@ def resolve(
     return Setting(default, "default", name)
 
 
-def require_key(setting: Setting, *, flag: str, what: str, where: str) -> str:
-    """The value of a credential, or a one-line error naming both the flag and the variable."""
-    if not setting.value:
-        raise CredentialsError(
-            f"no {what}: pass {flag} or set {setting.name} (in the environment or in .env)",
-            hint=f"create one at {where}",
-        )
+@dataclass(frozen=True)
+class Credential:
+    """A credential a provider needs, as resolved, and how to name it when it is missing."""
+
+    setting: Setting
+    flag: str
+    what: str
+    where: str  # where to get one
+    hint: str | None = None  # default: "create one at <where>"
+    secret: bool = True  # registered with the redactor (an account email is not)
+
+
+def require_credentials(*credentials: Credential) -> list[str]:
+    """Their values, or ONE error naming every missing one, each with its flag and variable."""
+    missing = [
+        MissingCredential(c.what, c.flag, c.setting.name, c.where, c.hint)
+        for c in credentials
+        if not c.setting.value
+    ]
+    if missing:
+        raise MissingCredentialsError(missing)
     from authkit_setup.secrets import register
 
-    register(setting.value)
-    return setting.value
+    values = [c.setting.value or "" for c in credentials]
+    for credential, value in zip(credentials, values, strict=True):
+        if credential.secret:
+            register(value)
+    return values
+
+
+def require_key(setting: Setting, *, flag: str, what: str, where: str) -> str:
+    """The value of a credential, or a one-line error naming both the flag and the variable."""
+    (value,) = require_credentials(Credential(setting, flag, what, where))
+    return value
 
 
 def api_url(name: str, default: str) -> str:

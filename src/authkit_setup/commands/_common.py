@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -23,18 +23,19 @@ JsonOption = Annotated[
 EnvFileOption = Annotated[
     Path,
     typer.Option(
-        "--env-file", help="A .env file to read settings from (never loaded into the environment)."
+        "--env-file",
+        metavar="<path>",
+        help="A .env file to read settings from (never loaded into the environment).",
     ),
 ]
-TimeoutOption = Annotated[
-    float, typer.Option("--timeout", help="Seconds each connection rung may take.", min=0.1)
-]
+# `check`: how long each rung of the connection ladder may take.
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--api-key",
+        metavar="<key>",
         help="Render API key; a value here shows in `ps` and shell history: prefer "
-        "RENDER_API_KEY or --api-key-file PATH (- reads stdin). [env var: RENDER_API_KEY]",
+        "RENDER_API_KEY or --api-key-file <path> (- reads stdin). [env var: RENDER_API_KEY]",
         show_default=False,
     ),
 ]
@@ -43,12 +44,18 @@ ApiKeyOption = Annotated[
 # parameter's default from the signature, never from the Annotated metadata.
 ServiceOption = Annotated[
     str,
-    typer.Option("--service", help="The service: exact name or srv-… ID.", show_default=False),
+    typer.Option(
+        "--service",
+        metavar="<service>",
+        help="The service: exact name or srv-… ID.",
+        show_default=False,
+    ),
 ]
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(
         "--workspace",
+        metavar="<workspace>",
         help="Workspace ID (tea-…) or name; default: the service's.",
         envvar="RENDER_WORKSPACE",
         show_default=False,
@@ -59,19 +66,24 @@ WorkspaceOrOnlyOption = Annotated[
     str | None,
     typer.Option(
         "--workspace",
+        metavar="<workspace>",
         help="Workspace ID (tea-…) or name; default: the service's, or the key's only one.",
         envvar="RENDER_WORKSPACE",
         show_default=False,
     ),
 ]
-DbNameOption = Annotated[str, typer.Option("--db-name", help="Name of the Postgres store.")]
-RedisNameOption = Annotated[str, typer.Option("--redis-name", help="Name of the Key Value store.")]
+DbNameOption = Annotated[
+    str, typer.Option("--db-name", metavar="<name>", help="Name of the Postgres store.")
+]
+RedisNameOption = Annotated[
+    str, typer.Option("--redis-name", metavar="<name>", help="Name of the Key Value store.")
+]
 # Base names, to which a preview's suffix is added (status, teardown).
 BaseDbNameOption = Annotated[
-    str, typer.Option("--db-name", help="Base name of the Postgres store.")
+    str, typer.Option("--db-name", metavar="<name>", help="Base name of the Postgres store.")
 ]
 BaseRedisNameOption = Annotated[
-    str, typer.Option("--redis-name", help="Base name of the Key Value store.")
+    str, typer.Option("--redis-name", metavar="<name>", help="Base name of the Key Value store.")
 ]
 EnvForceOption = Annotated[
     bool,
@@ -93,20 +105,34 @@ WaitDeployOption = Annotated[
 ]
 
 
+def yes_flag(
+    help: str = "Accepted so CI scripts can pass it to every command; this one never asks.",
+) -> Any:
+    """--yes / -y, declared once for every command that changes something (CI scripts pass it
+    everywhere); `help` says what it means where the command can ask."""
+    return typer.Option("--yes", "-y", help=help)
+
+
+# For the commands that never ask (provision, migrations, backup, blueprint, local, local stop).
+YesOption = Annotated[bool, yes_flag()]
+
+
 def options(
     cls: Callable[..., T],
     params: Mapping[str, object],
     *,
     output: tuple[str, ...] = ("json_output",),
+    no_op: tuple[str, ...] = (),
 ) -> T:
     """The command's one options object: dataclass `cls` built from the command's parameters
     (`locals()` as the command starts, its `**credentials` included), by name. Every parameter
-    but the `output` ones must be a field, so an option can never be dropped on the way."""
+    but the `output` ones and the `no_op` ones (accepted, meaning nothing here: `--yes` where
+    nothing asks) must be a field, so an option can never be dropped on the way."""
     credentials = params.get("credentials")
     if isinstance(credentials, Mapping):
         params = {**{k: v for k, v in params.items() if k != "credentials"}, **credentials}
     names = getattr(cls, "__dataclass_fields__")  # noqa: B009 - any dataclass
-    unknown = set(params) - set(names) - set(output)
+    unknown = set(params) - set(names) - set(output) - set(no_op)
     if unknown:
         raise TypeError(f"{cls} has no field for {', '.join(sorted(unknown))}")
     return cls(**{name: value for name, value in params.items() if name in names})

@@ -15,15 +15,23 @@ Command = TypeVar("Command", bound=Callable[..., None])
 
 PostgresWhereOption = Annotated[
     str,
-    typer.Option("--postgres", help="Where the Postgres store lives: render, neon or supabase."),
+    typer.Option(
+        "--postgres",
+        metavar="<provider>",
+        help="Where the Postgres store lives: render, neon or supabase.",
+    ),
 ]
 RedisWhereOption = Annotated[
-    str, typer.Option("--redis", help="Where the Redis store lives: render or upstash.")
+    str,
+    typer.Option(
+        "--redis", metavar="<provider>", help="Where the Redis store lives: render or upstash."
+    ),
 ]
 ProviderRegionOption = Annotated[
     str | None,
     typer.Option(
         "--provider-region",
+        metavar="<region>",
         help="Region for Neon/Supabase/Upstash stores, e.g. us-east-2 (Neon: aws-us-east-2); "
         "default: the one nearest the Render region.",
         show_default=False,
@@ -33,8 +41,9 @@ NeonApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--neon-api-key",
+        metavar="<key>",
         help="Neon API key; a value here shows in `ps` and shell history: prefer NEON_API_KEY "
-        "or --neon-api-key-file PATH (- reads stdin). [env var: NEON_API_KEY]",
+        "or --neon-api-key-file <path> (- reads stdin). [env var: NEON_API_KEY]",
         show_default=False,
     ),
 ]
@@ -42,6 +51,7 @@ NeonOrgOption = Annotated[
     str | None,
     typer.Option(
         "--neon-org-id",
+        metavar="<org-id>",
         help="Neon organization (org-…). [env var: NEON_ORG_ID]",
         show_default=False,
     ),
@@ -50,8 +60,9 @@ SupabaseTokenOption = Annotated[
     str | None,
     typer.Option(
         "--supabase-access-token",
+        metavar="<token>",
         help="Supabase personal access token (sbp_…); a value here shows in `ps` and shell "
-        "history: prefer SUPABASE_ACCESS_TOKEN or --supabase-access-token-file PATH (- reads "
+        "history: prefer SUPABASE_ACCESS_TOKEN or --supabase-access-token-file <path> (- reads "
         "stdin). [env var: SUPABASE_ACCESS_TOKEN]",
         show_default=False,
     ),
@@ -60,6 +71,7 @@ SupabaseOrgOption = Annotated[
     str | None,
     typer.Option(
         "--supabase-org",
+        metavar="<slug>",
         help="Supabase organization slug; default: your only one. [env var: SUPABASE_ORG]",
         show_default=False,
     ),
@@ -68,22 +80,30 @@ SupabasePasswordOption = Annotated[
     str | None,
     typer.Option(
         "--supabase-db-password",
+        metavar="<password>",
         help="Database password of an existing Supabase project (or the one to give a new "
         "project); a value here shows in `ps` and shell history: prefer SUPABASE_DB_PASSWORD "
-        "or --supabase-db-password-file PATH (- reads stdin). [env var: SUPABASE_DB_PASSWORD]",
+        "or --supabase-db-password-file <path> (- reads stdin). [env var: SUPABASE_DB_PASSWORD]",
         show_default=False,
     ),
 ]
 UpstashEmailOption = Annotated[
     str | None,
-    typer.Option("--upstash-email", help="[env var: UPSTASH_EMAIL]", show_default=False),
+    typer.Option(
+        "--upstash-email",
+        metavar="<email>",
+        help="Email of the Upstash account; the Upstash API logs in with it and "
+        "--upstash-api-key. [env var: UPSTASH_EMAIL]",
+        show_default=False,
+    ),
 ]
 UpstashApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--upstash-api-key",
+        metavar="<key>",
         help="Upstash API key; a value here shows in `ps` and shell history: prefer "
-        "UPSTASH_API_KEY or --upstash-api-key-file PATH (- reads stdin). "
+        "UPSTASH_API_KEY or --upstash-api-key-file <path> (- reads stdin). "
         "[env var: UPSTASH_API_KEY]",
         show_default=False,
     ),

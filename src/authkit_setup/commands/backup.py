@@ -12,6 +12,7 @@ from authkit_setup.commands._common import (
     JsonOption,
     ServiceOption,
     WorkspaceOption,
+    YesOption,
     execute,
     require_nonempty,
 )
@@ -44,6 +45,7 @@ def backup(
         bool,
         typer.Option("--show-secrets", help="Print the export download links with their token."),
     ] = False,
+    yes: YesOption = False,
     workspace: WorkspaceOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,

@@ -13,6 +13,7 @@ from authkit_setup.commands._common import (
     JsonOption,
     RedisNameOption,
     WorkspaceOption,
+    YesOption,
     execute,
     options,
 )
@@ -39,6 +40,7 @@ def blueprint(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Read the values from this Render service (name or srv-… ID).",
             show_default=False,
         ),
@@ -47,11 +49,18 @@ def blueprint(
     redis_name: RedisNameOption = "authkit-redis",
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the YAML to this file.", show_default=False),
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="<path>",
+            help="Write the YAML to this file.",
+            show_default=False,
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
     ] = False,
+    yes: YesOption = False,
     workspace: WorkspaceOption = None,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
@@ -62,7 +71,7 @@ def blueprint(
     def body() -> int:
         from authkit_setup.production.blueprint import BlueprintRequest, make_blueprint
 
-        text, to_print = make_blueprint(options(BlueprintRequest, params), out)
+        text, to_print = make_blueprint(options(BlueprintRequest, params, no_op=("yes",)), out)
         if to_print:
             out.print(text.rstrip("\n"))
         return 0

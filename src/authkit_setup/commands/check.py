@@ -42,8 +42,9 @@ def check(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="<url>",
             help="PostgreSQL URL to check; a URL here (with its password) shows in `ps` and "
-            "shell history: prefer DATABASE_URL or --database-url-file PATH (- reads stdin). "
+            "shell history: prefer DATABASE_URL or --database-url-file <path> (- reads stdin). "
             "[env var: DATABASE_URL]",
             show_default=False,
         ),
@@ -52,8 +53,9 @@ def check(
         str | None,
         typer.Option(
             "--redis-url",
+            metavar="<url>",
             help="Redis URL to check; a URL here (with its password) shows in `ps` and shell "
-            "history: prefer REDIS_URL or --redis-url-file PATH (- reads stdin). "
+            "history: prefer REDIS_URL or --redis-url-file <path> (- reads stdin). "
             "[env var: REDIS_URL]",
             show_default=False,
         ),
@@ -63,6 +65,7 @@ def check(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Check the variables set on this Render service (name or srv-ID).",
             show_default=False,
         ),
@@ -70,7 +73,10 @@ def check(
     workspace: Annotated[
         str | None,
         typer.Option(
-            "--workspace", help="Render workspace (owner) ID or name.", show_default=False
+            "--workspace",
+            metavar="<workspace>",
+            help="Render workspace (owner) ID or name.",
+            show_default=False,
         ),
     ] = None,
     api_key: ApiKeyOption = None,
@@ -78,6 +84,7 @@ def check(
         float | None,
         typer.Option(
             "--timeout",
+            metavar="<seconds>",
             help="Seconds each rung may take (default 5); with --verify-inside, seconds to wait "
             "for the job (default 300).",
             min=0.1,

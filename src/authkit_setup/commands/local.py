@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from authkit_setup.commands._common import EnvForceOption, JsonOption, execute
+from authkit_setup.commands._common import (
+    EnvForceOption,
+    JsonOption,
+    YesOption,
+    execute,
+    yes_flag,
+)
 from authkit_setup.errors import AuthkitError, UsageError
 from authkit_setup.output import Output
 
@@ -26,6 +32,8 @@ servers, ports and passwords are reused; stopped servers start again with the sa
 
 Exit codes: 0 up and verified; 1 a server could not start, a port is taken, a check failed, or
 the .env file points at other servers (see --force); 2 bad input, e.g. --data-dir is a file.
+`local status` gates like `status`: 0 while both servers run, 1 when one is stopped or none is
+set up here.
 
 \b
 Examples:
@@ -51,31 +59,43 @@ app = typer.Typer(
 EnvFileOption = Annotated[
     Path,
     typer.Option(
-        "--env-file", help="The .env file to write DATABASE_URL and REDIS_URL into (mode 600)."
+        "--env-file",
+        metavar="<path>",
+        help="The .env file to write DATABASE_URL and REDIS_URL into (mode 600).",
     ),
 ]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="<dir>",
         help="Folder for the servers' data and state.json. [default: .authkit beside the .env file]",
         show_default=False,
     ),
 ]
 TimeoutOption = Annotated[
     float,
-    typer.Option("--timeout", help="Seconds each server may take to start or stop.", min=0.1),
+    typer.Option(
+        "--timeout",
+        metavar="<seconds>",
+        help="Seconds each server may take to start or stop.",
+        min=0.1,
+    ),
 ]
 SubEnvFileOption = Annotated[
     Path | None,
     typer.Option(
-        "--env-file", help="The .env file `local` wrote to. [default: .env]", show_default=False
+        "--env-file",
+        metavar="<path>",
+        help="The .env file `local` wrote to. [default: .env]",
+        show_default=False,
     ),
 ]
 SubTimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--timeout",
+        metavar="<seconds>",
         help="Seconds each server may take to stop. [default: 30]",
         min=0.1,
         show_default=False,
@@ -87,6 +107,7 @@ def _port_option(flag: str, server: str) -> Any:
     """--port-postgres / --port-redis: one declaration, the server named in the help."""
     return typer.Option(
         flag,
+        metavar="<port>",
         min=1024,
         max=65535,
         help=f"Port on 127.0.0.1 for {server}; default: the remembered one, else a free one.",
@@ -96,12 +117,13 @@ def _port_option(flag: str, server: str) -> Any:
 
 @dataclass(frozen=True)
 class _Shared:
-    """Options given to `local` before a subcommand (`local --json status`)."""
+    """Options given to `local` before a subcommand (`local --json status`, `local -y destroy`)."""
 
     env_file: Path
     data_dir: Path | None
     timeout: float
     json_output: bool
+    yes: bool = False
 
 
 @app.callback()
@@ -113,6 +135,7 @@ def local(
     port_redis: Annotated[int | None, _port_option("--port-redis", "Redis")] = None,
     force: EnvForceOption = False,
     timeout: TimeoutOption = 30.0,
+    yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
     out = Output(json_mode=json_output)
@@ -126,7 +149,7 @@ def local(
                 )
 
             execute(out, misplaced)
-        ctx.obj = _Shared(env_file, data_dir, timeout, json_output)
+        ctx.obj = _Shared(env_file, data_dir, timeout, json_output, yes)
         return
 
     def body() -> int:
@@ -163,7 +186,10 @@ def _shared(
     )
 
 
-@app.command(help="Show each local server: port, pid, running, data folder.")
+@app.command(
+    help="Show each local server: port, pid, running, data folder. Exit codes: 0 both servers "
+    "run, 1 otherwise (one stopped, or none set up here), 2 bad input."
+)
 def status(
     ctx: typer.Context,
     env_file: SubEnvFileOption = None,
@@ -180,7 +206,7 @@ def status(
         out.result(report.to_json())
         if not out.json_mode:
             _print_status(out, report)
-        return 0
+        return 0 if report.ok else 1
 
     execute(out, body)
 
@@ -191,6 +217,7 @@ def stop(
     env_file: SubEnvFileOption = None,
     data_dir: DataDirOption = None,
     timeout: SubTimeoutOption = None,
+    yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
     out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
@@ -217,9 +244,7 @@ def stop(
 )
 def destroy(
     ctx: typer.Context,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask (required without a terminal).")
-    ] = False,
+    yes: Annotated[bool, yes_flag("Do not ask (required without a terminal).")] = False,
     env_file: SubEnvFileOption = None,
     data_dir: DataDirOption = None,
     timeout: SubTimeoutOption = None,
@@ -232,7 +257,7 @@ def destroy(
         from authkit_setup.local.state import resolve_paths
 
         paths = resolve_paths(env, data)
-        if not yes:
+        if not (yes or (isinstance(ctx.obj, _Shared) and ctx.obj.yes)):
             _confirm_destroy(out, paths)
         report = destroy(paths, out, seconds)
         out.result(report.to_json(destroyed=True))
@@ -314,3 +339,6 @@ def _print_status(out: Output, report: LocalStatusReport) -> None:
             for s in report.servers
         ],
     )
+    if report.stopped:
+        names = " and ".join(s.title for s in report.stopped)
+        out.print(f"{names} not running; start: authkit-setup local{_flags(report.paths)}")

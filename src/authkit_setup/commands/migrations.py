@@ -12,6 +12,7 @@ from authkit_setup.commands._common import (
     ServiceOption,
     WaitDeployOption,
     WorkspaceOption,
+    YesOption,
     check_deploy_flags,
     execute,
 )
@@ -39,7 +40,10 @@ def migrations(
     command: Annotated[
         str,
         typer.Option(
-            "--command", help="The migration command, e.g. 'pnpm db:push'.", show_default=False
+            "--command",
+            metavar="<command>",
+            help="The migration command, e.g. 'pnpm db:push'.",
+            show_default=False,
         ),
     ],
     workspace: WorkspaceOption = None,
@@ -54,8 +58,12 @@ def migrations(
         bool, typer.Option("--no-deploy", help="Do not deploy after the change.")
     ] = False,
     wait_deploy: WaitDeployOption = False,
+    yes: YesOption = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the deploy.", min=1)
+        float,
+        typer.Option(
+            "--timeout", metavar="<seconds>", help="Seconds to wait for the deploy.", min=1
+        ),
     ] = 900.0,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,

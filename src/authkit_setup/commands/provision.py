@@ -11,6 +11,7 @@ from authkit_setup.commands._common import (
     EnvForceOption,
     JsonOption,
     NoVerifyOption,
+    YesOption,
     execute,
     options,
 )
@@ -46,16 +47,24 @@ Examples:
 def provision(
     postgres: Annotated[
         str | None,
-        typer.Option("--postgres", help="Postgres provider: neon or supabase.", show_default=False),
+        typer.Option(
+            "--postgres",
+            metavar="<provider>",
+            help="Postgres provider: neon or supabase.",
+            show_default=False,
+        ),
     ] = None,
     redis: Annotated[
         str | None,
-        typer.Option("--redis", help="Redis provider: upstash.", show_default=False),
+        typer.Option(
+            "--redis", metavar="<provider>", help="Redis provider: upstash.", show_default=False
+        ),
     ] = None,
     env_file: Annotated[
         Path | None,
         typer.Option(
             "--env-file",
+            metavar="<path>",
             help="Write DATABASE_URL, DIRECT_URL and REDIS_URL into this .env (mode 600, other lines kept).",
             show_default=False,
         ),
@@ -64,34 +73,46 @@ def provision(
         str | None,
         typer.Option(
             "--region",
+            metavar="<region>",
             help="Put the stores near this Render region: oregon, ohio, virginia, frankfurt, singapore. [default: ohio]",
             show_default=False,
         ),
     ] = None,
     provider_region: ProviderRegionOption = None,
     db_name: Annotated[
-        str, typer.Option("--db-name", help="Name of the Postgres project.")
+        str, typer.Option("--db-name", metavar="<name>", help="Name of the Postgres project.")
     ] = "authkit-db",
     redis_name: Annotated[
-        str, typer.Option("--redis-name", help="Name of the Redis database.")
+        str, typer.Option("--redis-name", metavar="<name>", help="Name of the Redis database.")
     ] = "authkit-redis",
-    database: Annotated[str, typer.Option("--database", help="Database name (Neon).")] = "authkit",
+    database: Annotated[
+        str, typer.Option("--database", metavar="<name>", help="Database name (Neon).")
+    ] = "authkit",
     db_user: Annotated[
-        str, typer.Option("--db-user", help="Database role (Neon).")
+        str, typer.Option("--db-user", metavar="<user>", help="Database role (Neon).")
     ] = "authkit_user",
     postgres_version: Annotated[
-        str, typer.Option("--postgres-version", help="PostgreSQL major version (Neon: 14-18).")
+        str,
+        typer.Option(
+            "--postgres-version",
+            metavar="<version>",
+            help="PostgreSQL major version (Neon: 14-18).",
+        ),
     ] = "16",
     force: EnvForceOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; create and write nothing.")
     ] = False,
     no_verify: NoVerifyOption = False,
+    yes: YesOption = False,
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print the URLs with their passwords.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the stores.", min=1)
+        float,
+        typer.Option(
+            "--timeout", metavar="<seconds>", help="Seconds to wait for the stores.", min=1
+        ),
     ] = 900.0,
     json_output: JsonOption = False,
     **credentials: str | None,

@@ -15,9 +15,11 @@ from authkit_setup.commands._common import (
     RedisNameOption,
     VerifyInsideOption,
     WaitDeployOption,
+    WorkspaceOption,
     confirmer,
     execute,
     options,
+    yes_flag,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -68,43 +70,56 @@ def render(
     service: Annotated[
         str,
         typer.Option(
-            "--service", help="The web service: exact name or srv-… ID.", show_default=False
-        ),
-    ],
-    workspace: Annotated[
-        str | None,
-        typer.Option(
-            "--workspace",
-            help="Workspace ID (tea-…) or name; default: the service's. [env var: RENDER_WORKSPACE]",
-            envvar="RENDER_WORKSPACE",
+            "--service",
+            metavar="<service>",
+            help="The web service: exact name or srv-… ID.",
             show_default=False,
         ),
-    ] = None,
+    ],
+    workspace: WorkspaceOption = None,
     region: Annotated[
         str | None,
         typer.Option(
-            "--region", help="Must equal the service's region if given.", show_default=False
+            "--region",
+            metavar="<region>",
+            help="Must equal the service's region if given.",
+            show_default=False,
         ),
     ] = None,
     db_name: DbNameOption = "authkit-db",
     database: Annotated[
-        str, typer.Option("--database", help="Database name (Render may add a suffix).")
+        str,
+        typer.Option(
+            "--database", metavar="<name>", help="Database name (Render may add a suffix)."
+        ),
     ] = "authkit",
-    db_user: Annotated[str, typer.Option("--db-user", help="Database user.")] = "authkit_user",
+    db_user: Annotated[
+        str, typer.Option("--db-user", metavar="<user>", help="Database user.")
+    ] = "authkit_user",
     redis_name: RedisNameOption = "authkit-redis",
     postgres_plan: Annotated[
-        str, typer.Option("--postgres-plan", help="free, starter (= basic_256mb), basic_1gb, …")
+        str,
+        typer.Option(
+            "--postgres-plan", metavar="<plan>", help="free, starter (= basic_256mb), basic_1gb, …"
+        ),
     ] = "free",
     redis_plan: Annotated[
-        str, typer.Option("--redis-plan", help="free, starter, standard, pro, pro_plus.")
+        str,
+        typer.Option(
+            "--redis-plan", metavar="<plan>", help="free, starter, standard, pro, pro_plus."
+        ),
     ] = "free",
     postgres_version: Annotated[
-        str, typer.Option("--postgres-version", help="PostgreSQL major version (11-18).")
+        str,
+        typer.Option(
+            "--postgres-version", metavar="<version>", help="PostgreSQL major version (11-18)."
+        ),
     ] = "16",
     maxmemory_policy: Annotated[
         str,
         typer.Option(
             "--maxmemory-policy",
+            metavar="<policy>",
             help="Key Value eviction policy; AuthKit keeps sessions in Redis, so noeviction.",
         ),
     ] = "noeviction",
@@ -112,6 +127,7 @@ def render(
         list[str],
         typer.Option(
             "--postgres-allow-cidr",
+            metavar="<cidr>",
             help="IP ranges allowed to reach Postgres from outside Render (repeatable; 'none' = internal only).",
         ),
     ] = ["0.0.0.0/0"],  # noqa: B006
@@ -119,6 +135,7 @@ def render(
         list[str] | None,
         typer.Option(
             "--redis-allow-cidr",
+            metavar="<cidr>",
             help="IP ranges allowed to reach Key Value from outside Render (repeatable; default: internal only).",
             show_default=False,
         ),
@@ -136,11 +153,12 @@ def render(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Never prompt (CI).")] = False,
+    yes: Annotated[bool, yes_flag("Never prompt (CI).")] = False,
     timeout: Annotated[
         float,
         typer.Option(
             "--timeout",
+            metavar="<seconds>",
             help="Seconds to wait for the stores (and the deploy, and the --verify-inside job).",
             min=1,
         ),
@@ -149,6 +167,7 @@ def render(
         Path | None,
         typer.Option(
             "--env-file",
+            metavar="<path>",
             help="Also write the external URLs into this local .env (mode 600, other lines kept).",
             show_default=False,
         ),
@@ -157,6 +176,7 @@ def render(
         str | None,
         typer.Option(
             "--migrate-command",
+            metavar="<command>",
             help="Run this migration on every deploy (pre-deploy command if paid, else in the build).",
             show_default=False,
         ),
@@ -165,6 +185,7 @@ def render(
         str | None,
         typer.Option(
             "--preview",
+            metavar="<name>",
             help="Per-PR stores named <db-name>-NAME / <redis-name>-NAME, e.g. pr-123 (lowercase letters, digits, hyphens; 1-40).",
             show_default=False,
         ),

@@ -49,13 +49,17 @@ def status(
     preview: Annotated[
         str | None,
         typer.Option(
-            "--preview", help="Show this preview's stores, e.g. pr-123.", show_default=False
+            "--preview",
+            metavar="<name>",
+            help="Show this preview's stores, e.g. pr-123.",
+            show_default=False,
         ),
     ] = None,
     service: Annotated[
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Also say whether this service's DATABASE_URL / REDIS_URL point at the stores.",
             show_default=False,
         ),

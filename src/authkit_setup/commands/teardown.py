@@ -15,6 +15,7 @@ from authkit_setup.commands._common import (
     confirmer,
     execute,
     options,
+    yes_flag,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -55,6 +56,7 @@ def teardown(
         str | None,
         typer.Option(
             "--preview",
+            metavar="<name>",
             help="The preview whose stores to delete, e.g. pr-123.",
             show_default=False,
         ),
@@ -63,6 +65,7 @@ def teardown(
         str | None,
         typer.Option(
             "--service",
+            metavar="<service>",
             help="Also remove DATABASE_URL / REDIS_URL from this service (name or srv-… ID) if they point at the deleted stores.",
             show_default=False,
         ),
@@ -77,7 +80,7 @@ def teardown(
             help="Also delete the base stores (authkit-db, authkit-redis). Needs --yes.",
         ),
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (CI).")] = False,
+    yes: Annotated[bool, yes_flag("Delete without asking (CI).")] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; change nothing.")
     ] = False,

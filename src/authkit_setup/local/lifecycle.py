@@ -38,16 +38,18 @@ from authkit_setup.settings import read_env_file
 
 
 def server_status(paths: LocalPaths) -> LocalStatusReport:
-    """Each server's port, pid and data folder; no servers when nothing was set up here."""
+    """Each server's port, pid and data folder; no servers when nothing was set up here. The
+    report is ok only while both servers run (`local status` exits 1 otherwise)."""
     state = load_state(paths)
     if state is None:
-        return LocalStatusReport(paths, [])
+        return LocalStatusReport(paths, [], gates=True)
     return LocalStatusReport(
         paths,
         [
             _status_of_postgres(_postgres(state), None, None),
             _status_of_redis(_redis(paths, state), None, None),
         ],
+        gates=True,
     )
 
 

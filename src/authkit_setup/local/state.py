@@ -298,10 +298,21 @@ class LocalStatusReport:
     removed: list[Path] = field(default_factory=list)
     env: list[EnvChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # A `local status` report gates like the cloud `status`: ok only while both servers run
+    # (a stopped one, or none set up here, is not ok). Stop and destroy are ok when done.
+    gates: bool = False
+
+    @property
+    def stopped(self) -> list[ServerStatus]:
+        return [s for s in self.servers if not s.running]
+
+    @property
+    def ok(self) -> bool:
+        return not self.gates or (bool(self.servers) and not self.stopped)
 
     def to_json(self, *, destroyed: bool = False) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "ok": True,
+            "ok": self.ok,
             "env_file": str(self.paths.env_file),
             "data_dir": str(self.paths.data_dir),
             "servers": [s.to_json() for s in self.servers],

@@ -39,6 +39,7 @@ class StoresRequest(ProviderChoice):
     force: bool = False
     dry_run: bool = False
     no_verify: bool = False
+    yes: bool = False
     timeout: float = 900.0
 
     def check_names(self) -> None:
@@ -66,7 +67,6 @@ class RenderRequest(StoresRequest):
     no_deploy: bool = False
     wait_deploy: bool = False
     verify_inside: bool = False
-    yes: bool = False
     migrate_command: str | None = None
     preview: str | None = None
     github_env: bool = False
@@ -205,6 +205,7 @@ def provision(request: ProvisionRequest, out: Output) -> SetupReport:
         force=r.force,
         dry_run=r.dry_run,
         verify=not r.no_verify,
+        yes=r.yes,  # nothing asks here: accepted so CI scripts can pass it everywhere
         timeout=r.timeout,
     )
     with store_providers(

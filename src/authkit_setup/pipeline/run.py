@@ -158,7 +158,12 @@ def run(
         report.checks = verify(plans, out)
     elif opts.verify:
         report.checks = verify_stores(
-            plans, out, timeout=opts.check_timeout, sleep=sleep, clock=clock
+            plans,
+            out,
+            timeout=opts.check_timeout,
+            service=near.service.name if near.service is not None else None,
+            sleep=sleep,
+            clock=clock,
         )
     return report
 

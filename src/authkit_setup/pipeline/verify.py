@@ -17,10 +17,13 @@ def verify_stores(
     out: Output,
     *,
     timeout: float,
+    service: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[CheckResult]:
-    """Check each store from here through its external URL; say plainly what cannot be checked."""
+    """Check each store from here through its external URL; say plainly what cannot be checked
+    and how to check it elsewhere (`check --service <the service>`). That is said once, in the
+    result (the summary under the store, or its "reason" in JSON), not also as a warning."""
     from authkit_setup.diagnostics import run_checks
     from authkit_setup.diagnostics.model import Target
 
@@ -34,15 +37,8 @@ def verify_stores(
         if not info.external_url or not info.external_reachable:
             result = CheckResult(target, info.external_url or info.app_url)
             result.skipped = True
-            flag = plan.spec.kind.facts.allow_cidr_flag
-            result.reason = (
-                f"not verifiable from here: {info.unreachable_reason or 'no external URL'}. To verify, "
-                "add --verify-inside to `authkit-setup render` or `check --service NAME` (one "
-                f"Render job checks it from inside the service), or re-run with {flag} <this "
-                "machine's IP>/32"
-            )
+            result.reason = _not_verifiable(plan, service)
             skipped.append(result)
-            out.warn(f"{plan.spec.name}: {result.reason}")
         else:
             urls[target] = info.external_url
     out.step("verifying " + (", ".join(urls) if urls else "nothing reachable from here"))
@@ -65,3 +61,22 @@ def verify_stores(
         results = [again.get(r.target, r) for r in results]
     merged = {r.target: r for r in [*results, *skipped]}
     return [merged[k.check_name] for k in Kind if k.check_name in merged]
+
+
+def _not_verifiable(plan: StorePlan, service: str | None) -> str:
+    """Why `plan`'s store cannot be checked from here, and the two ways to check it."""
+    import shlex
+
+    assert plan.info is not None
+    flag = plan.spec.kind.facts.allow_cidr_flag
+    why = f"not verifiable from here: {plan.info.unreachable_reason or 'no external URL'}"
+    if service is None:
+        return (
+            f"{why}. To verify, re-run with {flag} <this machine's IP>/32, or run "
+            "`authkit-setup check` where the store admits connections"
+        )
+    return (
+        f"{why}. To verify, add --verify-inside (one Render job checks it from inside the "
+        f"service), re-run with {flag} <this machine's IP>/32, or run `authkit-setup check "
+        f"--service {shlex.quote(service)}` from a Render shell in the same region"
+    )

@@ -12,8 +12,10 @@ from authkit_setup.settings import (
     DEFAULT_RENDER_API_URL,
     RENDER_API_KEY,
     RENDER_API_URL,
+    Credential,
     api_url,
     read_env_file,
+    require_credentials,
     require_key,
     resolve,
 )
@@ -55,11 +57,20 @@ def render_and_stores(
     postgres_version: str = "16",
 ) -> Iterator[tuple[RenderClient, dict[Kind, StoreProvider]]]:
     """The Render client of a command that has a Render service or workspace, and the chosen
-    providers (Render's over that client), all closed on exit."""
-    from authkit_setup.providers.registry import store_providers
+    providers (Render's over that client), all closed on exit. Without a Render API key the
+    error names the other providers' missing credentials too."""
+    from authkit_setup.errors import MissingCredentialsError
+    from authkit_setup.providers.registry import missing_credentials, store_providers
 
+    try:
+        client = render_client(out, api_key=api_key)
+    except MissingCredentialsError as err:
+        others = missing_credentials(
+            out, choice, database=database, user=user, postgres_version=postgres_version
+        )
+        raise MissingCredentialsError([*err.missing, *others]) from None
     with (
-        render_client(out, api_key=api_key) as client,
+        client,
         store_providers(
             out,
             choice,
@@ -167,20 +178,21 @@ def upstash_stores(settings: ProviderSettings) -> UpstashStores:
     )
 
     where = "console.upstash.com → Account → Management API"
-    email = settings.setting(UPSTASH_EMAIL).value
-    if not email:  # not a secret: checked here rather than registered by require_key
-        from authkit_setup.errors import CredentialsError
-
-        raise CredentialsError(
-            "no Upstash account email: pass --upstash-email or set UPSTASH_EMAIL "
-            "(in the environment or in .env)",
+    email, api_key = require_credentials(
+        Credential(
+            settings.setting(UPSTASH_EMAIL),
+            flag="--upstash-email",
+            what="Upstash account email",
+            where=where,
             hint=f"the Upstash Developer API logs in with the account email and a key from {where}",
-        )
-    api_key = require_key(
-        settings.setting(UPSTASH_API_KEY),
-        flag="--upstash-api-key",
-        what="Upstash API key",
-        where=where,
+            secret=False,
+        ),
+        Credential(
+            settings.setting(UPSTASH_API_KEY),
+            flag="--upstash-api-key",
+            what="Upstash API key",
+            where=where,
+        ),
     )
     client = UpstashClient(
         email=email,

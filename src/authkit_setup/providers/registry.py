@@ -16,13 +16,18 @@ called, so listing the registry stays cheap.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from authkit_setup.errors import UsageError
+from authkit_setup.errors import (
+    AuthkitError,
+    MissingCredential,
+    MissingCredentialsError,
+    UsageError,
+)
 from authkit_setup.providers.base import NO_TRAITS, Kind, StoreProvider, Traits
 from authkit_setup.settings import Setting, resolve
 
@@ -199,10 +204,7 @@ def store_providers(
     """The chosen providers by kind, all built the same way through the registry before
     anything happens, so a missing credential stops the run first (exit 3); their HTTP clients
     are closed on exit (the Render client is the command's own, closed by it)."""
-    from authkit_setup.settings import read_env_file
-
-    wanted = [(Kind.POSTGRES, choice.postgres), (Kind.REDIS, choice.redis)]
-    entries = [(kind, get(name, kind)) for kind, name in wanted if name is not None]
+    entries = _chosen(choice)
     for message in load_errors:
         out.warn(message)
     if choice.provider_region is not None and all(e.traits.beside_service for _, e in entries):
@@ -210,7 +212,60 @@ def store_providers(
             "--provider-region is for Neon, Supabase and Upstash stores",
             hint="Render stores always follow the service's region",
         )
-    settings = ProviderSettings(
+    settings = _settings(out, choice, database, user, postgres_version, render_client)
+    for _, entry in entries:
+        entry.check(settings)
+    providers: dict[Kind, StoreProvider] = {}
+    try:
+        missing: list[MissingCredentialsError] = []
+        for kind, entry in entries:
+            try:
+                providers[kind] = entry.build(settings)
+            except MissingCredentialsError as err:  # go on: one error names every one missing
+                missing.append(err)
+        if missing:
+            raise MissingCredentialsError.joined(missing)
+        yield providers
+    finally:
+        _close(providers.values())
+
+
+def missing_credentials(
+    out: Output, choice: ProviderChoice, *, database: str, user: str, postgres_version: str
+) -> list[MissingCredential]:
+    """The credentials the chosen providers other than Render's lack: asked when a command's
+    Render API key is missing, so that its one error names every missing credential. Other
+    problems are left for the run that has a key to report."""
+    settings = _settings(out, choice, database, user, postgres_version, None)
+    missing: list[MissingCredential] = []
+    for _, entry in _chosen(choice):
+        if entry.traits.beside_service:  # needs nothing but the Render client
+            continue
+        try:
+            _close([entry.factory(settings)])
+        except MissingCredentialsError as err:
+            missing.extend(err.missing)
+        except AuthkitError:
+            continue
+    return missing
+
+
+def _chosen(choice: ProviderChoice) -> list[tuple[Kind, ProviderEntry]]:
+    wanted = [(Kind.POSTGRES, choice.postgres), (Kind.REDIS, choice.redis)]
+    return [(kind, get(name, kind)) for kind, name in wanted if name is not None]
+
+
+def _settings(
+    out: Output,
+    choice: ProviderChoice,
+    database: str,
+    user: str,
+    postgres_version: str,
+    render_client: RenderClient | None,
+) -> ProviderSettings:
+    from authkit_setup.settings import read_env_file
+
+    return ProviderSettings(
         out=out,
         flags=choice.flags(),
         env_file=read_env_file(Path(".env")),
@@ -220,15 +275,10 @@ def store_providers(
         postgres_version=postgres_version,
         render_client=render_client,
     )
-    for _, entry in entries:
-        entry.check(settings)
-    providers: dict[Kind, StoreProvider] = {}
-    try:
-        for kind, entry in entries:
-            providers[kind] = entry.build(settings)
-        yield providers
-    finally:
-        for provider in providers.values():
-            close = getattr(provider, "close", None)
-            if callable(close):
-                close()
+
+
+def _close(providers: Iterable[StoreProvider]) -> None:
+    for provider in providers:
+        close = getattr(provider, "close", None)
+        if callable(close):
+            close()

@@ -6,24 +6,17 @@ import math
 import os
 import re
 import socket
-import statistics
 import struct
-import time
 from typing import Any
 
+from authkit_setup.diagnostics.ladder import climb, median_round_trip, reach, url_rung, warn_if_slow
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
-from authkit_setup.diagnostics.network import connect, no_response, resolve
+from authkit_setup.diagnostics.network import no_response
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import (
-    build_libpq_url,
-    lint,
-    parse_url,
-    weak_password_warning,
-)
+from authkit_setup.diagnostics.url import ConnectionUrl, build_libpq_url
 from authkit_setup.secrets import redact
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
-SLOW_MS = 30.0
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -208,30 +201,17 @@ def _classify(exc: Exception, url: Any, timeout: float) -> RungFailed:
 
 
 def check_postgres(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
-    result = CheckResult("postgres", raw_url)
-    try:
-        _ladder(result, raw_url, timeout)
-    except RungFailed:
-        pass
-    return result
+    return climb("postgres", raw_url, timeout, _ladder)
+
+
+def _describe(url: ConnectionUrl) -> str:
+    return f"{url.scheme}://{url.host}:{url.port}/{url.database} sslmode={url.sslmode}"
 
 
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
-    with result.rung("url") as detail:
-        url = parse_url(raw_url, "postgres")
-        for warning in [*weak_password_warning(url), *lint(url)]:
-            result.warn(warning)
-        result.url = url.raw
-        detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.database} sslmode={url.sslmode}"
-    with result.rung("dns") as detail:
-        resolved, detail[0] = resolve(url, timeout)
-    with result.rung("tcp") as detail:
-        sock, address, detail[0] = connect(url, resolved, timeout)
-    try:
-        with result.rung("tls") as detail:
-            detail[0] = _tls_rung(result, sock, url, timeout)
-    finally:
-        sock.close()
+    url = url_rung(result, raw_url, _describe)
+    result.url = url.raw
+    address = reach(result, url, timeout, lambda sock: _tls_rung(result, sock, url, timeout))
 
     import psycopg
 
@@ -253,11 +233,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             detail[0] = f"connected to database {conn.info.dbname!r}"
         with result.rung("query") as detail:
             try:
-                timings = []
-                for _ in range(3):
-                    start = time.perf_counter()
-                    conn.execute("SELECT 1").fetchone()
-                    timings.append((time.perf_counter() - start) * 1000)
+                latency_ms = median_round_trip(lambda: conn.execute("SELECT 1").fetchone())
                 row = conn.execute(
                     "SELECT current_setting('server_version'), current_database(), current_user"
                 ).fetchone()
@@ -271,7 +247,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             version, database, user = (str(v) for v in row)
             tls_in_use = bool(conn.pgconn.ssl_in_use)
             result.server_version = f"PostgreSQL {version}"
-            result.latency_ms = statistics.median(timings)
+            result.latency_ms = latency_ms
             result.facts.update({"database": database, "user": user, "tls": tls_in_use})
             detail[0] = (
                 f"SELECT 1 ok in {result.latency_ms:.1f} ms; PostgreSQL {version}; "
@@ -279,8 +255,4 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             )
     finally:
         conn.close()
-    if result.latency_ms is not None and result.latency_ms > SLOW_MS:
-        result.warn(
-            f"round trip {result.latency_ms:.0f} ms (> {SLOW_MS:.0f} ms): the database is probably "
-            "in another region than this machine; keep it in the app's region"
-        )
+    warn_if_slow(result, "the database")

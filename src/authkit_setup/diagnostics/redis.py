@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import socket
-import statistics
-import time
+import ssl
 from typing import Any
 
+from authkit_setup.diagnostics.ladder import climb, median_round_trip, reach, url_rung, warn_if_slow
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
-from authkit_setup.diagnostics.network import connect, no_response, resolve
+from authkit_setup.diagnostics.network import no_response
 from authkit_setup.diagnostics.tls import handshake
-from authkit_setup.diagnostics.url import (
-    UPSTASH_HOST,
-    ConnectionUrl,
-    lint,
-    parse_url,
-    weak_password_warning,
-)
+from authkit_setup.diagnostics.url import UPSTASH_HOST, ConnectionUrl
 from authkit_setup.secrets import redact
 
-SLOW_MS = 30.0
 EVICTS_EVERYTHING = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
 
 
@@ -31,21 +24,30 @@ def _tls_settings(url: ConnectionUrl) -> tuple[bool, bool, str | None]:
     return verify, verify and check_hostname, url.query.get("ssl_ca_certs")
 
 
+def _handshake(
+    sock: socket.socket, url: ConnectionUrl, timeout: float, *, verify_nothing: bool = False
+) -> tuple[ssl.SSLSocket, str, TlsStatus]:
+    """The TLS handshake as the URL's query asks for it (redis-py's parameters), or, to learn
+    whether the port speaks TLS at all, one that verifies nothing."""
+    verify, check_hostname, cafile = (False, False, None) if verify_nothing else _tls_settings(url)
+    return handshake(
+        sock,
+        url.host,
+        verify=verify,
+        check_hostname=check_hostname,
+        cafile=cafile,
+        timeout=timeout,
+        ca_param="ssl_ca_certs",
+    )
+
+
 def _speaks_tls(url: ConnectionUrl, address: str, timeout: float) -> bool:
     try:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect((address, url.port))
-            tls, _, _ = handshake(
-                sock,
-                url.host,
-                verify=False,
-                check_hostname=False,
-                cafile=None,
-                timeout=timeout,
-                ca_param="ssl_ca_certs",
-            )
+            tls, _, _ = _handshake(sock, url, timeout, verify_nothing=True)
             tls.close()
             return True
     except (OSError, RungFailed):
@@ -135,43 +137,21 @@ def _classify(exc: Exception, url: ConnectionUrl, address: str, timeout: float) 
 
 
 def check_redis(raw_url: str, *, timeout: float = 5.0) -> CheckResult:
-    result = CheckResult("redis", raw_url)
-    try:
-        _ladder(result, raw_url, timeout)
-    except RungFailed:
-        pass
-    return result
+    return climb("redis", raw_url, timeout, _ladder)
+
+
+def _tls_rung(result: CheckResult, sock: socket.socket, url: ConnectionUrl, timeout: float) -> str:
+    if url.scheme != "rediss":
+        result.tls = TlsStatus(in_use=False)
+        return "not requested (redis://)"
+    tls, detail, result.tls = _handshake(sock, url, timeout)
+    tls.close()
+    return detail
 
 
 def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
-    with result.rung("url") as detail:
-        url = parse_url(raw_url, "redis")
-        for warning in [*weak_password_warning(url), *lint(url)]:
-            result.warn(warning)
-        detail[0] = f"{url.scheme}://{url.host}:{url.port}/{url.db_index}"
-    with result.rung("dns") as detail:
-        resolved, detail[0] = resolve(url, timeout)
-    with result.rung("tcp") as detail:
-        sock, address, detail[0] = connect(url, resolved, timeout)
-    try:
-        with result.rung("tls") as detail:
-            if url.scheme == "rediss":
-                verify, check_hostname, cafile = _tls_settings(url)
-                tls, detail[0], result.tls = handshake(
-                    sock,
-                    url.host,
-                    verify=verify,
-                    check_hostname=check_hostname,
-                    cafile=cafile,
-                    timeout=timeout,
-                    ca_param="ssl_ca_certs",
-                )
-                tls.close()
-            else:
-                result.tls = TlsStatus(in_use=False)
-                detail[0] = "not requested (redis://)"
-    finally:
-        sock.close()
+    url = url_rung(result, raw_url, lambda u: f"{u.scheme}://{u.host}:{u.port}/{u.db_index}")
+    address = reach(result, url, timeout, lambda sock: _tls_rung(result, sock, url, timeout))
 
     import redis.exceptions as rexc
 
@@ -197,11 +177,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             detail[0] = f"database {url.db_index}"
         with result.rung("query") as detail:
             try:
-                timings = []
-                for _ in range(3):
-                    start = time.perf_counter()
-                    client.ping()
-                    timings.append((time.perf_counter() - start) * 1000)
+                latency_ms = median_round_trip(client.ping)
                 info = _server_info(client)
                 policy = _maxmemory_policy(client)
             except (rexc.RedisError, OSError) as exc:
@@ -213,7 +189,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             product = "Valkey" if "valkey_version" in info else "Redis"
             version = str(info.get("valkey_version") or info.get("redis_version") or "unknown")
             result.server_version = f"{product} {version}"
-            result.latency_ms = statistics.median(timings)
+            result.latency_ms = latency_ms
             result.facts.update({"maxmemory_policy": policy, "tls": url.scheme == "rediss"})
             detail[0] = (
                 f"PING ok in {result.latency_ms:.1f} ms; {product} {version}; "
@@ -226,11 +202,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
             f"maxmemory-policy {policy} evicts keys without a TTL: AuthKit sessions could vanish "
             "under memory pressure; use noeviction (or volatile-*)"
         )
-    if result.latency_ms is not None and result.latency_ms > SLOW_MS:
-        result.warn(
-            f"round trip {result.latency_ms:.0f} ms (> {SLOW_MS:.0f} ms): Redis is probably in "
-            "another region than this machine; keep it in the app's region"
-        )
+    warn_if_slow(result, "Redis")
 
 
 def _server_info(client: Any) -> dict[str, Any]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
 from authkit_setup.errors import InterruptedByUser
-from authkit_setup.inputs import check_deploy_flags as check_deploy_flags
-from authkit_setup.inputs import require_nonempty as require_nonempty
 from authkit_setup.output import Output
 
 T = TypeVar("T")
@@ -163,6 +161,36 @@ def execute(out: Output, body: Callable[[], int]) -> None:
             hint="run the same command again to resume",
         ) from None
     raise typer.Exit(code)
+
+
+class Report(Protocol):
+    """What a command's domain call returns: `to_json()` is the command's one JSON document,
+    `ok` its exit code (0, else 1)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Report)
+
+
+def run_command(
+    json_output: bool, act: Callable[[Output], R], summary: Callable[[Output, R], None]
+) -> None:
+    """A command's run after its options are parsed: `act` with the command's Output, then its
+    report as the JSON document (--json) or as `summary` for people; exit 0 if it is ok, else 1."""
+    out = Output(json_mode=json_output)
+
+    def body() -> int:
+        report = act(out)
+        out.result(report.to_json())
+        if not out.json_mode:
+            summary(out, report)
+        return 0 if report.ok else 1
+
+    execute(out, body)
 
 
 def running_output() -> Output | None:

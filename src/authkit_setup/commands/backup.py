@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,8 +13,8 @@ from authkit_setup.commands._common import (
     ServiceOption,
     WorkspaceOption,
     YesOption,
-    execute,
-    require_nonempty,
+    options,
+    run_command,
 )
 from authkit_setup.output import Output
 
@@ -50,30 +50,19 @@ def backup(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out: Output = Output(json_mode=json_output)
+    params = locals()
 
-    def body() -> int:
-        from authkit_setup.production.backup import BackupOptions, run_backup
-        from authkit_setup.providers import render_client
+    def back_up(out: Output) -> BackupReport:
+        from authkit_setup.production.backup import BackupRequest
+        from authkit_setup.production.backup import backup as run_backup
 
-        require_nonempty(("--db-name", db_name))
-        opts = BackupOptions(
-            service=service, workspace=workspace, db_name=db_name, start_export=not list_only
-        )
-        with render_client(out, api_key=api_key) as client:
-            report = run_backup(client, opts, out)
-        if show_secrets:
-            out.reveal(*(e.url for e in report.exports if e.url))
-        doc = report.to_json(show_secrets=show_secrets)
-        out.result(doc)
-        if not out.json_mode:
-            _print_backup(out, report, doc)
-        return 0
+        return run_backup(options(BackupRequest, params, no_op=("yes",)), out)
 
-    execute(out, body)
+    run_command(json_output, back_up, _print_backup)
 
 
-def _print_backup(out: Output, report: BackupReport, doc: dict[str, Any]) -> None:
+def _print_backup(out: Output, report: BackupReport) -> None:
+    doc = report.to_json()
     db = report.database
     out.print(f"{db.name} ({db.id}): {db.plan}, {db.region}, {db.status}")
     out.print(f"  backups kept by Render: {'yes' if doc['backups'] else 'no (free plan)'}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,10 +14,13 @@ from authkit_setup.commands._common import (
     RedisNameOption,
     WorkspaceOption,
     YesOption,
-    execute,
     options,
+    run_command,
 )
 from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.production.blueprint import Blueprint
 
 HELP = """Print a render.yaml that declares authkit-db, authkit-redis and the service wired to them.
 
@@ -66,14 +69,15 @@ def blueprint(
     json_output: JsonOption = False,
 ) -> None:
     params = locals()
-    out = Output(json_mode=json_output)
 
-    def body() -> int:
+    def make(out: Output) -> Blueprint:
         from authkit_setup.production.blueprint import BlueprintRequest, make_blueprint
 
-        text, to_print = make_blueprint(options(BlueprintRequest, params, no_op=("yes",)), out)
-        if to_print:
-            out.print(text.rstrip("\n"))
-        return 0
+        return make_blueprint(options(BlueprintRequest, params, no_op=("yes",)), out)
 
-    execute(out, body)
+    run_command(json_output, make, _print_yaml)
+
+
+def _print_yaml(out: Output, blueprint: Blueprint) -> None:
+    if blueprint.path is None:
+        out.print(blueprint.yaml.rstrip("\n"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,10 +13,13 @@ from authkit_setup.commands._common import (
     WaitDeployOption,
     WorkspaceOption,
     YesOption,
-    check_deploy_flags,
-    execute,
+    options,
+    run_command,
 )
 from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.production.migrations import MigrationReport
 
 HELP = """Make a Render service run its database migration on every deploy.
 
@@ -68,39 +71,25 @@ def migrations(
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out = Output(json_mode=json_output)
+    params = locals()
 
-    def body() -> int:
-        from authkit_setup.pipeline.migrate import check_command
-        from authkit_setup.production.migrations import MigrationOptions, run_migrations
-        from authkit_setup.providers import render_client
+    def migrate(out: Output) -> MigrationReport:
+        from authkit_setup.production.migrations import MigrationRequest, migrations
 
-        check_deploy_flags(no_deploy=no_deploy, wait_deploy=wait_deploy)
-        opts = MigrationOptions(
-            service=service,
-            command=check_command(command, "--command"),
-            workspace=workspace,
-            force=force,
-            dry_run=dry_run,
-            deploy=not no_deploy,
-            wait_deploy=wait_deploy,
-            timeout=timeout,
-        )
-        with render_client(out, api_key=api_key) as client:
-            report = run_migrations(client, opts, out)
-        out.result(report.to_json())
-        if not out.json_mode:
-            plan = report.plan
-            title = "Plan (dry run, nothing changed)" if report.planned else "Done"
-            out.print(f"{title}: {report.service.name} ({report.service.id})")
-            out.print(f"  {plan.label}: {plan.action} ({plan.reason})")
-            if plan.changed:
-                out.print(f"    before: {plan.before or '(none)'}")
-                out.print(f"    after:  {plan.after}")
-            else:
-                out.print(f"    {plan.after}")
-            if report.deploy:
-                out.print(f"  deploy {report.deploy.get('id')}: {report.deploy.get('status')}")
-        return 0
+        return migrations(options(MigrationRequest, params, no_op=("yes",)), out)
 
-    execute(out, body)
+    run_command(json_output, migrate, _print_summary)
+
+
+def _print_summary(out: Output, report: MigrationReport) -> None:
+    plan = report.plan
+    title = "Plan (dry run, nothing changed)" if report.planned else "Done"
+    out.print(f"{title}: {report.service.name} ({report.service.id})")
+    out.print(f"  {plan.label}: {plan.action} ({plan.reason})")
+    if plan.changed:
+        out.print(f"    before: {plan.before or '(none)'}")
+        out.print(f"    after:  {plan.after}")
+    else:
+        out.print(f"    {plan.after}")
+    if report.deploy:
+        out.print(f"  deploy {report.deploy.get('id')}: {report.deploy.get('status')}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,14 +12,17 @@ from authkit_setup.commands._common import (
     JsonOption,
     NoVerifyOption,
     YesOption,
-    execute,
     options,
+    run_command,
 )
 from authkit_setup.commands._providers import (
     ProviderRegionOption,
     with_credentials,
 )
 from authkit_setup.output import Output
+
+if TYPE_CHECKING:
+    from authkit_setup.pipeline.run import SetupReport
 
 HELP = """Create (or reuse) Postgres on Neon or Supabase and Redis on Upstash, without Render.
 
@@ -118,26 +121,19 @@ def provision(
     **credentials: str | None,
 ) -> None:
     params = locals()
-    out = Output(json_mode=json_output)
 
-    def body() -> int:
+    def provision_stores(out: Output) -> SetupReport:
         from authkit_setup.pipeline.requests import ProvisionRequest
         from authkit_setup.pipeline.requests import provision as provision_pipeline
 
-        report = provision_pipeline(options(ProvisionRequest, params), out)
-        out.result(report.to_json())
-        if not out.json_mode:
-            _print_summary(out, report)
-        return 0 if report.ok else 1
+        return provision_pipeline(options(ProvisionRequest, params), out)
 
-    execute(out, body)
+    run_command(json_output, provision_stores, _print_summary)
 
 
-def _print_summary(out: Output, report: object) -> None:
+def _print_summary(out: Output, report: SetupReport) -> None:
     from authkit_setup.check.urls import print_check
-    from authkit_setup.pipeline.run import SetupReport
 
-    assert isinstance(report, SetupReport)
     out.print("Plan (dry run, nothing changed)" if report.planned else "Done")
     for plan in report.plans:
         store = plan.store or plan.existing

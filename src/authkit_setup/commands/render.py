@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,8 +17,8 @@ from authkit_setup.commands._common import (
     WaitDeployOption,
     WorkspaceOption,
     confirmer,
-    execute,
     options,
+    run_command,
     yes_flag,
 )
 from authkit_setup.commands._providers import (
@@ -29,6 +29,9 @@ from authkit_setup.commands._providers import (
 )
 from authkit_setup.output import Output
 from authkit_setup.providers.registry import DEFAULT_PROVIDER
+
+if TYPE_CHECKING:
+    from authkit_setup.pipeline.run import SetupReport
 
 HELP = """Provision authkit-db (PostgreSQL) and authkit-redis (Key Value) on Render and wire them into a service.
 
@@ -205,30 +208,20 @@ def render(
     **credentials: str | None,
 ) -> None:
     params = locals()
-    out = Output(json_mode=json_output)
 
-    def body() -> int:
+    def set_up(out: Output) -> SetupReport:
         from authkit_setup.pipeline.requests import RenderRequest
         from authkit_setup.pipeline.requests import render as render_pipeline
 
-        request = options(RenderRequest, params)
-        report = render_pipeline(request, out, confirm=confirmer(out))
-        doc = report.to_json()
-        if request.preview is not None:
-            doc["preview"] = request.preview
-        out.result(doc)
-        if not out.json_mode:
-            _print_summary(out, report)
-        return 0 if report.ok else 1
+        return render_pipeline(options(RenderRequest, params), out, confirm=confirmer(out))
 
-    execute(out, body)
+    run_command(json_output, set_up, _print_summary)
 
 
-def _print_summary(out: Output, report: object) -> None:
+def _print_summary(out: Output, report: SetupReport) -> None:
     from authkit_setup.check.urls import print_check
-    from authkit_setup.pipeline.run import SetupReport
 
-    assert isinstance(report, SetupReport) and report.service is not None
+    assert report.service is not None
     title = "Plan (dry run, nothing changed)" if report.planned else "Done"
     out.print(f"{title}: {report.service.name} ({report.service.id}, {report.service.region})")
     for plan in report.plans:

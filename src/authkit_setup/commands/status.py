@@ -12,8 +12,8 @@ from authkit_setup.commands._common import (
     BaseRedisNameOption,
     JsonOption,
     WorkspaceOrOnlyOption,
-    execute,
     options,
+    run_command,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -74,19 +74,14 @@ def status(
     **credentials: str | None,
 ) -> None:
     params = locals()
-    out = Output(json_mode=json_output)
 
-    def body() -> int:
+    def collect(out: Output) -> StatusReport:
         from authkit_setup.preview.status import StatusRequest
-        from authkit_setup.preview.status import status as collect
+        from authkit_setup.preview.status import status as collect_status
 
-        report = collect(options(StatusRequest, params), out)
-        out.result(report.to_json())
-        if not out.json_mode:
-            _print_table(out, report)
-        return 0 if report.ok else 1
+        return collect_status(options(StatusRequest, params), out)
 
-    execute(out, body)
+    run_command(json_output, collect, _print_table)
 
 
 def _yes_no(value: bool | None) -> str:

@@ -13,8 +13,8 @@ from authkit_setup.commands._common import (
     JsonOption,
     WorkspaceOrOnlyOption,
     confirmer,
-    execute,
     options,
+    run_command,
     yes_flag,
 )
 from authkit_setup.commands._providers import (
@@ -91,19 +91,14 @@ def teardown(
     **credentials: str | None,
 ) -> None:
     params = locals()
-    out = Output(json_mode=json_output)
 
-    def body() -> int:
+    def delete(out: Output) -> TeardownReport:
         from authkit_setup.preview.teardown import TeardownRequest
         from authkit_setup.preview.teardown import teardown as delete_preview
 
-        report = delete_preview(options(TeardownRequest, params), out, confirm=confirmer(out))
-        out.result(report.to_json())
-        if not out.json_mode:
-            _print_summary(out, report)
-        return 0
+        return delete_preview(options(TeardownRequest, params), out, confirm=confirmer(out))
 
-    execute(out, body)
+    run_command(json_output, delete, _print_summary)
 
 
 def _print_summary(out: Output, report: TeardownReport) -> None:

@@ -108,7 +108,8 @@ def render(
             providers=preview_providers(providers, request.preview, request.db_name),
             sleep=sleep,
         )
-    publish(out, report, preview=request.preview, github_env=github_env)
+    report.preview = request.preview
+    publish(out, report, github_env=github_env)
     return report
 
 

@@ -79,6 +79,7 @@ class SetupReport:
     env_file: Path | None = None
     env_file_changes: list[EnvChange] | None = None
     migration: MigrationPlan | None = None
+    preview: str | None = None  # `render --preview NAME`
 
     @property
     def ok(self) -> bool:
@@ -114,6 +115,8 @@ class SetupReport:
             doc["migration"] = self.migration.to_json()
         if self.service is not None and self.env_file_changes is not None:
             doc["env_file"] = changes
+        if self.preview is not None:
+            doc["preview"] = self.preview
         return doc
 
 
@@ -233,9 +236,7 @@ def run_provision(
     return report
 
 
-def publish(
-    out: Output, report: SetupReport, *, preview: str | None, github_env: Path | None
-) -> None:
+def publish(out: Output, report: SetupReport, *, github_env: Path | None) -> None:
     """After `render`: external URLs to `$GITHUB_ENV` (if asked), ids and names to the step's
     outputs. A dry run writes neither: it changes nothing, and its stores may not exist yet."""
     if report.planned:
@@ -245,7 +246,7 @@ def publish(
     outputs: dict[str, OutputValue] = {
         "ok": report.ok,
         "service_id": report.service.id if report.service else None,
-        "preview": preview,
+        "preview": report.preview,
     }
     for plan in report.plans:
         store = plan.store or plan.existing

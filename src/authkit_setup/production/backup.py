@@ -90,12 +90,16 @@ def _exports(client: RenderClient, store: Store) -> list[Export]:
     return exports
 
 
-@dataclass
-class BackupOptions:
+@dataclass(frozen=True)
+class BackupRequest:
+    """`authkit-setup backup`'s options, as given."""
+
     service: str
-    workspace: str | None = None
     db_name: str = "authkit-db"
-    start_export: bool = True
+    list_only: bool = False  # --list: start no export
+    show_secrets: bool = False
+    workspace: str | None = None
+    api_key: str | None = None
 
 
 @dataclass
@@ -106,10 +110,16 @@ class BackupReport:
     exports: list[Export] = field(default_factory=list)
     export_started: bool = False
     warnings: list[str] = field(default_factory=list)
+    show_secrets: bool = False  # --show-secrets: the export links with their token
 
-    def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
+    @property
+    def ok(self) -> bool:
+        """A backup run that returns has done what it was asked (a failure raises)."""
+        return True
+
+    def to_json(self) -> dict[str, Any]:
         return {
-            "ok": True,
+            "ok": self.ok,
             "service": self.service.to_json(),
             "database": {
                 "id": self.database.id,
@@ -120,12 +130,26 @@ class BackupReport:
             },
             **self.facts,
             "export_started": self.export_started,
-            "exports": [e.to_json(show_secrets=show_secrets) for e in self.exports],
+            "exports": [e.to_json(show_secrets=self.show_secrets) for e in self.exports],
             "warnings": self.warnings,
         }
 
 
-def run_backup(client: RenderClient, opts: BackupOptions, out: Output) -> BackupReport:
+def backup(request: BackupRequest, out: Output) -> BackupReport:
+    """Check the request, then run the backup with a Render client."""
+    from authkit_setup.inputs import require_nonempty
+    from authkit_setup.providers import render_client
+
+    require_nonempty(("--db-name", request.db_name))
+    with render_client(out, api_key=request.api_key) as client:
+        report = run_backup(client, request, out)
+    if request.show_secrets:
+        out.reveal(*(e.url for e in report.exports if e.url))
+        report.show_secrets = True
+    return report
+
+
+def run_backup(client: RenderClient, opts: BackupRequest, out: Output) -> BackupReport:
     """find the service → its database → facts and warnings → export (unless --list) → list."""
     from authkit_setup.pipeline.service import resolve_service
 
@@ -138,7 +162,8 @@ def run_backup(client: RenderClient, opts: BackupOptions, out: Output) -> Backup
         out.warn(warning)
 
     seen: set[str] = set()
-    if opts.start_export:
+    start_export = not opts.list_only
+    if start_export:
         seen = {e.id for e in _exports(client, store)}
         # Not retried on an ambiguous failure (RenderClient.start_export): a second export is
         # harmless but the user should decide to run one.
@@ -146,7 +171,7 @@ def run_backup(client: RenderClient, opts: BackupOptions, out: Output) -> Backup
         report.export_started = True
         out.step(f"{store.name}: export requested")
     report.exports = _exports(client, store)
-    if opts.start_export:
+    if start_export:
         for export in report.exports:
             export.new = export.id not in seen
         if not any(e.new for e in report.exports):

@@ -196,6 +196,11 @@ class Blueprint:
     service: ServiceRef | None = None
     stores: dict[str, str | None] = field(default_factory=lambda: {"postgres": None, "redis": None})
     warnings: list[str] = field(default_factory=list)
+    path: Path | None = None  # the --output file it was written to; None: printed on stdout
+
+    @property
+    def ok(self) -> bool:
+        return True
 
     @property
     def yaml(self) -> str:
@@ -218,6 +223,7 @@ class Blueprint:
             "blueprint": self.document,
             "yaml": self.yaml,
             "warnings": self.warnings,
+            "path": None if self.path is None else str(self.path),
         }
 
 
@@ -379,9 +385,9 @@ class BlueprintRequest:
     api_key: str | None = None
 
 
-def make_blueprint(request: BlueprintRequest, out: Output) -> tuple[str, bool]:
-    """The Blueprint (from the service if one is named), written to --output or returned for
-    printing (then True); its JSON document is `out`'s result either way."""
+def make_blueprint(request: BlueprintRequest, out: Output) -> Blueprint:
+    """The Blueprint (from the service if one is named), written to --output if given (then
+    its `path` says where), else for the command to print."""
     from authkit_setup.inputs import require_nonempty
     from authkit_setup.secrets import redact
 
@@ -403,14 +409,13 @@ def make_blueprint(request: BlueprintRequest, out: Output) -> tuple[str, bool]:
                 client, r.service, r.workspace, out, db_name=r.db_name, redis_name=r.redis_name
             )
     text = result.yaml
-    doc = {**result.to_json(), "path": str(r.output) if r.output is not None else None}
     if r.output is not None:
         write_blueprint(r.output, text, force=r.force)
+        result.path = r.output
         out.success(f"wrote {r.output}")
     elif redact(text) != text:
         out.warn(
             "a value (e.g. a build command) looks like a secret and is masked below; "
             "use --output FILE to write it as it is"
         )
-    out.result(doc)
-    return text, r.output is None
+    return result

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authkit_setup.output import Output
@@ -15,16 +15,19 @@ from authkit_setup.pipeline.service import ServiceRef
 from authkit_setup.providers.render import RenderClient
 
 
-@dataclass
-class MigrationOptions:
+@dataclass(frozen=True)
+class MigrationRequest:
+    """`authkit-setup migrations`' options, as given."""
+
     service: str
     command: str
     workspace: str | None = None
     force: bool = False
     dry_run: bool = False
-    deploy: bool = True
+    no_deploy: bool = False
     wait_deploy: bool = False
     timeout: float = 900.0
+    api_key: str | None = None
 
 
 @dataclass
@@ -34,9 +37,14 @@ class MigrationReport:
     deploy: dict[str, Any] | None = None
     planned: bool = False
 
+    @property
+    def ok(self) -> bool:
+        """A run that returns has done what it was asked (a failure raises)."""
+        return True
+
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "ok": True,
+            "ok": self.ok,
             "service": self.service.to_json(),
             "migration": self.plan.to_json(),
             "deploy": self.deploy,
@@ -46,9 +54,21 @@ class MigrationReport:
         return doc
 
 
+def migrations(request: MigrationRequest, out: Output) -> MigrationReport:
+    """Check the request, then run the migration step with a Render client."""
+    from authkit_setup.inputs import check_deploy_flags
+    from authkit_setup.pipeline.migrate import check_command
+    from authkit_setup.providers import render_client
+
+    check_deploy_flags(no_deploy=request.no_deploy, wait_deploy=request.wait_deploy)
+    checked = replace(request, command=check_command(request.command, "--command"))
+    with render_client(out, api_key=request.api_key) as client:
+        return run_migrations(client, checked, out)
+
+
 def run_migrations(
     client: RenderClient,
-    opts: MigrationOptions,
+    opts: MigrationRequest,
     out: Output,
     *,
     sleep: Callable[[float], None] = time.sleep,
@@ -66,7 +86,7 @@ def run_migrations(
         report.planned = True
         return report
     apply_migration(client, service, plan, out)
-    if plan.changed and opts.deploy:
+    if plan.changed and not opts.no_deploy:
         report.deploy = deploy_service(
             client,
             service.id,

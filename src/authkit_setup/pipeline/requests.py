@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from authkit_setup.errors import UsageError
@@ -48,6 +48,26 @@ class StoresRequest(ProviderChoice):
             ("--redis-name", self.redis_name),
             ("--database", self.database),
             ("--db-user", self.db_user),
+        )
+
+    def setup_options(self, *, db_name: str, redis_name: str) -> SetupOptions:
+        """What both commands ask, as the pipeline takes it (`render` adds the rest), with the
+        stores' names (a preview's, for `render --preview`)."""
+        return SetupOptions(
+            region=self.region,
+            wanted=Wanted(
+                db_name=db_name,
+                redis_name=redis_name,
+                database=self.database,
+                db_user=self.db_user,
+                postgres_version=self.postgres_version,
+            ),
+            env_file=self.env_file,
+            force=self.force,
+            dry_run=self.dry_run,
+            verify=not self.no_verify,
+            yes=self.yes,  # `provision` never asks: accepted so CI scripts can pass it everywhere
+            timeout=self.timeout,
         )
 
 
@@ -151,31 +171,22 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
     preview_warning = free_plan_warning(r.preview, pg_plan, postgres)
     if preview_warning:
         out.warn(preview_warning)
-    opts = SetupOptions(
+    shared = r.setup_options(db_name=names.db, redis_name=names.redis)
+    opts = replace(
+        shared,
         service=r.service,
         workspace=r.workspace,
-        region=r.region,
-        wanted=Wanted(
-            db_name=names.db,
-            database=r.database,
-            db_user=r.db_user,
-            redis_name=names.redis,
+        wanted=replace(
+            shared.wanted,
             postgres_plan=pg_plan,
             redis_plan=normalize_key_value_plan(r.redis_plan),
-            postgres_version=r.postgres_version,
             maxmemory_policy=normalize_policy(r.maxmemory_policy),
             postgres_allow=_cidrs(list(r.postgres_allow_cidr), "--postgres-allow-cidr"),
             redis_allow=_cidrs(list(r.redis_allow_cidr or []), "--redis-allow-cidr"),
         ),
-        force=r.force,
         deploy=not r.no_deploy,
         wait_deploy=r.wait_deploy,
-        verify=not r.no_verify,
         verify_inside=r.verify_inside,
-        dry_run=r.dry_run,
-        yes=r.yes,
-        timeout=r.timeout,
-        env_file=r.env_file,
         migrate_command=(
             None
             if r.migrate_command is None
@@ -193,22 +204,7 @@ def provision(request: ProvisionRequest, out: Output) -> SetupReport:
             "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
         )
     r.check_names()
-    opts = SetupOptions(
-        region=r.region,
-        wanted=Wanted(
-            db_name=r.db_name,
-            redis_name=r.redis_name,
-            database=r.database,
-            db_user=r.db_user,
-            postgres_version=r.postgres_version,
-        ),
-        env_file=r.env_file,
-        force=r.force,
-        dry_run=r.dry_run,
-        verify=not r.no_verify,
-        yes=r.yes,  # nothing asks here: accepted so CI scripts can pass it everywhere
-        timeout=r.timeout,
-    )
+    opts = r.setup_options(db_name=r.db_name, redis_name=r.redis_name)
     with store_providers(
         out, r, database=r.database, user=r.db_user, postgres_version=r.postgres_version
     ) as providers:

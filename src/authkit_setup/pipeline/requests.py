@@ -32,9 +32,6 @@ class StoresRequest(ProviderChoice):
     region: str | None = None
     db_name: str = "authkit-db"
     redis_name: str = "authkit-redis"
-    database: str = "authkit"
-    db_user: str = "authkit_user"
-    postgres_version: str = "16"
     env_file: Path | None = None
     force: bool = False
     dry_run: bool = False
@@ -112,14 +109,7 @@ def render(
     from authkit_setup.providers import render_and_stores
 
     opts, github_env = _render_options(request, out)
-    with render_and_stores(
-        out,
-        request,
-        api_key=request.api_key,
-        database=request.database,
-        user=request.db_user,
-        postgres_version=request.postgres_version,
-    ) as (client, providers):
+    with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
         report = run_setup(
             client,
             opts,
@@ -205,9 +195,7 @@ def provision(request: ProvisionRequest, out: Output) -> SetupReport:
         )
     r.check_names()
     opts = r.setup_options(db_name=r.db_name, redis_name=r.redis_name)
-    with store_providers(
-        out, r, database=r.database, user=r.db_user, postgres_version=r.postgres_version
-    ) as providers:
+    with store_providers(out, r) as providers:
         report = run_provision(providers, opts, out)
     if r.show_secrets:
         out.reveal(*report.urls().values())

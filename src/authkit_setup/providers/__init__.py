@@ -48,13 +48,7 @@ def render_client(
 
 @contextmanager
 def render_and_stores(
-    out: Output,
-    choice: ProviderChoice,
-    *,
-    api_key: str | None,
-    database: str = "authkit",
-    user: str = "authkit_user",
-    postgres_version: str = "16",
+    out: Output, choice: ProviderChoice, *, api_key: str | None
 ) -> Iterator[tuple[RenderClient, dict[Kind, StoreProvider]]]:
     """The Render client of a command that has a Render service or workspace, and the chosen
     providers (Render's over that client), all closed on exit. Without a Render API key the
@@ -65,21 +59,9 @@ def render_and_stores(
     try:
         client = render_client(out, api_key=api_key)
     except MissingCredentialsError as err:
-        others = missing_credentials(
-            out, choice, database=database, user=user, postgres_version=postgres_version
-        )
+        others = missing_credentials(out, choice)
         raise MissingCredentialsError([*err.missing, *others]) from None
-    with (
-        client,
-        store_providers(
-            out,
-            choice,
-            database=database,
-            user=user,
-            postgres_version=postgres_version,
-            render_client=client,
-        ) as providers,
-    ):
+    with client, store_providers(out, choice, render_client=client) as providers:
         yield client, providers
 
 

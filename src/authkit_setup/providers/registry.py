@@ -177,6 +177,10 @@ class ProviderChoice:
     supabase_db_password: str | None = None
     upstash_email: str | None = None
     upstash_api_key: str | None = None
+    # What a new Postgres store is given where the provider takes it (Neon).
+    database: str = "authkit"
+    db_user: str = "authkit_user"
+    postgres_version: str = "16"
 
     def flags(self) -> Mapping[str, str | None]:
         """Flag values by the environment variable each one overrides."""
@@ -193,13 +197,7 @@ class ProviderChoice:
 
 @contextmanager
 def store_providers(
-    out: Output,
-    choice: ProviderChoice,
-    *,
-    database: str,
-    user: str,
-    postgres_version: str,
-    render_client: RenderClient | None = None,
+    out: Output, choice: ProviderChoice, *, render_client: RenderClient | None = None
 ) -> Iterator[dict[Kind, StoreProvider]]:
     """The chosen providers by kind, all built the same way through the registry before
     anything happens, so a missing credential stops the run first (exit 3); their HTTP clients
@@ -212,7 +210,7 @@ def store_providers(
             "--provider-region is for Neon, Supabase and Upstash stores",
             hint="Render stores always follow the service's region",
         )
-    settings = _settings(out, choice, database, user, postgres_version, render_client)
+    settings = _settings(out, choice, render_client)
     for _, entry in entries:
         entry.check(settings)
     providers: dict[Kind, StoreProvider] = {}
@@ -230,13 +228,11 @@ def store_providers(
         _close(providers.values())
 
 
-def missing_credentials(
-    out: Output, choice: ProviderChoice, *, database: str, user: str, postgres_version: str
-) -> list[MissingCredential]:
+def missing_credentials(out: Output, choice: ProviderChoice) -> list[MissingCredential]:
     """The credentials the chosen providers other than Render's lack: asked when a command's
     Render API key is missing, so that its one error names every missing credential. Other
     problems are left for the run that has a key to report."""
-    settings = _settings(out, choice, database, user, postgres_version, None)
+    settings = _settings(out, choice, None)
     missing: list[MissingCredential] = []
     for _, entry in _chosen(choice):
         if entry.traits.beside_service:  # needs nothing but the Render client
@@ -256,12 +252,7 @@ def _chosen(choice: ProviderChoice) -> list[tuple[Kind, ProviderEntry]]:
 
 
 def _settings(
-    out: Output,
-    choice: ProviderChoice,
-    database: str,
-    user: str,
-    postgres_version: str,
-    render_client: RenderClient | None,
+    out: Output, choice: ProviderChoice, render_client: RenderClient | None
 ) -> ProviderSettings:
     from authkit_setup.settings import read_env_file
 
@@ -270,9 +261,9 @@ def _settings(
         flags=choice.flags(),
         env_file=read_env_file(Path(".env")),
         region=choice.provider_region,
-        database=database,
-        user=user,
-        postgres_version=postgres_version,
+        database=choice.database,
+        user=choice.db_user,
+        postgres_version=choice.postgres_version,
         render_client=render_client,
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from authkit_setup.errors import UsageError
-from authkit_setup.inputs import check_deploy_flags, require_nonempty
+from authkit_setup.inputs import check_deploy_flags, one_of, require_nonempty
 from authkit_setup.output import Output
 from authkit_setup.pipeline.migrate import check_command
 from authkit_setup.pipeline.plan import Wanted
@@ -136,11 +136,8 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
     )
 
     r = request
-    if r.region is not None and r.region not in REGIONS:
-        raise UsageError(
-            f"--region {r.region!r} is not a Render region",
-            hint=f"use one of {', '.join(REGIONS)}",
-        )
+    if r.region is not None:
+        one_of(r.region, REGIONS, f"--region {r.region!r} is not a Render region")
     _check_env_file(r.env_file)
     check_deploy_flags(no_deploy=r.no_deploy, wait_deploy=r.wait_deploy)
     if r.no_verify and r.verify_inside:

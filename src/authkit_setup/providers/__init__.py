@@ -9,9 +9,22 @@ from typing import TYPE_CHECKING
 
 from authkit_setup.output import Output
 from authkit_setup.settings import (
+    DEFAULT_NEON_API_URL,
     DEFAULT_RENDER_API_URL,
+    DEFAULT_SUPABASE_API_URL,
+    DEFAULT_UPSTASH_API_URL,
+    NEON_API_KEY,
+    NEON_API_URL,
+    NEON_ORG_ID,
     RENDER_API_KEY,
     RENDER_API_URL,
+    SUPABASE_ACCESS_TOKEN,
+    SUPABASE_API_URL,
+    SUPABASE_DB_PASSWORD,
+    SUPABASE_ORG,
+    UPSTASH_API_KEY,
+    UPSTASH_API_URL,
+    UPSTASH_EMAIL,
     Credential,
     api_url,
     read_env_file,
@@ -100,7 +113,6 @@ def render_stores(settings: ProviderSettings) -> RenderStores:
 def neon_stores(settings: ProviderSettings) -> NeonStores:
     """Neon projects: NEON_API_KEY (+ NEON_ORG_ID), NEON_API_URL honoured."""
     from authkit_setup.providers.neon import NeonClient, NeonStores, check_version
-    from authkit_setup.settings import DEFAULT_NEON_API_URL, NEON_API_KEY, NEON_API_URL, NEON_ORG_ID
 
     key = require_key(
         settings.setting(NEON_API_KEY),
@@ -123,13 +135,6 @@ def neon_stores(settings: ProviderSettings) -> NeonStores:
 def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
     """Supabase projects: SUPABASE_ACCESS_TOKEN (+ SUPABASE_ORG, SUPABASE_DB_PASSWORD)."""
     from authkit_setup.providers.supabase import SupabaseClient, SupabaseStores
-    from authkit_setup.settings import (
-        DEFAULT_SUPABASE_API_URL,
-        SUPABASE_ACCESS_TOKEN,
-        SUPABASE_API_URL,
-        SUPABASE_DB_PASSWORD,
-        SUPABASE_ORG,
-    )
 
     token = require_key(
         settings.setting(SUPABASE_ACCESS_TOKEN),
@@ -152,12 +157,6 @@ def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
 def upstash_stores(settings: ProviderSettings) -> UpstashStores:
     """Upstash Redis databases: UPSTASH_EMAIL + UPSTASH_API_KEY (HTTP Basic)."""
     from authkit_setup.providers.upstash import UpstashClient, UpstashStores
-    from authkit_setup.settings import (
-        DEFAULT_UPSTASH_API_URL,
-        UPSTASH_API_KEY,
-        UPSTASH_API_URL,
-        UPSTASH_EMAIL,
-    )
 
     where = "console.upstash.com → Account → Management API"
     email, api_key = require_credentials(

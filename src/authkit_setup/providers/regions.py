@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from authkit_setup.errors import UsageError
+from authkit_setup.inputs import one_of
 
 RENDER_TO_AWS = {
     "oregon": "us-west-2",
@@ -25,12 +26,12 @@ DEFAULT_RENDER_REGION = "ohio"  # AWS us-east-2, Neon's default region
 def near_render_region(region: str | None) -> str:
     """`provision --region`: the Render region the stores go near (default ohio)."""
     region = (region or DEFAULT_RENDER_REGION).strip().lower()
-    if region not in RENDER_TO_AWS:
-        raise UsageError(
-            f"--region {region!r} is not a Render region",
-            hint=f"use one of {', '.join(RENDER_TO_AWS)}, or --provider-region for an exact one",
-        )
-    return region
+    return one_of(
+        region,
+        RENDER_REGIONS,
+        f"--region {region!r} is not a Render region",
+        hint=f"use one of {', '.join(RENDER_REGIONS)}, or --provider-region for an exact one",
+    )
 
 
 def aws_region_for(render_region: str) -> str:
@@ -54,12 +55,9 @@ def pick_region(
     """`override` when given, else the AWS region near Render's; in the provider's spelling
     (`spell`, e.g. Neon's `aws-` prefix) and checked against `allowed`."""
     region = spell(aws_region_for(render_region) if override is None else override.strip().lower())
-    if region not in allowed:
-        raise UsageError(
-            f"--provider-region {override or region!r} is not a {provider} region",
-            hint=f"use one of {', '.join(allowed)}",
-        )
-    return region
+    return one_of(
+        region, allowed, f"--provider-region {override or region!r} is not a {provider} region"
+    )
 
 
 def plain_aws(region: str) -> str:

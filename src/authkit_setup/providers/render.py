@@ -16,9 +16,9 @@ from authkit_setup.errors import (
     BadResponseError,
     NotFoundError,
     PlanConflictError,
-    UsageError,
 )
 from authkit_setup.http import ApiClient, expect_type, paginate_cursor, required_fields
+from authkit_setup.inputs import one_of
 from authkit_setup.providers.base import (
     ConnectionInfo,
     Kind,
@@ -77,32 +77,27 @@ CREDENTIALS_HINT = "pass --api-key or set RENDER_API_KEY; create a key under Ren
 def normalize_postgres_plan(plan: str) -> str:
     plan = plan.strip().lower().replace("-", "_")
     plan = LEGACY_POSTGRES_PLANS.get(plan, plan)
-    if plan not in POSTGRES_PLANS:
-        raise UsageError(
-            f"--postgres-plan {plan!r} is not a Render Postgres plan",
-            hint="use free, starter (= basic_256mb), basic_1gb, basic_4gb, pro_4gb, …",
-        )
-    return plan
+    return one_of(
+        plan,
+        POSTGRES_PLANS,
+        f"--postgres-plan {plan!r} is not a Render Postgres plan",
+        hint="use free, starter (= basic_256mb), basic_1gb, basic_4gb, pro_4gb, …",
+    )
 
 
 def normalize_key_value_plan(plan: str) -> str:
     plan = plan.strip().lower().replace("-", "_")
-    if plan not in KEY_VALUE_PLANS:
-        raise UsageError(
-            f"--redis-plan {plan!r} is not a Render Key Value plan",
-            hint="use free, starter, standard, pro or pro_plus",
-        )
-    return plan
+    return one_of(
+        plan,
+        KEY_VALUE_PLANS,
+        f"--redis-plan {plan!r} is not a Render Key Value plan",
+        hint="use free, starter, standard, pro or pro_plus",
+    )
 
 
 def normalize_policy(policy: str) -> str:
     value = policy.strip().lower().replace("-", "_")
-    if value not in MAXMEMORY_POLICIES:
-        raise UsageError(
-            f"--maxmemory-policy {policy!r} is not valid",
-            hint=f"use one of {', '.join(MAXMEMORY_POLICIES)}",
-        )
-    return value
+    return one_of(value, MAXMEMORY_POLICIES, f"--maxmemory-policy {policy!r} is not valid")
 
 
 def readiness(status: str) -> Readiness:

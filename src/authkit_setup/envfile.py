@@ -49,20 +49,11 @@ def _open_quote(value: bytes) -> bytes | None:
     if not stripped or stripped[:1] not in (b'"', b"'"):
         return None
     quote = stripped[:1]
-    body = stripped[1:]
-    i = 0
-    while i < len(body):
-        c = body[i : i + 1]
-        if c == b"\\" and quote == b'"':
-            i += 2
-            continue
-        if c == quote:
-            return None
-        i += 1
-    return quote
+    return None if _closes(stripped[1:], quote) else quote
 
 
 def _closes(line: bytes, quote: bytes) -> bool:
+    """Does `line` hold the closing `quote` (not one escaped with a backslash in "…")?"""
     i = 0
     while i < len(line):
         c = line[i : i + 1]

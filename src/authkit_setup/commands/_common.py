@@ -165,10 +165,7 @@ def execute(out: Output, body: Callable[[], int]) -> None:
 
 class Report(Protocol):
     """What a command's domain call returns: `to_json()` is the command's one JSON document,
-    `ok` its exit code (0, else 1)."""
-
-    @property
-    def ok(self) -> bool: ...
+    whose "ok" is the exit code (0, else 1)."""
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -180,15 +177,17 @@ def run_command(
     json_output: bool, act: Callable[[Output], R], summary: Callable[[Output, R], None]
 ) -> None:
     """A command's run after its options are parsed: `act` with the command's Output, then its
-    report as the JSON document (--json) or as `summary` for people; exit 0 if it is ok, else 1."""
+    report as the JSON document (--json) or as `summary` for people; exit 0 if the document says
+    it is ok, else 1."""
     out = Output(json_mode=json_output)
 
     def body() -> int:
         report = act(out)
-        out.result(report.to_json())
+        doc = report.to_json()
+        out.result(doc)
         if not out.json_mode:
             summary(out, report)
-        return 0 if report.ok else 1
+        return 0 if doc["ok"] else 1
 
     execute(out, body)
 

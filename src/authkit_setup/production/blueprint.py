@@ -199,10 +199,6 @@ class Blueprint:
     path: Path | None = None  # the --output file it was written to; None: printed on stdout
 
     @property
-    def ok(self) -> bool:
-        return True
-
-    @property
     def yaml(self) -> str:
         if self.service is not None:
             origin = f"from Render service {self.service.name} ({self.service.id})"

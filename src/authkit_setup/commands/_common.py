@@ -40,15 +40,24 @@ ApiKeyOption = Annotated[
 
 # Defaults stay at each use site (`db_name: DbNameOption = "authkit-db"`): Typer takes a
 # parameter's default from the signature, never from the Annotated metadata.
-ServiceOption = Annotated[
-    str,
-    typer.Option(
-        "--service",
-        metavar="<service>",
-        help="The service: exact name or srv-… ID.",
-        show_default=False,
-    ),
-]
+
+
+def service_flag(help: str) -> Any:
+    """--service <service>, declared once; `help` says which service and what for."""
+    return typer.Option("--service", metavar="<service>", help=help, show_default=False)
+
+
+def preview_flag(help: str) -> Any:
+    """--preview <name>, declared once; `help` says what the command does with the preview."""
+    return typer.Option("--preview", metavar="<name>", help=help, show_default=False)
+
+
+def timeout_flag(help: str) -> Any:
+    """--timeout <seconds> (at least 1) for how long a command waits; `help` says for what."""
+    return typer.Option("--timeout", metavar="<seconds>", help=help, min=1)
+
+
+ServiceOption = Annotated[str, service_flag("The service: exact name or srv-… ID.")]
 WorkspaceOption = Annotated[
     str | None,
     typer.Option(

@@ -16,6 +16,7 @@ from authkit_setup.commands._common import (
     YesOption,
     options,
     run_command,
+    service_flag,
 )
 from authkit_setup.output import Output
 
@@ -40,13 +41,7 @@ Examples:
 
 def blueprint(
     service: Annotated[
-        str | None,
-        typer.Option(
-            "--service",
-            metavar="<service>",
-            help="Read the values from this Render service (name or srv-… ID).",
-            show_default=False,
-        ),
+        str | None, service_flag("Read the values from this Render service (name or srv-… ID).")
     ] = None,
     db_name: DbNameOption = "authkit-db",
     redis_name: RedisNameOption = "authkit-redis",

@@ -15,6 +15,7 @@ from authkit_setup.commands._common import (
     YesOption,
     options,
     run_command,
+    timeout_flag,
 )
 from authkit_setup.output import Output
 
@@ -62,12 +63,7 @@ def migrations(
     ] = False,
     wait_deploy: WaitDeployOption = False,
     yes: YesOption = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout", metavar="<seconds>", help="Seconds to wait for the deploy.", min=1
-        ),
-    ] = 900.0,
+    timeout: Annotated[float, timeout_flag("Seconds to wait for the deploy.")] = 900.0,
     api_key: ApiKeyOption = None,
     json_output: JsonOption = False,
 ) -> None:

@@ -14,6 +14,7 @@ from authkit_setup.commands._common import (
     YesOption,
     options,
     run_command,
+    timeout_flag,
 )
 from authkit_setup.commands._providers import (
     ProviderRegionOption,
@@ -111,12 +112,7 @@ def provision(
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print the URLs with their passwords.")
     ] = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout", metavar="<seconds>", help="Seconds to wait for the stores.", min=1
-        ),
-    ] = 900.0,
+    timeout: Annotated[float, timeout_flag("Seconds to wait for the stores.")] = 900.0,
     json_output: JsonOption = False,
     **credentials: str | None,
 ) -> None:

@@ -18,7 +18,10 @@ from authkit_setup.commands._common import (
     WorkspaceOption,
     confirmer,
     options,
+    preview_flag,
     run_command,
+    service_flag,
+    timeout_flag,
     yes_flag,
 )
 from authkit_setup.commands._providers import (
@@ -70,15 +73,7 @@ Examples:
 
 @with_credentials()
 def render(
-    service: Annotated[
-        str,
-        typer.Option(
-            "--service",
-            metavar="<service>",
-            help="The web service: exact name or srv-… ID.",
-            show_default=False,
-        ),
-    ],
+    service: Annotated[str, service_flag("The web service: exact name or srv-… ID.")],
     workspace: WorkspaceOption = None,
     region: Annotated[
         str | None,
@@ -159,11 +154,8 @@ def render(
     yes: Annotated[bool, yes_flag("Never prompt (CI).")] = False,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout",
-            metavar="<seconds>",
-            help="Seconds to wait for the stores (and the deploy, and the --verify-inside job).",
-            min=1,
+        timeout_flag(
+            "Seconds to wait for the stores (and the deploy, and the --verify-inside job)."
         ),
     ] = 900.0,
     env_file: Annotated[
@@ -186,11 +178,8 @@ def render(
     ] = None,
     preview: Annotated[
         str | None,
-        typer.Option(
-            "--preview",
-            metavar="<name>",
-            help="Per-PR stores named <db-name>-NAME / <redis-name>-NAME, e.g. pr-123 (lowercase letters, digits, hyphens; 1-40).",
-            show_default=False,
+        preview_flag(
+            "Per-PR stores named <db-name>-NAME / <redis-name>-NAME, e.g. pr-123 (lowercase letters, digits, hyphens; 1-40)."
         ),
     ] = None,
     github_env: Annotated[

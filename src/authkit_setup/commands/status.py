@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from authkit_setup.commands._common import (
     ApiKeyOption,
     BaseDbNameOption,
@@ -13,7 +11,9 @@ from authkit_setup.commands._common import (
     JsonOption,
     WorkspaceOrOnlyOption,
     options,
+    preview_flag,
     run_command,
+    service_flag,
 )
 from authkit_setup.commands._providers import (
     PostgresWhereOption,
@@ -46,22 +46,11 @@ Examples:
 
 @with_credentials(db_password=False)
 def status(
-    preview: Annotated[
-        str | None,
-        typer.Option(
-            "--preview",
-            metavar="<name>",
-            help="Show this preview's stores, e.g. pr-123.",
-            show_default=False,
-        ),
-    ] = None,
+    preview: Annotated[str | None, preview_flag("Show this preview's stores, e.g. pr-123.")] = None,
     service: Annotated[
         str | None,
-        typer.Option(
-            "--service",
-            metavar="<service>",
-            help="Also say whether this service's DATABASE_URL / REDIS_URL point at the stores.",
-            show_default=False,
+        service_flag(
+            "Also say whether this service's DATABASE_URL / REDIS_URL point at the stores."
         ),
     ] = None,
     workspace: WorkspaceOrOnlyOption = None,

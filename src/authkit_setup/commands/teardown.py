@@ -14,7 +14,9 @@ from authkit_setup.commands._common import (
     WorkspaceOrOnlyOption,
     confirmer,
     options,
+    preview_flag,
     run_command,
+    service_flag,
     yes_flag,
 )
 from authkit_setup.commands._providers import (
@@ -53,21 +55,12 @@ Examples:
 @with_credentials(db_password=False)
 def teardown(
     preview: Annotated[
-        str | None,
-        typer.Option(
-            "--preview",
-            metavar="<name>",
-            help="The preview whose stores to delete, e.g. pr-123.",
-            show_default=False,
-        ),
+        str | None, preview_flag("The preview whose stores to delete, e.g. pr-123.")
     ] = None,
     service: Annotated[
         str | None,
-        typer.Option(
-            "--service",
-            metavar="<service>",
-            help="Also remove DATABASE_URL / REDIS_URL from this service (name or srv-… ID) if they point at the deleted stores.",
-            show_default=False,
+        service_flag(
+            "Also remove DATABASE_URL / REDIS_URL from this service (name or srv-… ID) if they point at the deleted stores."
         ),
     ] = None,
     workspace: WorkspaceOrOnlyOption = None,

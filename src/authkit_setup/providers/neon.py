@@ -192,6 +192,37 @@ def database_urls(direct_uri: str, pooled_uri: str) -> tuple[str, str]:
     return pooled, direct
 
 
+def _connection_info(
+    client: NeonClient,
+    project_id: str,
+    *,
+    database: str,
+    role: str,
+    branch_id: str | None = None,
+    what: str,
+    hint: str,
+) -> ConnectionInfo:
+    """The pooled DATABASE_URL and the DIRECT_URL of `role` on `database` (of a branch, or the
+    project's default one). The connection_uri call returns the role's password too (stored
+    passwords, §1.4), so a re-run can read it back. `what` has no such database or role: a
+    usage error with `hint`."""
+    try:
+        direct, pooled = (
+            client.connection_uri(
+                project_id, database=database, role=role, pooled=pooled, branch_id=branch_id
+            )
+            for pooled in (False, True)
+        )
+    except NotFoundError:
+        raise UsageError(
+            f"{what} has no database {database!r} with role {role!r}", hint=hint
+        ) from None
+    app_url, direct_url = database_urls(direct, pooled)
+    return ConnectionInfo(
+        app_url=app_url, external_url=app_url, extra_env={"DIRECT_URL": direct_url}
+    )
+
+
 class NeonStores:
     """Neon projects behind the StoreProvider interface (Postgres only)."""
 
@@ -293,24 +324,15 @@ class NeonStores:
         return store.refreshed(self._store(self.client.project(store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
-        # The connection_uri call returns the role's password too (stored passwords, §1.4), so
-        # a re-run can read it back; the names are --database / --db-user, as at create time.
-        database, role = self.database, self.role
-        try:
-            direct = self.client.connection_uri(
-                store.id, database=database, role=role, pooled=False
-            )
-            pooled = self.client.connection_uri(store.id, database=database, role=role, pooled=True)
-        except NotFoundError:
-            raise UsageError(
-                f"Neon project {store.name} ({store.id}) has no database {database!r} with role "
-                f"{role!r}",
-                hint="pass --database and --db-user with the project's names (Neon's defaults "
-                "are neondb and neondb_owner), or choose another --db-name",
-            ) from None
-        app_url, direct_url = database_urls(direct, pooled)
-        return ConnectionInfo(
-            app_url=app_url, external_url=app_url, extra_env={"DIRECT_URL": direct_url}
+        # The names are --database / --db-user, as at create time.
+        return _connection_info(
+            self.client,
+            store.id,
+            database=self.database,
+            role=self.role,
+            what=f"Neon project {store.name} ({store.id})",
+            hint="pass --database and --db-user with the project's names (Neon's defaults "
+            "are neondb and neondb_owner), or choose another --db-name",
         )
 
     def close(self) -> None:
@@ -432,24 +454,14 @@ class NeonBranchStores:
         return store.refreshed(self._store(project, self.client.branch(project.id, store.id)))
 
     def connection_info(self, store: Store) -> ConnectionInfo:
-        project_id = str(store.raw.get("project_id") or self._require_project().id)
-        database, role = self.projects.database, self.projects.role
-        try:
-            direct = self.client.connection_uri(
-                project_id, database=database, role=role, pooled=False, branch_id=store.id
-            )
-            pooled = self.client.connection_uri(
-                project_id, database=database, role=role, pooled=True, branch_id=store.id
-            )
-        except NotFoundError:
-            raise UsageError(
-                f"Neon branch {store.name} ({store.id}) has no database {database!r} with role "
-                f"{role!r}",
-                hint="pass --database and --db-user with the base project's names",
-            ) from None
-        app_url, direct_url = database_urls(direct, pooled)
-        return ConnectionInfo(
-            app_url=app_url, external_url=app_url, extra_env={"DIRECT_URL": direct_url}
+        return _connection_info(
+            self.client,
+            str(store.raw.get("project_id") or self._require_project().id),
+            database=self.projects.database,
+            role=self.projects.role,
+            branch_id=store.id,
+            what=f"Neon branch {store.name} ({store.id})",
+            hint="pass --database and --db-user with the base project's names",
         )
 
     def close(self) -> None:

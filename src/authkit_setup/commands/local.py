@@ -13,6 +13,7 @@ from authkit_setup.commands._common import (
     JsonOption,
     YesOption,
     execute,
+    run_command,
     yes_flag,
 )
 from authkit_setup.errors import AuthkitError, UsageError
@@ -138,7 +139,6 @@ def local(
     yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    out = Output(json_mode=json_output)
     if ctx.invoked_subcommand is not None:
         if port_postgres is not None or port_redis is not None or force:
 
@@ -148,11 +148,11 @@ def local(
                     f"itself, not to `local {ctx.invoked_subcommand}`"
                 )
 
-            execute(out, misplaced)
+            execute(Output(json_mode=json_output), misplaced)
         ctx.obj = _Shared(env_file, data_dir, timeout, json_output, yes)
         return
 
-    def body() -> int:
+    def up(out: Output) -> UpReport:
         from authkit_setup.local.state import resolve_paths
         from authkit_setup.local.up import UpOptions, bring_up
 
@@ -160,13 +160,9 @@ def local(
         opts = UpOptions(
             port_postgres=port_postgres, port_redis=port_redis, force=force, timeout=timeout
         )
-        report = bring_up(paths, opts, out)
-        out.result(report.to_json())
-        if not out.json_mode:
-            _print_up(out, report)
-        return 0 if report.ok else 1
+        return bring_up(paths, opts, out)
 
-    execute(out, body)
+    run_command(json_output, up, _print_up)
 
 
 def _shared(
@@ -175,11 +171,11 @@ def _shared(
     data_dir: Path | None,
     timeout: float | None,
     json_output: bool,
-) -> tuple[Output, Path, Path | None, float]:
+) -> tuple[bool, Path, Path | None, float]:
+    """A subcommand's --json, --env-file, --data-dir and --timeout, else those given to `local`."""
     parent = ctx.obj if isinstance(ctx.obj, _Shared) else _Shared(Path(".env"), None, 30.0, False)
-    out = Output(json_mode=json_output or parent.json_output)
     return (
-        out,
+        json_output or parent.json_output,
         env_file if env_file is not None else parent.env_file,
         data_dir if data_dir is not None else parent.data_dir,
         timeout if timeout is not None else parent.timeout,
@@ -196,19 +192,15 @@ def status(
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out, env, data, _ = _shared(ctx, env_file, data_dir, None, json_output)
+    json_mode, env, data, _ = _shared(ctx, env_file, data_dir, None, json_output)
 
-    def body() -> int:
+    def collect(out: Output) -> LocalStatusReport:
         from authkit_setup.local.lifecycle import server_status
         from authkit_setup.local.state import resolve_paths
 
-        report = server_status(resolve_paths(env, data))
-        out.result(report.to_json())
-        if not out.json_mode:
-            _print_status(out, report)
-        return 0 if report.ok else 1
+        return server_status(resolve_paths(env, data))
 
-    execute(out, body)
+    run_command(json_mode, collect, _print_status)
 
 
 @app.command(help="Stop both local servers; their data stays (`authkit-setup local` starts them).")
@@ -220,22 +212,15 @@ def stop(
     yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
+    json_mode, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
 
-    def body() -> int:
+    def stop_all(out: Output) -> LocalStatusReport:
         from authkit_setup.local.lifecycle import stop_servers
         from authkit_setup.local.state import resolve_paths
 
-        report = stop_servers(resolve_paths(env, data), out, seconds)
-        out.result(report.to_json())
-        if not out.json_mode:
-            if not report.servers:
-                out.print(f"No local servers in {report.paths.data_dir}.")
-            else:
-                out.print("Local servers stopped; their data stays. Start: authkit-setup local")
-        return 0
+        return stop_servers(resolve_paths(env, data), out, seconds)
 
-    execute(out, body)
+    run_command(json_mode, stop_all, _print_stopped)
 
 
 @app.command(
@@ -250,23 +235,30 @@ def destroy(
     timeout: SubTimeoutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    out, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
+    json_mode, env, data, seconds = _shared(ctx, env_file, data_dir, timeout, json_output)
 
-    def body() -> int:
+    def destroy_all(out: Output) -> LocalStatusReport:
         from authkit_setup.local.lifecycle import destroy
         from authkit_setup.local.state import resolve_paths
 
         paths = resolve_paths(env, data)
         if not (yes or (isinstance(ctx.obj, _Shared) and ctx.obj.yes)):
             _confirm_destroy(out, paths)
-        report = destroy(paths, out, seconds)
-        out.result(report.to_json(destroyed=True))
-        if not out.json_mode:
-            removed = ", ".join(str(p) for p in report.removed) or "nothing"
-            out.print(f"Removed: {removed}")
-        return 0
+        return destroy(paths, out, seconds)
 
-    execute(out, body)
+    run_command(json_mode, destroy_all, _print_removed)
+
+
+def _print_stopped(out: Output, report: LocalStatusReport) -> None:
+    if not report.servers:
+        out.print(f"No local servers in {report.paths.data_dir}.")
+    else:
+        out.print("Local servers stopped; their data stays. Start: authkit-setup local")
+
+
+def _print_removed(out: Output, report: LocalStatusReport) -> None:
+    removed = ", ".join(str(p) for p in report.removed) or "nothing"
+    out.print(f"Removed: {removed}")
 
 
 def _confirm_destroy(out: Output, paths: LocalPaths) -> None:

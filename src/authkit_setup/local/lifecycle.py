@@ -90,10 +90,11 @@ def destroy(paths: LocalPaths, out: Output, timeout: float = 30.0) -> LocalStatu
     if not paths.data_dir.exists():
         note = f"nothing to destroy: {paths.data_dir} does not exist"
         out.info(note)
-        return LocalStatusReport(paths, [], notes=[note])
+        return LocalStatusReport(paths, [], notes=[note], destroyed=True)
     with _locked(paths, timeout):
         state = load_state(paths)
-        report = LocalStatusReport(paths, _stop(paths, state, out, timeout) if state else [])
+        stopped = _stop(paths, state, out, timeout) if state else []
+        report = LocalStatusReport(paths, stopped, destroyed=True)
         if state is None:
             report.notes.append(f"no {STATE_NAME}: no servers to stop")
         report.env = _forget_env(paths, state)

@@ -301,6 +301,7 @@ class LocalStatusReport:
     # A `local status` report gates like the cloud `status`: ok only while both servers run
     # (a stopped one, or none set up here, is not ok). Stop and destroy are ok when done.
     gates: bool = False
+    destroyed: bool = False  # a `local destroy` report: its document says what went
 
     @property
     def stopped(self) -> list[ServerStatus]:
@@ -310,14 +311,14 @@ class LocalStatusReport:
     def ok(self) -> bool:
         return not self.gates or (bool(self.servers) and not self.stopped)
 
-    def to_json(self, *, destroyed: bool = False) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "ok": self.ok,
             "env_file": str(self.paths.env_file),
             "data_dir": str(self.paths.data_dir),
             "servers": [s.to_json() for s in self.servers],
         }
-        if destroyed:
+        if self.destroyed:
             doc["removed"] = [str(p) for p in self.removed]
             doc["env"] = [e.to_json() for e in self.env]
             doc["notes"] = list(self.notes)

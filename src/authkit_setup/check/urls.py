@@ -13,6 +13,33 @@ from authkit_setup.output import Output
 from authkit_setup.settings import DATABASE_URL, REDIS_URL, read_env_file, resolve
 
 
+def run_check(
+    out: Output,
+    *,
+    database_url: str | None,
+    redis_url: str | None,
+    env_file: Path,
+    service: str | None,
+    workspace: str | None,
+    api_key: str | None,
+    timeout: float,
+) -> int:
+    """`authkit-setup check`: find the URLs, check them, print the results; the exit code (0
+    when every URL given passes or could not be checked from here, 1 when one fails)."""
+    results = check_urls(
+        out,
+        database_url=database_url,
+        redis_url=redis_url,
+        env_file=env_file,
+        service=service,
+        workspace=workspace,
+        api_key=api_key,
+        timeout=timeout,
+    )
+    render_checks(out, results)
+    return 0 if all(r.ok or r.skipped for r in results) else 1
+
+
 def check_urls(
     out: Output,
     *,

@@ -70,9 +70,9 @@ def check(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.check.urls import check_urls, render_checks
+        from authkit_setup.check.urls import run_check
 
-        results = check_urls(
+        return run_check(
             out,
             database_url=database_url,
             redis_url=redis_url,
@@ -82,7 +82,5 @@ def check(
             api_key=api_key,
             timeout=timeout,
         )
-        render_checks(out, results)
-        return 0 if all(r.ok or r.skipped for r in results) else 1
 
     execute(out, body)

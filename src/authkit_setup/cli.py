@@ -72,18 +72,20 @@ def main(argv: list[str] | None = None) -> None:
     a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
     from authkit_setup.errors import EXIT_INTERRUPTED, EXIT_USAGE
     from authkit_setup.outcome import INTERRUPTED, failure_exit_code, forget_running_output
+    from authkit_setup.output import problem
     from authkit_setup.secrets import redact
     from authkit_setup.settings import expand_secret_files
 
     forget_running_output()
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = expand_secret_files(list(sys.argv[1:] if argv is None else argv))
+        args = expand_secret_files(given)
         rv = app(args=args, prog_name="authkit-setup", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.Abort:
-        sys.stderr.write(INTERRUPTED)
+        problem(INTERRUPTED, json_mode="--json" in given)
         code = EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's usage errors: one line, exit 2
         context = getattr(exc, "ctx", None)
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(context.get_help() + "\n")
             sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        sys.stderr.write(f"error: {redact(message.strip().splitlines()[0])} (see --help)\n")
+        first = redact(message.strip().splitlines()[0])
+        problem(f"{first} (see --help)", json_mode="--json" in given)
         code = getattr(exc, "exit_code", EXIT_USAGE)
     except (
         Exception,

@@ -8,14 +8,13 @@ imports no Typer: Typer's own exceptions (usage errors, `Exit`, `Abort`) stay in
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 
 from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, AuthkitError, InterruptedByUser
-from authkit_setup.output import Output
+from authkit_setup.output import Output, problem
 from authkit_setup.secrets import redact
 
-INTERRUPTED = "error: interrupted; run the same command again to resume\n"
+INTERRUPTED = "interrupted; run the same command again to resume"
 
 _running: list[Output] = []  # the Output of the command running now (failures report through it)
 
@@ -47,16 +46,19 @@ def failure_exit_code(exc: BaseException) -> int:
     the running command's output (its --json document included), a Ctrl-C outside a command
     body in one line, anything else as a bug in one masked line (re-raised with
     AUTHKIT_DEBUG=1). Call it from an `except` block."""
+    out = running_output()
     if isinstance(exc, AuthkitError):
-        (running_output() or Output()).error(exc)
+        (out or Output()).error(exc)
         return exc.exit_code
+    json_mode = out is not None and out.json_mode
     if isinstance(exc, KeyboardInterrupt):
-        sys.stderr.write(INTERRUPTED)
+        problem(INTERRUPTED, json_mode=json_mode)
         return EXIT_INTERRUPTED
     if not isinstance(exc, Exception) or os.environ.get("AUTHKIT_DEBUG") == "1":
         raise exc
-    sys.stderr.write(
-        f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
-        "hint: this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback\n"
+    problem(
+        f"internal error: {type(exc).__name__}: {redact(str(exc))}",
+        "this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback",
+        json_mode=json_mode,
     )
     return EXIT_FAILED

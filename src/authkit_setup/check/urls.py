@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.diagnostics import run_checks
+from authkit_setup.check import run_checks_watched
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.errors import UsageError
 from authkit_setup.kinds import Kind
@@ -85,7 +85,7 @@ def check_urls(
     for setting in (pg, rd):
         if setting.value:
             out.info(f"{setting.name} from {_describe(setting.source, env_file)}")
-    return run_checks(urls, timeout=timeout)
+    return run_checks_watched(out, urls, timeout=timeout)
 
 
 def _describe(source: str, env_file: Path) -> str:
@@ -109,22 +109,27 @@ def render_checks(out: Output, results: list[CheckResult]) -> None:
         print_check(out, result)
     failed = [r for r in results if not r.ok and not r.skipped]
     if failed:
-        out.print(f"{len(failed)} of {len(results)} failed.")
+        out.print(f"{len(failed)} of {len(results)} failed.", role="failed")
     elif any(r.skipped for r in results):
-        out.print("Not everything could be checked from here (see above).")
+        out.print("Not everything could be checked from here (see above).", role="note")
     else:
-        out.print("All checks passed.")
+        out.print("All checks passed.", role="ok")
 
 
 def print_check(out: Output, result: CheckResult) -> None:
-    out.print(f"{Kind.checked_as(result.target).display_name}  {result.url}")
+    name = Kind.checked_as(result.target).display_name
+    out.print(f"{name}  {result.url}", role="heading", span=len(name))
     if result.skipped:
-        out.print(f"  - not checked: {result.reason}")
+        out.print(f"  - not checked: {result.reason}", role="note", span=len("  - not checked:"))
     for rung in result.rungs:
         mark = "✓" if rung.ok else "✗"
-        out.print(f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)")
+        out.print(
+            f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)",
+            role="ok" if rung.ok else "failed",
+            span=len(f"  {mark} {rung.name:<9}") if not rung.ok else len(f"  {mark}"),
+        )
     if result.failed_rung:
-        out.print(f"    fix: {result.hint}")
+        out.print(f"    fix: {result.hint}", role="hint", span=len("    fix:"))
     for warning in result.warnings:
-        out.print(f"  ! {warning}")
+        out.print(f"  ! {warning}", role="warning", span=len("  !"))
     out.print()

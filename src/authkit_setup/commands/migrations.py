@@ -84,7 +84,7 @@ def migrations(
         if not out.json_mode:
             plan = report.plan
             title = "Plan (dry run, nothing changed)" if report.planned else "Done"
-            out.print(f"{title}: {report.service.name} ({report.service.id})")
+            out.print(f"{title}: {report.service.name} ({report.service.id})", role="heading")
             out.print(f"  {plan.label}: {plan.action} ({plan.reason})")
             if plan.changed:
                 out.print(f"    before: {plan.before or '(none)'}")

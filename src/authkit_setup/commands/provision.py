@@ -117,7 +117,7 @@ def _print_summary(out: Output, report: object) -> None:
     from authkit_setup.pipeline.run import SetupReport
 
     assert isinstance(report, SetupReport)
-    out.print("Plan (dry run, nothing changed)" if report.planned else "Done")
+    out.print("Plan (dry run, nothing changed)" if report.planned else "Done", role="heading")
     for plan in report.plans:
         store = plan.store or plan.existing
         where = f"{plan.provider.name}, {plan.spec.region}"

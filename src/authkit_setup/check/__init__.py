@@ -3,10 +3,10 @@ the diagnostics ladder on them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
-from authkit_setup.diagnostics import run_checks
-from authkit_setup.diagnostics.model import CheckResult, Target
+from authkit_setup.diagnostics.model import Target
 from authkit_setup.kinds import Kind
 from authkit_setup.output import Output
 
@@ -14,10 +14,9 @@ from authkit_setup.output import Output
 SPINNER_AFTER = 0.25
 
 
-def run_checks_watched(
-    out: Output, urls: Mapping[Target, str], *, timeout: float
-) -> list[CheckResult]:
-    """`diagnostics.run_checks`, under a spinner on a terminal while it takes long."""
+@contextmanager
+def checking(out: Output, urls: Mapping[Target, str]) -> Iterator[None]:
+    """A spinner on a terminal while `urls` are checked, if that takes a while."""
     names = " and ".join(Kind.checked_as(target).env_var for target in urls)
     with out.spinner(f"checking {names}", after=SPINNER_AFTER):
-        return run_checks(urls, timeout=timeout)
+        yield

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from authkit_setup.check import run_checks_watched
+from authkit_setup.check import checking
+from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
 from authkit_setup.errors import NotFoundError, UsageError
@@ -99,7 +100,10 @@ def check_service(
             f"service {ref.name} has neither DATABASE_URL nor REDIS_URL",
             hint=f"run `authkit-setup render --service {ref.name}` to set them",
         )
-    results = {r.target: r for r in run_checks_watched(out, urls, timeout=timeout)} if urls else {}
+    results: dict[Target, CheckResult] = {}
+    if urls:
+        with checking(out, urls):
+            results = {r.target: r for r in run_checks(urls, timeout=timeout)}
     for target, note in notes.items():
         results[target].warn(note)
     results.update(fixed)

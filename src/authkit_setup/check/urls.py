@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from authkit_setup.check import run_checks_watched
+from authkit_setup.check import checking
+from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.errors import UsageError
 from authkit_setup.kinds import Kind
@@ -85,7 +86,8 @@ def check_urls(
     for setting in (pg, rd):
         if setting.value:
             out.info(f"{setting.name} from {_describe(setting.source, env_file)}")
-    return run_checks_watched(out, urls, timeout=timeout)
+    with checking(out, urls):
+        return run_checks(urls, timeout=timeout)
 
 
 def _describe(source: str, env_file: Path) -> str:

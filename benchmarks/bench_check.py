@@ -105,7 +105,7 @@ def silent_listener() -> tuple[socket.socket, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     cli = entry_point()
     ok = True

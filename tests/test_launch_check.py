@@ -214,3 +214,28 @@ def test_a_line_for_typer_still_gets_typer_s_answer(closed_port: int) -> None:
     result = run_cli_process("check", "--timeout", "0")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: Invalid value for '--timeout'"), result.stderr
+
+
+def test_ladders_wait_for_the_driver_imports_instead_of_racing_them() -> None:
+    """run_checks imports the drivers in its own thread while the ladders wait (drivers.py)."""
+    import threading
+    import time
+
+    from authkit_setup.diagnostics import drivers
+
+    waited: list[float] = []
+
+    def ladder() -> None:
+        start = time.monotonic()
+        drivers.wait()
+        waited.append(time.monotonic() - start)
+
+    with drivers.imported_here():
+        thread = threading.Thread(target=ladder)
+        thread.start()
+        time.sleep(0.2)  # the importing thread is busy: the ladder must still be waiting
+        assert waited == []
+        drivers.import_for(["postgres", "redis"])
+    thread.join(5)
+    assert waited and waited[0] >= 0.2
+    drivers.wait()  # outside a block a ladder never waits

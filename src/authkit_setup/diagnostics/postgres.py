@@ -11,6 +11,7 @@ import struct
 import time
 from typing import Any
 
+from authkit_setup.diagnostics import drivers
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
@@ -233,6 +234,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     finally:
         sock.close()
 
+    drivers.wait()
     import psycopg
 
     conn: Any = None

@@ -7,6 +7,7 @@ import statistics
 import time
 from typing import Any
 
+from authkit_setup.diagnostics import drivers
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import connect, no_response, resolve
 from authkit_setup.diagnostics.tls import handshake
@@ -173,6 +174,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     finally:
         sock.close()
 
+    drivers.wait()
     import redis.exceptions as rexc
 
     client = _client(url, timeout)

@@ -216,26 +216,27 @@ def test_a_line_for_typer_still_gets_typer_s_answer(closed_port: int) -> None:
     assert result.stderr.startswith("error: Invalid value for '--timeout'"), result.stderr
 
 
-def test_ladders_wait_for_the_driver_imports_instead_of_racing_them() -> None:
-    """run_checks imports the drivers in its own thread while the ladders wait (drivers.py)."""
+def test_two_ladders_never_import_their_drivers_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each ladder imports its driver under one lock (diagnostics/drivers.py)."""
+    import importlib
     import threading
     import time
 
     from authkit_setup.diagnostics import drivers
 
-    waited: list[float] = []
+    inside: list[int] = []
+    most: list[int] = [0]
 
-    def ladder() -> None:
-        start = time.monotonic()
-        drivers.wait()
-        waited.append(time.monotonic() - start)
+    def slow_import(name: str) -> None:
+        inside.append(1)
+        most[0] = max(most[0], len(inside))
+        time.sleep(0.1)
+        inside.pop()
 
-    with drivers.imported_here():
-        thread = threading.Thread(target=ladder)
+    monkeypatch.setattr(importlib, "import_module", slow_import)
+    threads = [threading.Thread(target=drivers.load, args=(t,)) for t in ("postgres", "redis")]
+    for thread in threads:
         thread.start()
-        time.sleep(0.2)  # the importing thread is busy: the ladder must still be waiting
-        assert waited == []
-        drivers.import_for(["postgres", "redis"])
-    thread.join(5)
-    assert waited and waited[0] >= 0.2
-    drivers.wait()  # outside a block a ladder never waits
+    for thread in threads:
+        thread.join(5)
+    assert most == [1]

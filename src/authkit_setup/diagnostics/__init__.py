@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
-from authkit_setup.diagnostics import drivers
 from authkit_setup.diagnostics.model import CheckResult, Target
 
 
@@ -31,10 +30,8 @@ def run_checks(urls: Mapping[Target, str], *, timeout: float = 5.0) -> list[Chec
             failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in order]
-    with drivers.imported_here():  # the ladders wait for this thread's imports, not race them
-        for thread in threads:
-            thread.start()
-        drivers.import_for(order)
+    for thread in threads:
+        thread.start()
     for thread in threads:
         while thread.is_alive():
             thread.join(0.1)

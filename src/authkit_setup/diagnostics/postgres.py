@@ -234,7 +234,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     finally:
         sock.close()
 
-    drivers.wait()
+    drivers.load("postgres")
     import psycopg
 
     conn: Any = None

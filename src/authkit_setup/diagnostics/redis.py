@@ -174,7 +174,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     finally:
         sock.close()
 
-    drivers.wait()
+    drivers.load("redis")
     import redis.exceptions as rexc
 
     client = _client(url, timeout)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from benchmarks._common import entry_point, local_servers, report, time_command
+from benchmarks._common import child_env, entry_point, local_servers, report, time_command
 
 TARGET_HELP_RATIO = 1.2
 TARGET_COMMAND_HELP_RATIO = 1.5
@@ -62,12 +62,13 @@ for t in threads: t.join()
 def interleaved(rows: dict[str, list[str]], rounds: int) -> dict[str, float]:
     """Median wall seconds of each command line, run one after another in every round."""
     timings: dict[str, list[float]] = {name: [] for name in rows}
+    env = child_env()
     for argv in rows.values():  # warm-up: page cache, .pyc files
-        subprocess.run(argv, capture_output=True, check=False)
+        subprocess.run(argv, capture_output=True, env=env, check=False)
     for _ in range(rounds):
         for name, argv in rows.items():
             start = time.perf_counter()
-            proc = subprocess.run(argv, capture_output=True, check=False)
+            proc = subprocess.run(argv, capture_output=True, env=env, check=False)
             timings[name].append(time.perf_counter() - start)
             if proc.returncode != 0:
                 raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()[-500:]}")
@@ -104,7 +105,7 @@ def silent_listener() -> tuple[socket.socket, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     cli = entry_point()
     ok = True

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from authkit_setup.cli import main
+from authkit_setup.launch import main
 
 
 @dataclass

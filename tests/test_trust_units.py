@@ -6,11 +6,13 @@ routes (an injected `httpx.MockTransport(router.handler)`) with an injected slee
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import random
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -868,11 +870,15 @@ class RecordingOut:
     def info(self, message: str) -> None:
         self.lines.append(("info", message))
 
-    def print(self, text: str = "") -> None:
-        self.lines.append(("print", text))
+    def print(self, text: str = "", *, role: str | None = None, span: int | None = None) -> None:
+        self.lines.append(("print", text))  # the text, as a pipe gets it (colour is a terminal's)
 
     def result(self, document: Any) -> None:
         self.results.append(document)
+
+    @contextlib.contextmanager
+    def spinner(self, title: str, *, after: float = 0.0) -> Iterator[None]:
+        yield  # a terminal's; nothing is printed for it
 
 
 class RecordingRender:

@@ -6,7 +6,6 @@ without importing httpx, rich or the database drivers.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
@@ -71,25 +70,22 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point, and the one place every failure becomes a message and an exit code: never
     a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
-    from authkit_setup.commands._common import forget_running_output, running_output
-    from authkit_setup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, AuthkitError
+    from authkit_setup.errors import EXIT_INTERRUPTED, EXIT_USAGE
+    from authkit_setup.outcome import INTERRUPTED, failure_exit_code, forget_running_output
+    from authkit_setup.output import problem
     from authkit_setup.secrets import redact
     from authkit_setup.settings import expand_secret_files
 
     forget_running_output()
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = expand_secret_files(list(sys.argv[1:] if argv is None else argv))
+        args = expand_secret_files(given)
         rv = app(args=args, prog_name="authkit-setup", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
-    except AuthkitError as err:  # the error tree (a bad --…-file too): a message and its exit code
-        from authkit_setup.output import Output
-
-        (running_output() or Output()).error(err)
-        code = err.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("error: interrupted; run the same command again to resume\n")
+    except typer.Abort:
+        problem(INTERRUPTED, json_mode="--json" in given)
         code = EXIT_INTERRUPTED
     except typer.TyperException as exc:  # click's usage errors: one line, exit 2
         context = getattr(exc, "ctx", None)
@@ -98,14 +94,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(context.get_help() + "\n")
             sys.exit(0)
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        sys.stderr.write(f"error: {redact(message.strip().splitlines()[0])} (see --help)\n")
+        first = redact(message.strip().splitlines()[0])
+        problem(f"{first} (see --help)", json_mode="--json" in given)
         code = getattr(exc, "exit_code", EXIT_USAGE)
-    except Exception as exc:  # a bug: say so in one line, masked, without a traceback
-        if os.environ.get("AUTHKIT_DEBUG") == "1":
-            raise
-        sys.stderr.write(
-            f"error: internal error: {type(exc).__name__}: {redact(str(exc))}\n"
-            "hint: this is a bug in authkit-setup; re-run with AUTHKIT_DEBUG=1 for a traceback\n"
-        )
-        code = EXIT_FAILED
+    except (
+        Exception,
+        KeyboardInterrupt,
+    ) as exc:  # the error tree (a bad --…-file too), Ctrl-C, a bug
+        code = failure_exit_code(exc)
     sys.exit(code)

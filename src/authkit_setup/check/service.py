@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from authkit_setup.check import checking
 from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
@@ -96,7 +97,10 @@ def check_service(
         out.info(f"service {ref.name} ({ref.id}, {ref.region})")
     if not urls and not fixed:
         raise _no_urls(ref)
-    results = {r.target: r for r in run_checks(urls, timeout=timeout)} if urls else {}
+    results: dict[Target, CheckResult] = {}
+    if urls:
+        with checking(out, urls):
+            results = {r.target: r for r in run_checks(urls, timeout=timeout)}
     for target, note in notes.items():
         results[target].warn(note)
     results.update(fixed)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from authkit_setup.check import checking
 from authkit_setup.diagnostics import run_checks
 from authkit_setup.diagnostics.model import CheckResult, Target
 from authkit_setup.errors import UsageError
@@ -46,6 +47,14 @@ def diagnose(request: CheckRequest, out: Output) -> list[CheckResult]:
         verify_inside=r.verify_inside,
         inside_timeout=INSIDE_TIMEOUT if r.timeout is None else r.timeout,
     )
+
+
+def run_check(out: Output, request: CheckRequest) -> int:
+    """`authkit-setup check`: find the URLs, check them, print the results; the exit code (0
+    when every URL given passes or could not be checked from here, 1 when one fails)."""
+    results = diagnose(request, out)
+    render_checks(out, results)
+    return 0 if all(r.ok or r.skipped for r in results) else 1
 
 
 def check_urls(
@@ -109,7 +118,8 @@ def check_urls(
     for setting in (pg, rd):
         if setting.value:
             out.info(f"{setting.name} from {_describe(setting.source, env_file)}")
-    return run_checks(urls, timeout=timeout)
+    with checking(out, urls):
+        return run_checks(urls, timeout=timeout)
 
 
 def _describe(source: str, env_file: Path) -> str:
@@ -133,26 +143,31 @@ def render_checks(out: Output, results: list[CheckResult]) -> None:
         print_check(out, result)
     failed = [r for r in results if not r.ok and not r.skipped]
     if failed:
-        out.print(f"{len(failed)} of {len(results)} failed.")
+        out.print(f"{len(failed)} of {len(results)} failed.", role="failed")
     elif any(r.skipped for r in results):
-        out.print("Not everything could be checked from here (see above).")
+        out.print("Not everything could be checked from here (see above).", role="note")
     else:
-        out.print("All checks passed.")
+        out.print("All checks passed.", role="ok")
 
 
 def print_check(out: Output, result: CheckResult) -> None:
     inside = " (checked from inside the service)" if getattr(result, "via", "") == "inside" else ""
-    out.print(f"{Kind.checked_as(result.target).display_name}  {result.url}{inside}")
+    name = Kind.checked_as(result.target).display_name
+    out.print(f"{name}  {result.url}{inside}", role="heading", span=len(name))
     if result.skipped:
-        out.print(f"  - not checked: {result.reason}")
+        out.print(f"  - not checked: {result.reason}", role="note", span=len("  - not checked:"))
     elif not result.ok and result.failed_rung is None and result.error_message:
-        out.print(f"  ✗ {result.error_message}")
-        out.print(f"    fix: {result.hint}")
+        out.print(f"  ✗ {result.error_message}", role="failed", span=len("  ✗"))
+        out.print(f"    fix: {result.hint}", role="hint", span=len("    fix:"))
     for rung in result.rungs:
         mark = "✓" if rung.ok else "✗"
-        out.print(f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)")
+        out.print(
+            f"  {mark} {rung.name:<9} {rung.detail}  ({rung.ms:.0f} ms)",
+            role="ok" if rung.ok else "failed",
+            span=len(f"  {mark} {rung.name:<9}") if not rung.ok else len(f"  {mark}"),
+        )
     if result.failed_rung:
-        out.print(f"    fix: {result.hint}")
+        out.print(f"    fix: {result.hint}", role="hint", span=len("    fix:"))
     for warning in result.warnings:
-        out.print(f"  ! {warning}")
+        out.print(f"  ! {warning}", role="warning", span=len("  !"))
     out.print()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
-from authkit_setup.errors import InterruptedByUser
+from authkit_setup.outcome import run_body
 from authkit_setup.output import Output
 
 T = TypeVar("T")
@@ -154,22 +154,11 @@ def confirmer(out: Output) -> Callable[[str], bool]:
     return confirm
 
 
-_running: list[Output] = []  # the Output of the command running now (cli.main reports through it)
-
-
 def execute(out: Output, body: Callable[[], int]) -> None:
     """Run a command body with `out` as the command's output; its return value is the exit
     code. Errors are reported and mapped to exit codes by cli.main, through `out`; a Ctrl-C
-    becomes InterruptedByUser here, before Click would turn it into a bare abort."""
-    _running[:] = [out]
-    try:
-        code = body()
-    except KeyboardInterrupt:
-        raise InterruptedByUser(
-            "interrupted; nothing is half-done that a re-run cannot finish",
-            hint="run the same command again to resume",
-        ) from None
-    raise typer.Exit(code)
+    becomes InterruptedByUser (outcome.run_body), before Click would turn it into a bare abort."""
+    raise typer.Exit(run_body(out, body))
 
 
 class Report(Protocol):
@@ -199,12 +188,3 @@ def run_command(
         return 0 if doc["ok"] else 1
 
     execute(out, body)
-
-
-def running_output() -> Output | None:
-    """The Output of the command started last by this process, if any."""
-    return _running[-1] if _running else None
-
-
-def forget_running_output() -> None:
-    _running.clear()

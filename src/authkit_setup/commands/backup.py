@@ -64,7 +64,7 @@ def backup(
 def _print_backup(out: Output, report: BackupReport) -> None:
     doc = report.to_json()
     db = report.database
-    out.print(f"{db.name} ({db.id}): {db.plan}, {db.region}, {db.status}")
+    out.print(f"{db.name} ({db.id}): {db.plan}, {db.region}, {db.status}", role="heading")
     out.print(f"  backups kept by Render: {'yes' if doc['backups'] else 'no (free plan)'}")
     pitr = doc["pitr"]
     if doc["pitr_starts_at"]:

@@ -100,10 +100,8 @@ def check(
     out = Output(json_mode=json_output)
 
     def body() -> int:
-        from authkit_setup.check.urls import CheckRequest, diagnose, render_checks
+        from authkit_setup.check.urls import CheckRequest, run_check
 
-        results = diagnose(options(CheckRequest, params), out)
-        render_checks(out, results)
-        return 0 if all(r.ok or r.skipped for r in results) else 1
+        return run_check(out, options(CheckRequest, params))
 
     execute(out, body)

@@ -287,7 +287,7 @@ def _flags(paths: LocalPaths) -> str:
 def _print_up(out: Output, report: UpReport) -> None:
     from authkit_setup.check.urls import print_check
 
-    out.print(f"Local PostgreSQL and Redis (data: {report.paths.data_dir})")
+    out.print(f"Local PostgreSQL and Redis (data: {report.paths.data_dir})", role="heading")
     for server in report.servers:
         out.print(
             f"  {server.server:<9} {server.host}:{server.port}  pid {server.pid}  {server.action}"
@@ -301,10 +301,10 @@ def _print_up(out: Output, report: UpReport) -> None:
         print_check(out, result)
     flags = _flags(report.paths)
     if report.ok:
-        out.print("All checks passed.")
+        out.print("All checks passed.", role="ok")
     else:
         failed = sum(1 for c in report.checks if not c.ok)
-        out.print(f"{failed} of {len(report.checks)} checks failed.")
+        out.print(f"{failed} of {len(report.checks)} checks failed.", role="failed")
     out.print(
         f"Status: authkit-setup local status{flags}   Stop: authkit-setup local stop{flags}   "
         f"Delete: authkit-setup local destroy --yes{flags}"

@@ -130,7 +130,7 @@ def provision(
 def _print_summary(out: Output, report: SetupReport) -> None:
     from authkit_setup.check.urls import print_check
 
-    out.print("Plan (dry run, nothing changed)" if report.planned else "Done")
+    out.print("Plan (dry run, nothing changed)" if report.planned else "Done", role="heading")
     for plan in report.plans:
         store = plan.store or plan.existing
         where = f"{plan.provider.name}, {plan.spec.region}"

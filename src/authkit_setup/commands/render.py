@@ -212,7 +212,10 @@ def _print_summary(out: Output, report: SetupReport) -> None:
 
     assert report.service is not None
     title = "Plan (dry run, nothing changed)" if report.planned else "Done"
-    out.print(f"{title}: {report.service.name} ({report.service.id}, {report.service.region})")
+    out.print(
+        f"{title}: {report.service.name} ({report.service.id}, {report.service.region})",
+        role="heading",
+    )
     for plan in report.plans:
         store = plan.store or plan.existing
         if store is None:

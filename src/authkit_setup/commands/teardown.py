@@ -97,7 +97,9 @@ def teardown(
 def _print_summary(out: Output, report: TeardownReport) -> None:
     verb = "would delete" if report.planned else "deleted"
     title = "Plan (dry run, nothing changed)" if report.planned else "Done"
-    out.print(f"{title}: preview {report.preview}" if report.preview else f"{title}:")
+    out.print(
+        f"{title}: preview {report.preview}" if report.preview else f"{title}:", role="heading"
+    )
     for doomed in report.deleted:
         store = doomed.store
         out.print(f"  {store.kind.value:<9} {store.name} ({store.id}): {verb}")

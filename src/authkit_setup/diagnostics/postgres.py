@@ -9,6 +9,7 @@ import socket
 import struct
 from typing import Any
 
+from authkit_setup.diagnostics import drivers
 from authkit_setup.diagnostics.ladder import climb, median_round_trip, reach, url_rung, warn_if_slow
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import no_response
@@ -213,6 +214,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     result.url = url.raw
     address = reach(result, url, timeout, lambda sock: _tls_rung(result, sock, url, timeout))
 
+    drivers.load("postgres")
     import psycopg
 
     conn: Any = None

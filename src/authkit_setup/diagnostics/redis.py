@@ -6,6 +6,7 @@ import socket
 import ssl
 from typing import Any
 
+from authkit_setup.diagnostics import drivers
 from authkit_setup.diagnostics.ladder import climb, median_round_trip, reach, url_rung, warn_if_slow
 from authkit_setup.diagnostics.model import CheckResult, RungFailed, TlsStatus
 from authkit_setup.diagnostics.network import no_response
@@ -153,6 +154,7 @@ def _ladder(result: CheckResult, raw_url: str, timeout: float) -> None:
     url = url_rung(result, raw_url, lambda u: f"{u.scheme}://{u.host}:{u.port}/{u.db_index}")
     address = reach(result, url, timeout, lambda sock: _tls_rung(result, sock, url, timeout))
 
+    drivers.load("redis")
     import redis.exceptions as rexc
 
     client = _client(url, timeout)

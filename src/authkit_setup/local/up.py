@@ -307,7 +307,8 @@ def _start_postgres(
         action = "started" if pg.initialized else "created"
     if action == "created":
         out.step(f"PostgreSQL: creating a new cluster in {_rel(pg.data_dir)}")
-    pg.start(timeout=timeout)
+    with out.spinner(f"PostgreSQL: starting on {HOST}:{pg.port}"):
+        pg.start(timeout=timeout)
     out.step(f"PostgreSQL: {action} on {HOST}:{pg.port} (pid {pg.pid})")
     return pg, action
 
@@ -325,7 +326,8 @@ def _start_redis(
         action = "restarted"
     else:
         action = "started" if rd.conf_path.exists() else "created"  # written on every start
-    rd.start(timeout=timeout)
+    with out.spinner(f"Redis: starting on {HOST}:{rd.port}"):
+        rd.start(timeout=timeout)
     out.step(f"Redis: {action} on {HOST}:{rd.port} (pid {rd.pid})")
     return rd, action
 

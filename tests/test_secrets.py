@@ -231,7 +231,9 @@ def test_redis_py_errors_never_show_the_password(secret: str, encoded: bool) -> 
     register(url)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except (redis.RedisError, ValueError) as exc:
+    except (redis.RedisError, ValueError, TypeError) as exc:
+        # TypeError: redis-py reads a raw '?' in the password as the query ('000000?=' passes
+        # an option named ''); the tool's url rung refuses such a URL before redis-py sees it.
         printed = redact(f"{type(exc).__name__}: {exc}")
     else:  # pragma: no cover - port 1 never accepts
         raise AssertionError("connected to port 1")

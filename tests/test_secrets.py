@@ -61,6 +61,7 @@ def forms(secret: str) -> set[str]:
 )
 @example(scheme="postgresql", secret="Se/cret99", rest="host/db", encoded=False)
 @example(scheme="postgresql", secret="a#b?c/d@e f", rest="h:5432/db", encoded=False)
+@example(scheme="postgresql", secret="timeout ", rest="db.example.com:5432/app", encoded=False)
 def test_a_url_password_is_masked_whatever_it_holds(
     scheme: str, secret: str, rest: str, encoded: bool
 ) -> None:
@@ -73,7 +74,12 @@ def test_a_url_password_is_masked_whatever_it_holds(
     register(url)
     text = f'could not connect to "{url}": timeout expired\n{url}'
     masked = f"{scheme}://app:{MASK}@{rest}"
-    assert redact(text) == f'could not connect to "{masked}": timeout expired\n{masked}'
+    expected = f'could not connect to "{masked}": timeout expired\n{masked}'
+    # A strong password that is also a piece of the rest of the message (a word around it, the
+    # host) is masked there too: it cannot be told apart. Hypothesis draws string literals from
+    # the source, so it does find such passwords ("timeout expired").
+    assume(not (is_strong(secret) and secret in expected))
+    assert redact(text) == expected
 
 
 @PROPERTY
@@ -177,6 +183,14 @@ def test_a_weak_password_masks_urls_but_no_ordinary_word(weak: str) -> None:
         redact(f"cannot reach {url}")
         == f"cannot reach postgresql://{weak}:{MASK}@localhost:5432/{weak}"
     )
+
+
+@pytest.mark.parametrize("padded", ["timeout ", " expired", "  secret  "])
+def test_whitespace_around_a_short_word_does_not_make_it_strong(padded: str) -> None:
+    """CI's hypothesis run found 'timeout ': 8 characters, but a word the tool prints."""
+    assert not is_strong(padded)
+    register(f"postgresql://app:{quote(padded)}@h:5432/app")
+    assert redact("connection timeout expired; secret") == "connection timeout expired; secret"
 
 
 @PROPERTY

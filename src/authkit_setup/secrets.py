@@ -98,8 +98,13 @@ _announced_set: set[str] = set()
 
 
 def is_strong(secret: str) -> bool:
-    """Long and unusual enough to be replaced wherever it appears without hiding ordinary text."""
-    return len(secret) >= MIN_FREE_TEXT_LENGTH and secret.strip().lower() not in COMMON_WORDS
+    """Long and unusual enough to be replaced wherever it appears without hiding ordinary text.
+
+    Judged without surrounding whitespace, which adds no randomness: `"timeout "` is a word the
+    tool prints plus a space, and must not mask "timeout expired".
+    """
+    core = secret.strip()
+    return len(core) >= MIN_FREE_TEXT_LENGTH and core.lower() not in COMMON_WORDS
 
 
 def split_userinfo(url: str) -> tuple[str, str | None, str] | None:

@@ -240,3 +240,38 @@ def test_two_ladders_never_import_their_drivers_at_once(monkeypatch: pytest.Monk
     for thread in threads:
         thread.join(5)
     assert most == [1]
+
+
+def test_render_imports_the_check_drivers_while_its_stores_become_ready() -> None:
+    """`pipeline.verify.prepare`: a wait ahead starts the driver imports in the background; with
+    every store ready (nothing to wait for) nothing is started."""
+    import subprocess
+    import sys
+
+    script = """
+import sys, time
+from authkit_setup.kinds import Kind
+from authkit_setup.pipeline.plan import StorePlan
+from authkit_setup.pipeline.verify import prepare
+from authkit_setup.providers.base import Readiness, Store, StoreSpec
+
+def plan(kind, readiness):
+    store = Store(provider="render", kind=kind, id="x", name="x", region="ohio", plan="free",
+                  status="s", readiness=readiness)
+    return StorePlan(spec=StoreSpec(kind=kind, name="x", region="ohio", plan="free"),
+                     provider=None, existing=None, store=store)
+
+prepare([plan(Kind.POSTGRES, Readiness.READY), plan(Kind.REDIS, Readiness.READY)])
+time.sleep(0.3)
+assert "psycopg" not in sys.modules and "redis" not in sys.modules, "preloaded with no wait"
+prepare([plan(Kind.POSTGRES, Readiness.PENDING), plan(Kind.REDIS, Readiness.READY)])
+deadline = time.monotonic() + 20
+while not {"psycopg", "redis"} <= set(sys.modules) and time.monotonic() < deadline:
+    time.sleep(0.05)
+assert {"psycopg", "redis", "authkit_setup.diagnostics.postgres"} <= set(sys.modules)
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr

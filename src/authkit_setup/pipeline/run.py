@@ -31,6 +31,7 @@ from authkit_setup.pipeline.plan import Near, StorePlan, Wanted, plan_stores
 from authkit_setup.pipeline.provision import provision_missing
 from authkit_setup.pipeline.service import ServiceRef, find_service
 from authkit_setup.pipeline.urls import read_urls
+from authkit_setup.pipeline.verify import prepare as prepare_verify
 from authkit_setup.pipeline.verify import verify_stores
 from authkit_setup.pipeline.verify_inside import verify_plans_from_inside
 from authkit_setup.pipeline.wait import wait_for_stores
@@ -148,6 +149,8 @@ def run(
         return report
 
     provision_missing(plans, out, sleep=sleep)
+    if opts.verify and verify is None:
+        prepare_verify(plans)
     wait_for_stores(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
     read_urls(plans, out)
     report.env = write_env(target, plans, current, out)

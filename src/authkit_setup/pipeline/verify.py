@@ -12,6 +12,15 @@ from authkit_setup.output import Output
 from authkit_setup.pipeline.plan import StorePlan
 
 
+def prepare(plans: list[StorePlan]) -> None:
+    """Before a wait: import the check's drivers now, while the stores become ready."""
+    from authkit_setup.diagnostics.drivers import preload
+    from authkit_setup.providers.base import Readiness
+
+    if any(p.store is not None and p.store.readiness is not Readiness.READY for p in plans):
+        preload(p.spec.kind.check_name for p in plans)
+
+
 def verify_stores(
     plans: list[StorePlan],
     out: Output,

@@ -175,21 +175,22 @@ def test_the_store_expected_last_is_watched_closely_the_other_sparingly() -> Non
     provider = _wait({"authkit-db": 20.0, "authkit-redis": 10.0})
     # Key Value (typically quicker): polled at 3, 6 and 12 s, where it is available.
     assert provider.polls["authkit-redis"] == [3.0, 6.0, 12.0]
-    # Postgres, expected last: the close schedule (1 s, then a sixth of the time waited).
-    postgres = provider.polls["authkit-db"]
-    assert len(postgres) == 12
-    assert postgres[-1] - 20.0 < 20.0 / 6 and postgres[-2] < 20.0
+    # Postgres, expected last (typically a minute): doubling until a quarter of that (15 s),
+    # then a twentieth of the time waited, at least 1 s: seen at 20 s, 9 polls (12 with the
+    # earlier "1 s, then a sixth of the time waited", which saw it at 20.5 s).
+    assert provider.polls["authkit-db"] == [3.0, 6.0, 12.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0]
 
 
 def test_when_the_quicker_kind_is_last_it_is_watched_closely_at_once() -> None:
-    # Postgres ready first (seen at 5 s), Key Value late (at 40 s): once Postgres is seen ready,
-    # Key Value is polled at once and then on the close schedule, not at its sparse 6 s, 12 s...
+    # Postgres ready first (seen at 6 s: a Render Postgres is not expected before 15 s, so its
+    # polls double until then), Key Value late (at 40 s): once Postgres is seen ready, Key
+    # Value is polled at once and then on the close schedule, not at its sparse 12 s, 24 s...
     provider = _wait({"authkit-db": 5.0, "authkit-redis": 40.0})
-    assert provider.polls["authkit-db"] == [3.0, 4.0, 5.0]
+    assert provider.polls["authkit-db"] == [3.0, 6.0]
     redis_polls = provider.polls["authkit-redis"]
-    assert redis_polls[:3] == [3.0, 5.0, 6.0]
-    assert all(b - a <= max(1.0, a / 6) + 1e-9 for a, b in pairwise(redis_polls[1:]))
-    assert redis_polls[-1] - 40.0 < 40.0 / 6
+    assert redis_polls[:3] == [3.0, 6.0, 7.0]
+    assert all(b - a <= max(1.0, a / 20) + 1e-9 for a, b in pairwise(redis_polls[1:]))
+    assert redis_polls[-1] - 40.0 < 40.0 / 20
 
 
 def test_stored_help_pages_are_what_typer_prints() -> None:

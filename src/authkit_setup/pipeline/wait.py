@@ -1,12 +1,14 @@
 """Wait step: poll each store until it is ready, with a deadline and live progress.
 
 A status only moves forward, and the run goes on only when every store is ready, so only the
-store expected to be ready last needs a close watch. That store is polled on the close schedule:
-1 s at first, then a sixth of the time waited, at most 15 s, so a store that is ready in seconds
-is seen in seconds and a 10-minute wait does not flood the API. The others (by their provider's
-typical ready time, e.g. Render Key Value before Render Postgres) are polled sparingly, every
-"time waited so far" (3 s, 6 s, 12 s, ...); when the closely watched store is ready, the next in
-line gets the close schedule at once.
+store expected to be ready last needs a close watch. That store is polled on the close schedule,
+which follows its provider's typical ready time: a store is rarely ready before a quarter of
+that time (Render Postgres: about a minute, so 15 s), so until then the interval doubles (3 s,
+6 s, 12 s, then 15 s); from there it is a twentieth of the time waited (at least 1 s, at most
+15 s), so the store is seen within about 5 % of when it became ready without flooding the API
+in a 10-minute wait. The others (by their typical ready time, e.g. Render Key Value before
+Render Postgres) are polled sparingly, every "time waited so far" (3 s, 6 s, 12 s, ...); when
+the closely watched store is ready, the next in line gets the close schedule at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from authkit_setup.providers.base import Readiness, Store, StoreProvider
 
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 15.0
+CLOSE_FRACTION = 1 / 20  # of the time waited: how late a ready store may be seen, at most
+QUIET_FRACTION = 1 / 4  # of the typical ready time: before it, a store is rarely ready
 MAX_SPARSE_INTERVAL = 30.0
 DEFAULT_TYPICAL_READY = 30.0
 # A store that is not ready when first read takes seconds at least (Render Postgres: ~40 s),
@@ -28,11 +32,17 @@ DEFAULT_TYPICAL_READY = 30.0
 FIRST_POLL = 3.0
 
 
-def next_interval(elapsed: float, *, watched: bool = True) -> float:
-    """Seconds until the next poll of a store: close for the watched one, sparse for others."""
-    if watched:
-        return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed / 6.0))
-    return max(MIN_INTERVAL, min(MAX_SPARSE_INTERVAL, elapsed))
+def next_interval(
+    elapsed: float, *, watched: bool = True, typical: float = DEFAULT_TYPICAL_READY
+) -> float:
+    """Seconds until the next poll of a store: close for the watched one (after a quiet start
+    that follows its `typical` ready time), sparse for the others."""
+    if not watched:
+        return max(MIN_INTERVAL, min(MAX_SPARSE_INTERVAL, elapsed))
+    quiet = typical * QUIET_FRACTION
+    if elapsed < quiet:
+        return max(MIN_INTERVAL, min(elapsed, quiet - elapsed))
+    return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed * CLOSE_FRACTION))
 
 
 def _typical_ready(provider: StoreProvider, store: Store) -> float:
@@ -107,14 +117,16 @@ def wait_until_ready(
                 if store.readiness is Readiness.READY:
                     pending.discard(i)
                 else:
-                    due[i] = last_read[i] + next_interval(elapsed, watched=i in close)
+                    due[i] = last_read[i] + next_interval(
+                        elapsed, watched=i in close, typical=typical[i]
+                    )
             if not pending:
                 break
             if not close & pending:  # the watched store is ready: watch the next one closely
                 close = watched()
                 for i in close:
                     since = last_read[i] - start
-                    due[i] = min(due[i], last_read[i] + next_interval(since))
+                    due[i] = min(due[i], last_read[i] + next_interval(since, typical=typical[i]))
             now = clock()
             if now >= deadline:
                 states = ", ".join(

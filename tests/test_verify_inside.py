@@ -314,6 +314,24 @@ def test_redis_url_with_credentials_is_authenticated_inside(world: RenderWorld) 
     assert redis_check["rungs"][3]["detail"] == f"authenticated as '{kv['id']}'"
 
 
+def test_a_refused_redis_password_is_said_in_words_the_redactor_keeps(
+    world: RenderWorld,
+) -> None:
+    """The probe's refusal reads "the server refused the password: WRONGPASS ...", not "AUTH was
+    refused", which the redactor (issue 13) read as an AUTH command and masked "was"."""
+    setup_stores(world)
+    kv = world.fake.key_values_named("authkit-redis")[0]
+    external = urlsplit(world.fake.connection_info(kv["id"])["externalConnectionString"])
+    wrong = "Wr0ngButLongPassw0rd"
+    set_env(world, "REDIS_URL", f"redis://{external.username}:{wrong}@{kv['id']}:6379")
+    result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    assert result.exit_code == 1, result.output
+    redis_check = result.json()["checks"][1]
+    assert redis_check["failed_rung"] == "auth"
+    assert redis_check["error"]["message"].startswith("the server refused the password: WRONGPASS")
+    assert "****" not in redis_check["error"]["message"] and wrong not in result.output
+
+
 def test_missing_database_fails_at_the_database_rung(world: RenderWorld) -> None:
     setup_stores(world)
     url = world.fake.env(world.service_id)["DATABASE_URL"]

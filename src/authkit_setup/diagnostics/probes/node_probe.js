@@ -5,7 +5,7 @@
 // and query. It prints ONE line starting with {"authkit_probe": and exits 1 when any check fails,
 // so the final status of the job alone tells pass from fail. Standard library only (net, tls, dns,
 // crypto): the image of the service has node, nothing else is assumed. No password is ever printed.
-// Kept free of single quotes: the tool wraps it in them.
+// The tool passes it as one shell-quoted argument (diagnostics/inside.py: shlex.quote).
 "use strict";
 const net = require("net"), tls = require("tls"), dns = require("dns"), crypto = require("crypto");
 const STEP_MS = Number(process.argv[1]) > 0 ? Number(process.argv[1]) : 10000;
@@ -118,7 +118,7 @@ async function checkRedis(c, u, rung) {
     if (password) {
       await rung("auth", async () => {
         const line = await redisCommand(sock, r, user ? ["AUTH", user, password] : ["AUTH", password]);
-        if (line !== "+OK") throw fail("auth_failed", "AUTH was refused: " + line.replace(/^-/, ""));
+        if (line !== "+OK") throw fail("auth_failed", "the server refused the password: " + line.replace(/^-/, ""));
         return [null, user ? "authenticated as '" + user + "'" : "authenticated"];
       });
     }

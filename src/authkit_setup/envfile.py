@@ -224,16 +224,23 @@ def keep_out_of_git(path: Path) -> tuple[GitIgnoreAction, Path | None]:
         return "ignored", None
     gitignore = folder / ".gitignore"
     try:
-        existing = gitignore.read_bytes() if gitignore.exists() else None
-        eol = b"\r\n" if existing and b"\r\n" in existing else b"\n"
-        text = b"/" + path.name.encode() + eol
-        if existing and not existing.endswith(b"\n"):
-            text = eol + text
-        with gitignore.open("ab") as handle:
-            handle.write(text)
+        created = append_gitignore_line(gitignore, "/" + path.name)
     except OSError:
         return "skipped", gitignore
-    return ("created" if existing is None else "added"), gitignore
+    return ("created" if created else "added"), gitignore
+
+
+def append_gitignore_line(gitignore: Path, entry: str) -> bool:
+    """Append `entry` as a line of its own to `gitignore`, in the file's line endings, keeping
+    every byte already there; True when the file was created. OSError when it cannot."""
+    existing = gitignore.read_bytes() if gitignore.exists() else None
+    eol = b"\r\n" if existing and b"\r\n" in existing else b"\n"
+    text = entry.encode() + eol
+    if existing and not existing.endswith(b"\n"):
+        text = eol + text
+    with gitignore.open("ab") as handle:
+        handle.write(text)
+    return existing is None
 
 
 def say_kept_out_of_git(path: Path, out: Output) -> GitIgnoreAction:

@@ -246,7 +246,7 @@ def weak_password_warning(url: ConnectionUrl) -> list[str]:
     """A warning when the URL's password is short or a common word (masked in URLs only)."""
     if not url.password or is_strong(url.password):
         return []
-    name = "DATABASE_URL" if url.target == "postgres" else "REDIS_URL"
+    name = Kind.checked_as(url.target).env_var
     return [
         f"the password in {name} is weak (shorter than 8 characters or a common word): it is "
         "masked inside URLs, but cannot be told from ordinary text elsewhere; use a long "

@@ -13,7 +13,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from authkit_setup.envfile import say_kept_out_of_git, update_env_file
+from authkit_setup.envfile import append_gitignore_line, say_kept_out_of_git, update_env_file
 from authkit_setup.errors import LocalServerError, PlanConflictError, UsageError
 from authkit_setup.kinds import Kind
 from authkit_setup.local.accounts import can_reach, postgres_run_as
@@ -436,16 +436,11 @@ def _ignore_data_dir(paths: LocalPaths, out: Output) -> dict[str, str | None]:
     accepted = {bare, entry, "/" + bare, "/" + entry}
     if existing is not None and any(line.strip() in accepted for line in existing.splitlines()):
         return doc | {"action": "present"}
-    eol = "\r\n" if existing and "\r\n" in existing else "\n"
-    text = entry + eol
-    if existing and not existing.endswith("\n"):
-        text = eol + text
     try:
-        with gitignore.open("a", newline="") as handle:
-            handle.write(text)
+        created = append_gitignore_line(gitignore, entry)
     except OSError as exc:
         out.warn(f"could not update {gitignore} ({exc.strerror}); add {entry} to it yourself")
         return doc | {"action": "skipped"}
-    action = "created" if existing is None else "added"
+    action = "created" if created else "added"
     out.step(f"{_rel(gitignore)}: {entry} {action}")
     return doc | {"action": action}

@@ -161,22 +161,11 @@ def _run_check(table: list[dict[str, Any]], args: list[str]) -> int:
     try:
         expanded = expand_secret_files(args)
         params = plain_params(table, expanded[1:])
-        if params is None:  # cannot happen for a plain line; Typer would still answer right
-            return _typer_exit_code(expanded)
+        assert params is not None  # each --…-file value is glued (--x=VALUE): still plain
         out = Output(json_mode=params.pop("json_output"))
         return run_body(out, lambda: run_check(out, CheckRequest(**params)))
     except (Exception, KeyboardInterrupt) as exc:
         return failure_exit_code(exc)
-
-
-def _typer_exit_code(args: list[str]) -> int:
-    from authkit_setup.cli import main as typer_main
-
-    try:
-        typer_main(args)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

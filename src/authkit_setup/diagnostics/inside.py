@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from authkit_setup.diagnostics.model import RUNGS, CheckResult, Rung, RungName, Target
 
-PROBE_MARK = '{"authkit_probe":'
+PROBE_KEY = "authkit_probe"  # the key of the probe's one JSON line; in every start command
 VIA_INSIDE = "inside"
 
 
@@ -66,7 +66,7 @@ def find_probe_report(lines: Iterable[str]) -> dict[str, Any] | None:
     found: dict[str, Any] | None = None
     for message in lines:
         for line in message.splitlines():
-            mark = line.find('"authkit_probe"')  # with or without a space after the colon
+            mark = line.find(f'"{PROBE_KEY}"')  # with or without a space after the colon
             start = line.rfind("{", 0, mark + 1) if mark >= 0 else -1
             if start < 0:
                 continue
@@ -99,7 +99,6 @@ class InsideCheckResult(CheckResult):
 
     def to_json(self, *, with_skip: bool = False) -> dict[str, Any]:
         doc = super().to_json(with_skip=with_skip)
-        doc["ok"] = self.ok
         doc["via"] = VIA_INSIDE
         doc["job"] = self.job
         return doc

@@ -322,6 +322,24 @@ def test_check_never_echoes_a_raw_special_character_password(raw: str) -> None:
     assert item["failed_rung"] == "url" and item["error"]["code"] == "url_invalid"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:Str0ngPassw0rd@127.0.0.1:5432/authkit?application_name=api@prod",
+        "postgresql://app:Str0ngPassw0rd@127.0.0.1:5432/authk@it",
+    ],
+)
+def test_an_at_sign_after_the_host_is_named_as_such(url: str) -> None:
+    """An @ in a query value or path cannot be told from a password holding / ? # and @, so
+    the url rung still refuses it (the reading that never shows a password), but says why."""
+    result = run_cli("check", "--database-url", url, "--json")
+    assert result.exit_code == 1, result.output
+    [item] = result.json()["checks"]
+    assert item["failed_rung"] == "url"
+    assert item["error"]["message"].startswith("DATABASE_URL has an '@' after its host")
+    assert "%40" in item["hint"] and "Str0ngPassw0rd" not in result.output
+
+
 def test_check_with_a_weak_password_masks_it_in_urls_only_and_warns(
     pg: PgServer, redis_srv: RedisServer
 ) -> None:

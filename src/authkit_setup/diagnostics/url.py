@@ -94,6 +94,15 @@ def parse_url(raw: str, target: Target) -> ConnectionUrl:
     if userinfo is not None and any(c in userinfo for c in "/?#"):
         # Drivers cut the host at the first / ? #, so they would read part of the password as
         # the host or port, and echo it in their errors.
+        authority = re.split(r"[/?#]", raw.partition("://")[2], maxsplit=1)[0]
+        if "@" in authority:
+            # `u:pw@host/db?application_name=api@prod`: an @ after the host. It cannot be told
+            # from a password holding / ? # and @ (the reading that never shows a password).
+            raise _bad(
+                f"{name} has an '@' after its host (in a path or query value?): read as part of "
+                "the password, everything before it is masked",
+                "percent-encode an @ in a query value as %40 (and / ? # @ in a password)",
+            )
         raise _bad(
             f"{name} has a '/', '?' or '#' before its last '@': a password with these characters "
             "must be percent-encoded",

@@ -24,6 +24,7 @@ from tests.fakes.common import (
     drop_before,
     empty_body,
     malformed_json,
+    served,
     slow,
     status,
 )
@@ -47,9 +48,7 @@ def backend() -> NullBackend:
 
 @pytest.fixture
 def neon(clock: ManualClock, backend: NullBackend) -> Iterator[NeonFake]:
-    with NeonFake(clock=clock, backend=backend, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(NeonFake(clock=clock, backend=backend, seed=7))
 
 
 @pytest.fixture
@@ -61,9 +60,7 @@ def neon_client(neon: NeonFake) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def supabase(clock: ManualClock) -> Iterator[SupabaseFake]:
-    with SupabaseFake(clock=clock, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(SupabaseFake(clock=clock, seed=7))
 
 
 @pytest.fixture
@@ -75,9 +72,7 @@ def supabase_client(supabase: SupabaseFake) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def upstash(clock: ManualClock) -> Iterator[UpstashFake]:
-    with UpstashFake(clock=clock, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(UpstashFake(clock=clock, seed=7))
 
 
 @pytest.fixture

@@ -46,6 +46,13 @@ def backend() -> NullBackend:
     return NullBackend()
 
 
+def bearer_client(base_url: str, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    ) as client:
+        yield client
+
+
 @pytest.fixture
 def neon(clock: ManualClock, backend: NullBackend) -> Iterator[NeonFake]:
     yield from served(NeonFake(clock=clock, backend=backend, seed=7))
@@ -53,9 +60,7 @@ def neon(clock: ManualClock, backend: NullBackend) -> Iterator[NeonFake]:
 
 @pytest.fixture
 def neon_client(neon: NeonFake) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {FAKE_NEON_KEY}"}
-    with httpx.Client(base_url=neon.base_url, headers=headers, timeout=5) as client:
-        yield client
+    yield from bearer_client(neon.base_url, FAKE_NEON_KEY)
 
 
 @pytest.fixture
@@ -65,9 +70,7 @@ def supabase(clock: ManualClock) -> Iterator[SupabaseFake]:
 
 @pytest.fixture
 def supabase_client(supabase: SupabaseFake) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {FAKE_SUPABASE_TOKEN}"}
-    with httpx.Client(base_url=supabase.base_url, headers=headers, timeout=5) as client:
-        yield client
+    yield from bearer_client(supabase.base_url, FAKE_SUPABASE_TOKEN)
 
 
 @pytest.fixture

@@ -16,6 +16,14 @@ SERVICE = "authkit-api"
 EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}  # the service's own variables
 
 
+def cli_uses(fake: FakeRenderAPI, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
+    """Point the CLI at `fake`: RENDER_API_URL is its base URL, RENDER_API_KEY the key it
+    accepts. Returns `fake`."""
+    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    return fake
+
+
 def fabricated_render(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch | None = None
 ) -> Iterator[FakeRenderAPI]:
@@ -27,8 +35,7 @@ def fabricated_render(
     api.add_owner("AuthKit Team")
     api.add_service(SERVICE, region="ohio", env=env)
     if monkeypatch is not None:
-        monkeypatch.setenv("RENDER_API_URL", api.base_url)
-        monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+        cli_uses(api, monkeypatch)
     yield from served(api)
 
 
@@ -90,9 +97,7 @@ def render_world(
         external_fronts=allow_list_fronts,
     )
     fake.add_owner("AuthKit Team")
-    service = fake.add_service(SERVICE, region="ohio", env=EXISTING)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    service = cli_uses(fake, monkeypatch).add_service(SERVICE, region="ohio", env=EXISTING)
     # Render's external Key Value host has a real certificate; the test TLS front uses the
     # throwaway CA, which Python's default trust store reads from SSL_CERT_FILE.
     monkeypatch.setenv("SSL_CERT_FILE", str(pg_tls.ca_path))

@@ -25,6 +25,13 @@ class CliResult:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    def json_object(self) -> dict[str, Any]:
+        """stdout as the one JSON object `--json` prints; the test fails on anything else."""
+        assert self.stdout.startswith("{"), self.output
+        doc = self.json()
+        assert isinstance(doc, dict)
+        return doc
+
     @property
     def output(self) -> str:
         return self.stdout + self.stderr

@@ -16,8 +16,10 @@ A cell declares ONE outcome, derived from the retry policy (http.py and flow/pro
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from tests.fakes.common import InjectedFault
 from tests.helpers import CliResult
 
 
@@ -63,3 +65,18 @@ def assert_fails_cleanly(result: CliResult, expected: FailsCleanly) -> None:
     assert expected.error in tail[0], tail[0]
     if expected.hints:
         assert len(tail) == 2 and all(hint in tail[1] for hint in expected.hints), tail
+
+
+def assert_cell(
+    run: Callable[[], CliResult], injected: InjectedFault, call_name: str, expected: Outcome
+) -> None:
+    """Run the cell: the run makes the call the fault is injected into, and ends as `expected`
+    declares (a run that fails cleanly is followed by a re-run, which must succeed)."""
+    first = run()
+    assert injected.fired == 1, f"the run never made the {call_name} call"
+    if isinstance(expected, Recovers):
+        assert first.exit_code == 0, first.output
+    else:
+        assert_fails_cleanly(first, expected)
+        again = run()
+        assert again.exit_code == 0, again.output

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from authkit_setup.launch import main
@@ -23,6 +24,13 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+    def json_object(self) -> dict[str, Any]:
+        """stdout as the one JSON object `--json` prints; the test fails on anything else."""
+        assert self.stdout.startswith("{"), self.output
+        doc = self.json()
+        assert isinstance(doc, dict)
+        return doc
 
     @property
     def output(self) -> str:
@@ -62,19 +70,34 @@ def without_add_mask(result: CliResult) -> CliResult:
     return CliResult(result.exit_code, result.stdout, "".join(kept))
 
 
+def run_program(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to its end with no terminal and no input; its output captured as text,
+    its exit status left to the caller."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_cli_process(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> CliResult:
     """Run `python -m authkit_setup ARGS` as a child process (no terminal, CI-like)."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "authkit_setup", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-        check=False,
+    proc = run_program(
+        [sys.executable, "-m", "authkit_setup", *args], env=full_env, timeout=timeout
     )
     result = CliResult(proc.returncode, proc.stdout, proc.stderr)
     if not any(a.split("=", 1)[0] in REVEALING_FLAGS for a in args):

@@ -8,8 +8,47 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import PgServer, RedisServer
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, RealBackend
+from tests.fakes.common import served
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, NullBackend, RealBackend
 from tests.servers import AllowListFronts, PostgresTlsProxy, RedisTlsProxy
+
+SERVICE = "authkit-api"
+EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}  # the service's own variables
+
+
+def cli_uses(fake: FakeRenderAPI, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
+    """Point the CLI at `fake`: RENDER_API_URL is its base URL, RENDER_API_KEY the key it
+    accepts. Returns `fake`."""
+    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
+    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    return fake
+
+
+def fabricated_render(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch | None = None
+) -> Iterator[FakeRenderAPI]:
+    """For a fixture, `yield from`: a fake Render with fabricated credentials (NullBackend),
+    stores ready at once, one team and the web service SERVICE in Ohio holding `env`. With
+    `monkeypatch`, the CLI's RENDER_API_URL and RENDER_API_KEY point at it. Closed after the
+    test, which fails if the fake crashed."""
+    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
+    api.add_owner("AuthKit Team")
+    api.add_service(SERVICE, region="ohio", env=env)
+    if monkeypatch is not None:
+        cli_uses(api, monkeypatch)
+    yield from served(api)
+
+
+def service_id(api: FakeRenderAPI) -> str:
+    """SERVICE's id, looked up by name through the API as a client would."""
+    import httpx
+
+    page = httpx.get(
+        f"{api.base_url}/services",
+        headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
+        params={"name": SERVICE},
+    ).json()
+    return str(page[0]["service"]["id"])
 
 
 @dataclass
@@ -58,10 +97,7 @@ def render_world(
         external_fronts=allow_list_fronts,
     )
     fake.add_owner("AuthKit Team")
-    env = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
-    service = fake.add_service("authkit-api", region="ohio", env=env)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    service = cli_uses(fake, monkeypatch).add_service(SERVICE, region="ohio", env=EXISTING)
     # Render's external Key Value host has a real certificate; the test TLS front uses the
     # throwaway CA, which Python's default trust store reads from SSL_CERT_FILE.
     monkeypatch.setenv("SSL_CERT_FILE", str(pg_tls.ca_path))

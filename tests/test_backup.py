@@ -12,6 +12,7 @@ import pytest
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import cli_uses
 
 AUTH = {"Authorization": f"Bearer {FAKE_RENDER_KEY}"}
 MASKED_URL = re.compile(
@@ -23,9 +24,7 @@ MASKED_URL = re.compile(
 def fake(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     fake = make_render_fake()
     fake.add_service("authkit-api", region="ohio", plan="starter")
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    return fake
+    return cli_uses(fake, monkeypatch)
 
 
 def add_postgres(fake: FakeRenderAPI, plan: str, name: str = "authkit-db") -> dict[str, Any]:

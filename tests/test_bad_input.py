@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, NullBackend
+from tests.fakes.render_api import FakeRenderAPI
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import fabricated_render
 
 PASSWORD = "p@ss:w/rd?#é%"  # percent-encoded as below in the URLs that carry it
 ENCODED = "p%40ss%3Aw%2Frd%3F%23%C3%A9%25"
@@ -320,19 +321,10 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, closed_port: int) -> Iterator[FakeRenderAPI]:
-    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
-    api.add_owner("AuthKit Team")
-    api.add_service("authkit-api", region="ohio", env={"KEEP": "me"})
-    monkeypatch.setenv("RENDER_API_URL", api.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
     # Nothing may leave the machine: the other providers' APIs point at a closed local port.
     for name in ("NEON_API_URL", "SUPABASE_API_URL", "UPSTASH_API_URL"):
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port}")
-    try:
-        yield api
-    finally:
-        api.close()
-        assert not api.internal_errors, "\n".join(api.internal_errors)
+    yield from fabricated_render({"KEEP": "me"}, monkeypatch)
 
 
 @pytest.mark.parametrize("row", [_param(row) for row in ROWS])

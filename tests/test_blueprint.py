@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import cli_uses
 
 AUTH = {"Authorization": f"Bearer {FAKE_RENDER_KEY}"}
 
@@ -36,9 +37,7 @@ WIRING = [
 @pytest.fixture
 def fake(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     fake = make_render_fake()
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    return fake
+    return cli_uses(fake, monkeypatch)
 
 
 def blueprint(fake: FakeRenderAPI | None, *args: str) -> CliResult:

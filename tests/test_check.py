@@ -36,10 +36,7 @@ def check(*args: str) -> CliResult:
 
 def check_json(*args: str) -> tuple[CliResult, dict[str, object]]:
     result = check(*args, "--json")
-    assert result.stdout.startswith("{"), result.output
-    doc = result.json()
-    assert isinstance(doc, dict)
-    return result, doc
+    return result, result.json_object()
 
 
 def only(doc: dict[str, object]) -> dict[str, object]:

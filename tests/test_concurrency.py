@@ -14,35 +14,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault, NullBackend
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
+from tests.render_env import EXISTING, SERVICE, fabricated_render, service_id
 
-SERVICE = "authkit-api"
-EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
 CREATE_DELAY = 1.5  # longer than the start-up skew between the processes
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeRenderAPI]:
-    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
-    api.add_owner("AuthKit Team")
-    api.add_service(SERVICE, region="ohio", env=EXISTING)
-    try:
-        yield api
-    finally:
-        api.close()
-        assert not api.internal_errors, "\n".join(api.internal_errors)
-
-
-def service_id(api: FakeRenderAPI) -> str:
-    page = httpx.get(
-        f"{api.base_url}/services",
-        headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
-        params={"name": SERVICE},
-    ).json()
-    return str(page[0]["service"]["id"])
+    yield from fabricated_render(EXISTING)
 
 
 @pytest.mark.parametrize(

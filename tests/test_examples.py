@@ -20,6 +20,7 @@ import yaml
 
 from tests.action_runner import ActionRun, run_action
 from tests.fakes.render_api import FAKE_RENDER_KEY
+from tests.helpers import run_program
 from tests.render_env import RenderWorld
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -104,15 +105,11 @@ def run_event(workflow: dict[str, Any], action: str, tmp_path: Path) -> list[Ste
                 done.append(Step(step.get("id"), inputs["command"], doc, run.outputs, run.log))
             else:
                 script = substitute(step["run"], action, outputs)
-                proc = subprocess.run(
+                proc = run_program(
                     ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
                     cwd=workdir,
                     env={**env, "GITHUB_ACTIONS": "true", "CI": "true"},
-                    capture_output=True,
-                    text=True,
-                    stdin=subprocess.DEVNULL,
                     timeout=180,
-                    check=False,
                 )
                 assert proc.returncode == 0, (script, proc.stdout, proc.stderr)
                 doc = json.loads(proc.stdout)  # exactly one JSON document
@@ -195,16 +192,7 @@ def test_preview_script_runs_against_the_fake(render_world: RenderWorld, tmp_pat
     }
 
     def script(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", str(SCRIPT), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=180,
-            check=False,
-        )
+        return run_program(["bash", str(SCRIPT), *args], cwd=tmp_path, env=env, timeout=180)
 
     up = script("up", str(PR))
     assert up.returncode == 0, up.stdout + up.stderr

@@ -24,6 +24,7 @@ from tests.fakes.common import (
     drop_before,
     empty_body,
     malformed_json,
+    served,
     slow,
     status,
 )
@@ -45,39 +46,36 @@ def backend() -> NullBackend:
     return NullBackend()
 
 
+def bearer_client(base_url: str, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    ) as client:
+        yield client
+
+
 @pytest.fixture
 def neon(clock: ManualClock, backend: NullBackend) -> Iterator[NeonFake]:
-    with NeonFake(clock=clock, backend=backend, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(NeonFake(clock=clock, backend=backend, seed=7))
 
 
 @pytest.fixture
 def neon_client(neon: NeonFake) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {FAKE_NEON_KEY}"}
-    with httpx.Client(base_url=neon.base_url, headers=headers, timeout=5) as client:
-        yield client
+    yield from bearer_client(neon.base_url, FAKE_NEON_KEY)
 
 
 @pytest.fixture
 def supabase(clock: ManualClock) -> Iterator[SupabaseFake]:
-    with SupabaseFake(clock=clock, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(SupabaseFake(clock=clock, seed=7))
 
 
 @pytest.fixture
 def supabase_client(supabase: SupabaseFake) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {FAKE_SUPABASE_TOKEN}"}
-    with httpx.Client(base_url=supabase.base_url, headers=headers, timeout=5) as client:
-        yield client
+    yield from bearer_client(supabase.base_url, FAKE_SUPABASE_TOKEN)
 
 
 @pytest.fixture
 def upstash(clock: ManualClock) -> Iterator[UpstashFake]:
-    with UpstashFake(clock=clock, seed=7) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(UpstashFake(clock=clock, seed=7))
 
 
 @pytest.fixture

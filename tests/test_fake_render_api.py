@@ -47,32 +47,25 @@ def client(render_fake: FakeRenderAPI) -> Iterator[httpx.Client]:
         yield http
 
 
-def _pg_body(owner_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "authkit-db",
+def _store_body(owner_id: str, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A create body: a free store `name` in Oregon, open to nobody, `fields` added or replaced."""
+    return {
+        "name": name,
         "ownerId": owner_id,
         "plan": "free",
-        "version": "16",
         "region": "oregon",
-        "databaseName": "authkit",
-        "databaseUser": "authkit_user",
         "ipAllowList": [],
+        **fields,
     }
-    body.update(overrides)
-    return body
+
+
+def _pg_body(owner_id: str, **overrides: Any) -> dict[str, Any]:
+    pg = {"version": "16", "databaseName": "authkit", "databaseUser": "authkit_user"}
+    return _store_body(owner_id, "authkit-db", pg | overrides)
 
 
 def _kv_body(owner_id: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "authkit-redis",
-        "ownerId": owner_id,
-        "plan": "free",
-        "region": "oregon",
-        "maxmemoryPolicy": "noeviction",
-        "ipAllowList": [],
-    }
-    body.update(overrides)
-    return body
+    return _store_body(owner_id, "authkit-redis", {"maxmemoryPolicy": "noeviction"} | overrides)
 
 
 def _collect(http: httpx.Client, path: str, limit: int) -> list[list[dict[str, Any]]]:

@@ -33,18 +33,17 @@ import pytest
 
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.render import RenderClient
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault, NullBackend
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.fault_outcomes import (
     FailsCleanly,
     Outcome,
     Recovers,
-    assert_fails_cleanly,
+    assert_cell,
     record,
 )
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import EXISTING, SERVICE, fabricated_render
 
-SERVICE = "authkit-api"
-EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
 CLIENT_TIMEOUT = 0.3  # AUTHKIT_HTTP_TIMEOUT in the `slow` cells
 SLOW = 0.9  # the fake answers this late: three client timeouts
 LATE = 4.0  # deploy-create-slow: the fake applies the timed-out deploy POST after all retries
@@ -118,16 +117,7 @@ FAULTS: dict[str, Callable[[], Fault]] = {
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRenderAPI]:
     """A fake Render (stores ready at once, fabricated credentials) with a 120-variable service."""
-    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
-    api.add_owner("AuthKit Team")
-    api.add_service(SERVICE, region="ohio", env=EXISTING)
-    monkeypatch.setenv("RENDER_API_URL", api.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    try:
-        yield api
-    finally:
-        api.close()
-        assert not api.internal_errors, "\n".join(api.internal_errors)
+    yield from fabricated_render(EXISTING, monkeypatch)
 
 
 def render(api: FakeRenderAPI, call: Call) -> CliResult:
@@ -225,14 +215,7 @@ def test_cell(
 
     expected = expected_outcome(call_name, fault_name)
 
-    first = render(fake, call)
-    assert injected.fired == 1, f"the run never made the {call_name} call"
-    if isinstance(expected, Recovers):
-        assert first.exit_code == 0, first.output
-    else:
-        assert_fails_cleanly(first, expected)
-        again = render(fake, call)
-        assert again.exit_code == 0, again.output
+    assert_cell(lambda: render(fake, call), injected, call_name, expected)
     if call.method == "POST" and fault_name in AMBIGUOUS:
         assert_looked_up_before_creating_again(fake, call)
     settle_slow_requests(fake)

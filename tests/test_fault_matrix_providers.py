@@ -47,7 +47,7 @@ from authkit_setup.output import Output
 from authkit_setup.providers.base import Store, StoreProvider, StoreSpec
 from tests.fakes.common import FakeApiServer, Fault
 from tests.fakes.local_backend import CloudFakes
-from tests.fault_outcomes import Outcome, Recovers, assert_fails_cleanly, record
+from tests.fault_outcomes import Outcome, Recovers, assert_cell, record
 from tests.helpers import CliResult, assert_no_secret, run_cli
 
 Api = Literal["neon", "supabase", "upstash"]
@@ -237,14 +237,7 @@ def test_cell(
     injected = fake.inject(call.method, call.path, FAULTS[fault_name](call.api))
     expected = expected_outcome(call_name, fault_name)
 
-    first = provision(cloud_fakes, call)
-    assert injected.fired == 1, f"the run never made the {call_name} call"
-    if isinstance(expected, Recovers):
-        assert first.exit_code == 0, first.output
-    else:
-        assert_fails_cleanly(first, expected)
-        again = provision(cloud_fakes, call)
-        assert again.exit_code == 0, again.output
+    assert_cell(lambda: provision(cloud_fakes, call), injected, call_name, expected)
     if call.method == "POST" and fault_name != "429":
         assert_looked_up_before_creating_again(fake, call)
     assert_end_state(cloud_fakes, call)

@@ -19,27 +19,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault, NullBackend
+from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import EXISTING, SERVICE, fabricated_render, service_id
 
-SERVICE = "authkit-api"
-EXISTING = {f"EXISTING_{i:03d}": f"value-{i}" for i in range(120)}
 PROMPT_EXIT = 3.0  # seconds from SIGINT to exit
 ARGS = ("render", "--service", SERVICE, "--yes", "--no-verify")
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRenderAPI]:
-    api = FakeRenderAPI(backend=NullBackend(), postgres_ready_after=0.0, redis_ready_after=0.0)
-    api.add_owner("AuthKit Team")
-    api.add_service(SERVICE, region="ohio", env=EXISTING)
-    monkeypatch.setenv("RENDER_API_URL", api.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    try:
-        yield api
-    finally:
-        api.close()
-        assert not api.internal_errors, "\n".join(api.internal_errors)
+    yield from fabricated_render(EXISTING, monkeypatch)
 
 
 @dataclass
@@ -122,17 +112,6 @@ def assert_clean_interrupt(result: CliResult, seconds: float) -> None:
     assert all(line.startswith(("error:", "hint:")) for line in lines[errors[0] :]), lines
     assert len(lines[errors[0] :]) <= 2
     assert_no_secret(result)
-
-
-def service_id(api: FakeRenderAPI) -> str:
-    import httpx
-
-    page = httpx.get(
-        f"{api.base_url}/services",
-        headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
-        params={"name": SERVICE},
-    ).json()
-    return str(page[0]["service"]["id"])
 
 
 def assert_finished(api: FakeRenderAPI) -> None:

@@ -69,10 +69,7 @@ def local(*args: str) -> CliResult:
 
 def local_json(*args: str) -> tuple[CliResult, dict[str, Any]]:
     result = local(*args, "--json")
-    assert result.stdout.startswith("{"), result.output
-    doc = result.json()
-    assert isinstance(doc, dict)
-    return result, doc
+    return result, result.json_object()
 
 
 def env_values() -> dict[str, str]:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from tests.fakes.fixtures import MakeRenderFake
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
+from tests.fakes.render_api import FakeRenderAPI
 from tests.helpers import CliResult, assert_no_secret, run_cli
-from tests.render_env import RenderWorld
+from tests.render_env import RenderWorld, cli_uses
 
 MIGRATE = "pnpm db:push"
 
@@ -17,9 +17,7 @@ MIGRATE = "pnpm db:push"
 @pytest.fixture
 def fake(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     fake = make_render_fake(postgres_ready_after=0.0, redis_ready_after=0.0)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    return fake
+    return cli_uses(fake, monkeypatch)
 
 
 def migrations(*args: str) -> CliResult:

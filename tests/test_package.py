@@ -17,6 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from authkit_setup import __version__
+from tests.helpers import run_program
 from tests.lower_bounds import lower_bounds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,13 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
+    proc = run_program(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
         timeout=300,
-        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
@@ -125,15 +122,7 @@ def test_sdist_builds_the_same_project(dist: Path) -> None:
 
 
 def completion(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "authkit-setup"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    return run_program([str(Path(sys.executable).parent / "authkit-setup"), *args], env=env)
 
 
 def test_shell_completion_installs_and_completes(tmp_path: Path) -> None:

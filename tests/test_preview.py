@@ -21,7 +21,7 @@ from tests.action_runner import parse_github_file
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.helpers import CliResult, assert_no_secret, run_cli, run_cli_process
-from tests.render_env import RenderWorld
+from tests.render_env import RenderWorld, cli_uses
 
 PAID = ("--postgres-plan", "basic_256mb")
 DELETED_KEYS = {"kind", "provider", "name", "id"}
@@ -237,8 +237,7 @@ def test_create_rerun_status_teardown_teardown_again(render_world: RenderWorld) 
 def crowded(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     """Base stores, a neighbouring preview pr-1, look-alike names, and preview pr-12 itself."""
     fake = make_render_fake(postgres_ready_after=0.0, redis_ready_after=0.0)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    cli_uses(fake, monkeypatch)
     base_pg = create_store(fake, "postgres", "authkit-db", plan="free")
     base_kv = create_store(fake, "key-value", "authkit-redis")
     for name in (

@@ -57,56 +57,48 @@ def url_host(value: str) -> str:
 # -- parse_url ------------------------------------------------------------------------------
 
 
+# The parts both kinds of URL share: user, password, host, port (None: the default).
+AUTHORITY = {
+    "user": st.text(any_char, min_size=1, max_size=20),
+    "password": password_text,
+    "host": host,
+    "port": st.one_of(st.none(), st.integers(1, 65535)),
+}
+
+
+def url_of(scheme: str, user: str, password: str, host: str, port: int | None, path: str) -> str:
+    authority = f"{quote(user, safe='')}:{quote(password, safe='')}@{url_host(host)}"
+    return f"{scheme}://{authority}{'' if port is None else f':{port}'}{path}"
+
+
 @PROPERTY
 @given(
     scheme=st.sampled_from(["postgresql", "postgres", "POSTGRESQL"]),
-    user=st.text(any_char, min_size=1, max_size=20),
-    password=password_text,
-    host=host,
-    port=st.one_of(st.none(), st.integers(1, 65535)),
     database=st.text(any_char.filter(lambda c: c != "/"), min_size=1, max_size=20),
+    **AUTHORITY,
 )
 def test_postgres_url_round_trips(
     scheme: str, user: str, password: str, host: str, port: int | None, database: str
 ) -> None:
-    raw = (
-        f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{url_host(host)}"
-        f"{'' if port is None else f':{port}'}/{quote(database, safe='')}"
-    )
+    raw = url_of(scheme, user, password, host, port, f"/{quote(database, safe='')}")
     url = parse_url(raw, "postgres")
-    assert (url.username, url.password, url.host, url.port, url.database) == (
-        user,
-        password,
-        host.lower(),
-        5432 if port is None else port,
-        database,
-    )
+    assert (url.username, url.password, url.host) == (user, password, host.lower())
+    assert (url.port, url.database) == (5432 if port is None else port, database)
 
 
 @PROPERTY
 @given(
     scheme=st.sampled_from(["redis", "rediss"]),
-    user=st.text(any_char, min_size=1, max_size=20),
-    password=password_text,
-    host=host,
-    port=st.one_of(st.none(), st.integers(1, 65535)),
     db=st.one_of(st.none(), st.integers(0, 15)),
+    **AUTHORITY,
 )
 def test_redis_url_round_trips(
     scheme: str, user: str, password: str, host: str, port: int | None, db: int | None
 ) -> None:
-    raw = (
-        f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{url_host(host)}"
-        f"{'' if port is None else f':{port}'}{'' if db is None else f'/{db}'}"
-    )
+    raw = url_of(scheme, user, password, host, port, "" if db is None else f"/{db}")
     url = parse_url(raw, "redis")
-    assert (url.username, url.password, url.host, url.port, url.db_index) == (
-        user,
-        password,
-        host.lower(),
-        6379 if port is None else port,
-        db or 0,
-    )
+    assert (url.username, url.password, url.host) == (user, password, host.lower())
+    assert (url.port, url.db_index) == (6379 if port is None else port, db or 0)
 
 
 url_like = st.one_of(

@@ -16,7 +16,7 @@ from authkit_setup.providers.base import ConnectionInfo, Kind, Readiness, StoreS
 from authkit_setup.providers.neon import NeonClient, NeonStores, database_urls, pooled_host
 from authkit_setup.providers.supabase import SupabaseClient, SupabaseStores
 from authkit_setup.providers.upstash import UpstashClient, UpstashStores, endpoint_host, redis_url
-from tests.fakes.common import ManualClock, status
+from tests.fakes.common import ManualClock, served, status
 from tests.fakes.neon_api import FAKE_NEON_KEY, NeonFake
 from tests.fakes.supabase_api import FAKE_SUPABASE_TOKEN, SupabaseFake
 from tests.fakes.upstash_api import FAKE_UPSTASH_API_KEY, FAKE_UPSTASH_EMAIL, UpstashFake
@@ -50,9 +50,7 @@ def sleeps(clock: ManualClock) -> Sleeps:
 
 @pytest.fixture
 def neon_fake(clock: ManualClock) -> Iterator[NeonFake]:
-    with NeonFake(clock=clock, seed=3) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(NeonFake(clock=clock, seed=3))
 
 
 @pytest.fixture
@@ -64,9 +62,7 @@ def neon(neon_fake: NeonFake, sleeps: Sleeps) -> Iterator[NeonStores]:
 
 @pytest.fixture
 def supabase_fake(clock: ManualClock) -> Iterator[SupabaseFake]:
-    with SupabaseFake(clock=clock, seed=3) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(SupabaseFake(clock=clock, seed=3))
 
 
 def _supabase(fake: SupabaseFake, sleeps: Sleeps, **kwargs: object) -> SupabaseStores:
@@ -76,9 +72,7 @@ def _supabase(fake: SupabaseFake, sleeps: Sleeps, **kwargs: object) -> SupabaseS
 
 @pytest.fixture
 def upstash_fake(clock: ManualClock) -> Iterator[UpstashFake]:
-    with UpstashFake(clock=clock, seed=3) as fake:
-        yield fake
-    assert not fake.internal_errors
+    yield from served(UpstashFake(clock=clock, seed=3))
 
 
 @pytest.fixture

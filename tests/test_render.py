@@ -23,6 +23,16 @@ def creates(world: RenderWorld) -> int:
     return world.fake.count("POST", "/postgres") + world.fake.count("POST", "/key-value")
 
 
+def create_before_the_run(world: RenderWorld, path: str, **fields: object) -> None:
+    """Create a free store with an empty allow list through the API, as someone did before."""
+    import httpx
+
+    fake = world.fake
+    body = {"ownerId": fake.owner_id, "plan": "free", "ipAllowList": [], **fields}
+    headers = {"Authorization": f"Bearer {FAKE_RENDER_KEY}"}
+    httpx.post(f"{fake.base_url}{path}", headers=headers, json=body).raise_for_status()
+
+
 def test_fresh_run_creates_wires_deploys_and_verifies(render_world: RenderWorld) -> None:
     fake = render_world.fake
     before = fake.env(render_world.service_id)
@@ -91,21 +101,10 @@ def test_human_output_and_progress(render_world: RenderWorld) -> None:
 
 
 def test_store_in_other_region_stops_before_any_change(render_world: RenderWorld) -> None:
-    import httpx
-
     fake = render_world.fake
-    httpx.post(
-        f"{fake.base_url}/postgres",
-        headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
-        json={
-            "name": "authkit-db",
-            "ownerId": fake.owner_id,
-            "plan": "free",
-            "version": "16",
-            "region": "frankfurt",
-            "ipAllowList": [],
-        },
-    ).raise_for_status()
+    create_before_the_run(
+        render_world, "/postgres", name="authkit-db", version="16", region="frankfurt"
+    )
     fake.reset_log()
     result = render(render_world, "--json")
     assert result.exit_code == 1
@@ -116,21 +115,9 @@ def test_store_in_other_region_stops_before_any_change(render_world: RenderWorld
 
 
 def test_duplicate_names_stop_before_any_change(render_world: RenderWorld) -> None:
-    import httpx
-
     fake = render_world.fake
     for _ in range(2):
-        httpx.post(
-            f"{fake.base_url}/key-value",
-            headers={"Authorization": f"Bearer {FAKE_RENDER_KEY}"},
-            json={
-                "name": "authkit-redis",
-                "ownerId": fake.owner_id,
-                "plan": "free",
-                "region": "ohio",
-                "ipAllowList": [],
-            },
-        ).raise_for_status()
+        create_before_the_run(render_world, "/key-value", name="authkit-redis", region="ohio")
     fake.reset_log()
     result = render(render_world)
     assert result.exit_code == 1

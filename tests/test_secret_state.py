@@ -17,8 +17,9 @@ import pytest
 from tests.fakes.common import Fault
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.local_backend import CloudFakes
-from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
+from tests.fakes.render_api import FakeRenderAPI
 from tests.helpers import CliResult, assert_no_secret, run_cli
+from tests.render_env import cli_uses
 from tests.test_backup import add_postgres
 
 
@@ -104,9 +105,7 @@ def test_a_saved_password_survives_a_later_run_for_another_project(
 def fake(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     fake = make_render_fake()
     fake.add_service("authkit-api", region="ohio", plan="starter")
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    return fake
+    return cli_uses(fake, monkeypatch)
 
 
 def test_backup_of_a_free_database_survives_a_400_from_recovery(fake: FakeRenderAPI) -> None:

@@ -49,16 +49,24 @@ def forms(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), quote(secret)}
 
 
+def as_written(secret: str, encoded: bool) -> str:
+    """`secret` as a URL holds it: percent-encoded, or pasted raw."""
+    return quote(secret, safe="") if encoded else secret
+
+
+# Where a password stands in a URL: `{scheme}://app:{password}@{rest}`, encoded or raw.
+AROUND = {
+    "scheme": st.sampled_from(SCHEMES),
+    "rest": st.sampled_from(HOSTS),
+    "encoded": st.booleans(),
+}
+
+
 # -- URLs ---------------------------------------------------------------------------------
 
 
 @PROPERTY
-@given(
-    scheme=st.sampled_from(SCHEMES),
-    secret=password,
-    rest=st.sampled_from(HOSTS),
-    encoded=st.booleans(),
-)
+@given(secret=password, **AROUND)
 @example(scheme="postgresql", secret="Se/cret99", rest="host/db", encoded=False)
 @example(scheme="postgresql", secret="a#b?c/d@e f", rest="h:5432/db", encoded=False)
 @example(scheme="postgresql", secret="timeout ", rest="db.example.com:5432/app", encoded=False)
@@ -67,8 +75,7 @@ def test_a_url_password_is_masked_whatever_it_holds(
 ) -> None:
     """Everything between :// and the last @ is userinfo: raw /, ?, #, @ and spaces included."""
     forget()  # each example on its own: an earlier example's secret must not mask this text
-    written = quote(secret, safe="") if encoded else secret
-    url = f"{scheme}://app:{written}@{rest}"
+    url = f"{scheme}://app:{as_written(secret, encoded)}@{rest}"
     assert mask_url(url) == f"{scheme}://app:{MASK}@{rest}"
     # Once registered, the whole URL is replaced wherever it is quoted, spaces and all.
     register(url)
@@ -84,10 +91,8 @@ def test_a_url_password_is_masked_whatever_it_holds(
 
 @PROPERTY
 @given(
-    scheme=st.sampled_from(SCHEMES),
     secret=no_space_password,
-    rest=st.sampled_from(HOSTS),
-    encoded=st.booleans(),
+    **AROUND,
     before=st.sampled_from(["", "error: ", "DATABASE_URL=", "x", "(", "'", "url is "]),
     after=st.sampled_from(["", " refused", ": timeout", "\nnext line"]),
 )
@@ -95,8 +100,7 @@ def test_an_unregistered_url_in_free_text_is_masked(
     scheme: str, secret: str, rest: str, encoded: bool, before: str, after: str
 ) -> None:
     """A URL nobody registered (a driver echoing it) is masked by parsing alone."""
-    written = quote(secret, safe="") if encoded else secret
-    text = f"{before}{scheme}://app:{written}@{rest}{after}"
+    text = f"{before}{scheme}://app:{as_written(secret, encoded)}@{rest}{after}"
     assert redact(text) == f"{before}{scheme}://app:{MASK}@{rest}{after}"
 
 
@@ -221,13 +225,21 @@ def test_export_links_are_registered_whole() -> None:
 # -- drivers' own error messages ------------------------------------------------------------
 
 
+def registered_url(template: str, secret: str, encoded: bool) -> str:
+    """`template` with `secret` as its {password}, raw or percent-encoded, registered as the
+    tool registers every URL it is given."""
+    url = template.format(password=as_written(secret, encoded))
+    register(url)
+    return url
+
+
 @settings(max_examples=60, deadline=None)
 @given(secret=no_space_password.filter(is_strong), encoded=st.booleans())
 def test_psycopg_parse_errors_never_show_the_password(secret: str, encoded: bool) -> None:
     """libpq cuts a raw password at '/', '?' or '#' and complains about the rest."""
-    written = quote(secret, safe="") if encoded else secret
-    url = f"postgresql://app:{written}@127.0.0.1:1/app?connect_timeout=1"
-    register(url)
+    url = registered_url(
+        "postgresql://app:{password}@127.0.0.1:1/app?connect_timeout=1", secret, encoded
+    )
     try:
         psycopg.connect(url, connect_timeout=1).close()
     except (psycopg.Error, UnicodeDecodeError) as exc:  # %80 etc.: libpq's bytes, not UTF-8
@@ -241,9 +253,7 @@ def test_psycopg_parse_errors_never_show_the_password(secret: str, encoded: bool
 @settings(max_examples=60, deadline=None)
 @given(secret=no_space_password.filter(is_strong), encoded=st.booleans())
 def test_redis_py_errors_never_show_the_password(secret: str, encoded: bool) -> None:
-    written = quote(secret, safe="") if encoded else secret
-    url = f"redis://app:{written}@127.0.0.1:1/0"
-    register(url)
+    url = registered_url("redis://app:{password}@127.0.0.1:1/0", secret, encoded)
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except (redis.RedisError, ValueError, TypeError) as exc:

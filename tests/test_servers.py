@@ -127,6 +127,19 @@ def test_plain_pg_rejects_sslmode_require(pg: PgServer) -> None:
 NO_RETRY = Retry(NoBackoff(), 0)
 
 
+def ping_once(host: str, port: int, timeout: float, password: str | None = None) -> None:
+    """One PING: no retry, each wait at most `timeout` seconds."""
+    with redis.Redis(
+        host=host,
+        port=port,
+        password=password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=NO_RETRY,
+    ) as client:
+        client.ping()
+
+
 def test_redis_ping_with_password(redis_srv: RedisServer) -> None:
     with redis.Redis.from_url(redis_srv.url, socket_timeout=5) as client:
         assert client.ping() is True
@@ -192,18 +205,8 @@ def test_rediss_through_tls_proxy(redis_srv: RedisServer, redis_tls: RedisTlsPro
 def test_plain_client_against_redis_tls_fails(
     redis_srv: RedisServer, redis_tls: RedisTlsProxy
 ) -> None:
-    with (
-        redis.Redis(
-            host=redis_tls.host,
-            port=redis_tls.port,
-            password=redis_srv.password,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            retry=NO_RETRY,
-        ) as client,
-        pytest.raises(redis.exceptions.ConnectionError),
-    ):
-        client.ping()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        ping_once(redis_tls.host, redis_tls.port, 5, password=redis_srv.password)
 
 
 # ------------------------------------------------------------------------- fault listeners
@@ -211,17 +214,8 @@ def test_plain_client_against_redis_tls_fails(
 
 def test_silent_listener_times_out_redis(silent_port: int) -> None:
     started = time.monotonic()
-    with (
-        redis.Redis(
-            host="127.0.0.1",
-            port=silent_port,
-            socket_timeout=1,
-            socket_connect_timeout=1,
-            retry=NO_RETRY,
-        ) as client,
-        pytest.raises(redis.exceptions.TimeoutError),
-    ):
-        client.ping()
+    with pytest.raises(redis.exceptions.TimeoutError):
+        ping_once("127.0.0.1", silent_port, 1)
     assert time.monotonic() - started < 3
 
 

@@ -10,7 +10,7 @@ import pytest
 from tests.fakes.fixtures import MakeRenderFake
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI
 from tests.helpers import assert_no_secret, run_cli
-from tests.render_env import RenderWorld
+from tests.render_env import RenderWorld, cli_uses
 
 STORE_KEYS = {
     "kind",
@@ -55,9 +55,7 @@ def create_store(fake: FakeRenderAPI, kind: str, name: str, plan: str) -> dict[s
 @pytest.fixture
 def api_only(make_render_fake: MakeRenderFake, monkeypatch: pytest.MonkeyPatch) -> FakeRenderAPI:
     fake = make_render_fake(postgres_ready_after=0.0, redis_ready_after=0.0)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
-    return fake
+    return cli_uses(fake, monkeypatch)
 
 
 def test_nothing_yet_is_missing(api_only: FakeRenderAPI) -> None:
@@ -156,8 +154,7 @@ def test_free_database_about_to_expire_warns(
 ) -> None:
     clock = SettableClock()
     fake = make_render_fake(clock=clock, postgres_ready_after=0.0, redis_ready_after=0.0)
-    monkeypatch.setenv("RENDER_API_URL", fake.base_url)
-    monkeypatch.setenv("RENDER_API_KEY", FAKE_RENDER_KEY)
+    cli_uses(fake, monkeypatch)
     clock.now = -25 * DAY  # created 25 days ago: 5 of its 30 days left
     create_store(fake, "postgres", "authkit-db", "free")
     clock.now = 0.0

@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from authkit_setup.output import Output
+from tests.helpers import run_program
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # Select Graphic Rendition: colours, bold
 SPINNER_FRAMES = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")  # rich's "dots"
@@ -58,15 +59,7 @@ def in_terminal(*args: str, env: dict[str, str] | None = None) -> tuple[int, str
 
 def piped(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = child_env(env)
-    return subprocess.run(
-        [sys.executable, "-m", "authkit_setup", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    return run_program([sys.executable, "-m", "authkit_setup", *args], env=full_env)
 
 
 def refused(port: int) -> tuple[str, ...]:

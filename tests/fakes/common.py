@@ -90,6 +90,7 @@ __all__ = [
     "drop_before",
     "empty_body",
     "malformed_json",
+    "served",
     "serves",
     "slow",
     "status",
@@ -969,6 +970,20 @@ class ServedFake(ClosesOnExit):
                     injected.remaining -= 1
                 return injected.fault
         return None
+
+
+ServedT = TypeVar("ServedT", bound=ServedFake)
+
+
+def served(fake: ServedT) -> Iterator[ServedT]:
+    """For a pytest fixture, ``yield from served(fake)``: the test gets ``fake``; then it is
+    closed, and the test fails if the fake crashed meanwhile (a bug of the fake must not pass
+    for one of the tool)."""
+    try:
+        yield fake
+    finally:
+        fake.close()
+        assert not fake.internal_errors, "the fake crashed:\n" + "\n".join(fake.internal_errors)
 
 
 class BearerKeys(ServedFake):

@@ -505,7 +505,7 @@ def test_client_side_bucket_waits_and_says_so() -> None:
     assert extra.bucket_for("POST", "/x") is None
 
 
-def test_shapes_and_helpers() -> None:
+def test_shapes_and_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     router = respx.Router(base_url=BASE)
     router.get("/obj").respond(200, json={"a": 1})
     router.get("/list").respond(200, json=[{"a": 1}, 2, {"b": 3}])
@@ -525,10 +525,15 @@ def test_shapes_and_helpers() -> None:
     with pytest.raises(BadResponseError) as caught:
         http.required_fields({"a": 1}, "a", "c", what="Acme returned a thing")
     assert caught.value.message == "Acme returned a thing without 'c'"
-    http.check_base_url("http://x")
-    http.check_base_url("https://x")
+    # API base URLs are checked where they are read (settings.api_url; http had an unused twin).
+    from authkit_setup.settings import api_url
+
+    for good in ("http://x", "https://x"):
+        monkeypatch.setenv("ACME_API_URL", good + "/")
+        assert api_url("ACME_API_URL", "https://default") == good
+    monkeypatch.setenv("ACME_API_URL", "ftp://x")
     with pytest.raises(UsageError, match="is not an http"):
-        http.check_base_url("ftp://x")
+        api_url("ACME_API_URL", "https://default")
 
 
 def test_paginate_cursor() -> None:

@@ -68,8 +68,9 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point, and the one place every failure becomes a message and an exit code: never
-    a traceback (unless AUTHKIT_DEBUG=1), always a documented exit code."""
+    """Entry point under Typer (launch.py answers help, --version and a plain `check` before
+    it). Every failure becomes a message and a documented exit code through
+    `outcome.failure_exit_code`, never a traceback (unless AUTHKIT_DEBUG=1)."""
     from authkit_setup.errors import EXIT_INTERRUPTED, EXIT_USAGE
     from authkit_setup.outcome import INTERRUPTED, failure_exit_code, forget_running_output
     from authkit_setup.output import problem

@@ -1,4 +1,5 @@
-"""One error tree for the whole tool. Domain code raises; `cli.main()` maps to exit codes.
+"""One error tree for the whole tool. Domain code raises; `outcome.failure_exit_code` maps to
+exit codes (for `cli.main` and launch's `check` alike).
 
 AuthkitError                  exit 1 unless a subclass says otherwise
 ├── UsageError                exit 2  bad input, conflicting flags, unreadable files

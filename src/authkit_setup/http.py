@@ -504,8 +504,3 @@ def paginate_cursor(
             return
         seen.add(cursor)
         query["cursor"] = cursor
-
-
-def check_base_url(url: str) -> None:
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"API URL {url!r} is not an http(s) URL")

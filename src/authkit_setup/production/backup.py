@@ -21,10 +21,8 @@ from authkit_setup.providers.render import RenderClient, RenderStores
 from authkit_setup.providers.render import backup_facts as backup_facts
 from authkit_setup.secrets import mask_link, register
 
-
-def mask_export_url(url: str) -> str:
-    """Keep scheme, host and path; the query (and fragment) carries the token: `?****`."""
-    return mask_link(url)
+# An export link keeps scheme, host and path; the query (and fragment) carries the token.
+mask_export_url = mask_link
 
 
 def backup_warnings(store: Store, facts: dict[str, Any]) -> list[str]:

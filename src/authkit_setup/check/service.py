@@ -17,8 +17,8 @@ from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
 from authkit_setup.errors import NotFoundError, UsageError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef, resolve_service
-from authkit_setup.providers import render_client
 from authkit_setup.providers.base import Kind
+from authkit_setup.providers.clients import render_client
 from authkit_setup.providers.render import RenderStores, store_from_api
 
 

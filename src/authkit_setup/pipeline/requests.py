@@ -106,7 +106,7 @@ def render(
 ) -> SetupReport:
     """Check the request, then the whole pipeline into the service's environment."""
     from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.providers.clients import render_and_stores
 
     opts, github_env = _render_options(request, out)
     with render_and_stores(out, request, api_key=request.api_key) as (client, providers):

@@ -417,7 +417,7 @@ def status(request: StatusRequest, out: Output) -> StatusReport:
     """Check the request, look the stores up, and publish the non-secret results."""
     from authkit_setup.ci import write_outputs
     from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.providers.clients import render_and_stores
 
     r = request
     r.check()

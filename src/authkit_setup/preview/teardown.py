@@ -247,7 +247,7 @@ def teardown(
     """Check the request (nothing is deleted on bad input), delete, publish the counts."""
     from authkit_setup.ci import write_outputs
     from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.providers.clients import render_and_stores
 
     _check(request, out)
     with render_and_stores(out, request, api_key=request.api_key) as (client, providers):

@@ -416,12 +416,11 @@ class StatusRequest(PreviewScope):
 def status(request: StatusRequest, out: Output) -> StatusReport:
     """Check the request, look the stores up, and publish the non-secret results."""
     from authkit_setup.ci import write_outputs
-    from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers.clients import render_and_stores
+    from authkit_setup.pipeline.names import render_and_preview_stores
 
     r = request
     r.check()
-    with render_and_stores(out, r, api_key=r.api_key) as (client, providers):
+    with render_and_preview_stores(out, r) as (client, providers):
         report = collect_status(
             client,
             out,
@@ -430,7 +429,7 @@ def status(request: StatusRequest, out: Output) -> StatusReport:
             workspace=r.workspace,
             db_name=r.db_name,
             redis_name=r.redis_name,
-            providers=preview_providers(providers, r.preview, r.db_name),
+            providers=providers,
         )
     write_outputs(out, report.github_outputs())
     return report

@@ -7,6 +7,8 @@ internal path then only needs the same region and workspace, which we compare.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,9 +19,18 @@ from authkit_setup.diagnostics.url import RENDER_INTERNAL_HOST
 from authkit_setup.errors import NotFoundError, UsageError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.service import ServiceRef, resolve_service
-from authkit_setup.providers import render_client
 from authkit_setup.providers.base import Kind
-from authkit_setup.providers.render import RenderStores, store_from_api
+from authkit_setup.providers.clients import render_client
+from authkit_setup.providers.render import RenderClient, RenderStores, store_from_api
+
+
+@contextmanager
+def _service(
+    out: Output, service: str, workspace: str | None, api_key: str | None, env_file: Path
+) -> Iterator[tuple[RenderClient, ServiceRef]]:
+    """A Render client (--api-key > RENDER_API_KEY > `env_file`) and the service it finds."""
+    with render_client(out, api_key=api_key, env_file=env_file) as client:
+        yield client, resolve_service(client, service, workspace)
 
 
 def _host(url: str) -> str:
@@ -41,8 +52,7 @@ def check_service(
     urls: dict[Target, str] = {}
     fixed: dict[Target, CheckResult] = {}
     notes: dict[Target, str] = {}
-    with render_client(out, api_key=api_key, env_file=env_file) as client:
-        ref = resolve_service(client, service, workspace)
+    with _service(out, service, workspace, api_key, env_file) as (client, ref):
         stores = RenderStores(client, ref.owner_id)
         for kind in Kind:
             target, key = kind.check_name, kind.env_var
@@ -121,8 +131,7 @@ def check_service_from_inside(
     bounds the wait for it)."""
     from authkit_setup.pipeline.verify_inside import verify_from_inside
 
-    with render_client(out, api_key=api_key, env_file=env_file) as client:
-        ref = resolve_service(client, service, workspace)
+    with _service(out, service, workspace, api_key, env_file) as (client, ref):
         urls: dict[Target, str] = {
             kind.check_name: value
             for kind in Kind

@@ -82,22 +82,14 @@ def check_urls(
             )
         from authkit_setup.check.service import check_service, check_service_from_inside
 
-        if verify_inside:
-            return check_service_from_inside(
-                out,
-                service=service,
-                workspace=workspace,
-                api_key=api_key,
-                env_file=env_file,
-                timeout=inside_timeout,
-            )
-        return check_service(
+        check = check_service_from_inside if verify_inside else check_service
+        return check(
             out,
             service=service,
             workspace=workspace,
             api_key=api_key,
             env_file=env_file,
-            timeout=timeout,
+            timeout=inside_timeout if verify_inside else timeout,
         )
     if verify_inside:
         raise UsageError(

@@ -206,10 +206,14 @@ def wait_for_deploy(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
+    from authkit_setup.pipeline.wait import poll
+
     start = clock()
     deploy_id = deploy.get("id")
     with out.live("Waiting for the deploy") as progress:
-        while True:
+
+        def read() -> tuple[Any, str]:
+            nonlocal deploy_id
             if deploy_id is None:
                 latest = client.deploys(service_id, limit=1)
                 current = latest[0] if latest else {}
@@ -218,16 +222,26 @@ def wait_for_deploy(
                 current = client.deploy(service_id, str(deploy_id))
             status = str(current.get("status") or "queued")
             progress.update("deploy", f"deploy {deploy_id}: {status} ({clock() - start:.0f} s)")
-            if status == DEPLOY_LIVE:
-                return {"id": deploy_id, "status": status}
-            if status in DEPLOY_FAILED:
-                raise ResourceFailedError(
-                    f"deploy {deploy_id} ended {status}",
-                    hint="read the deploy logs in the Render dashboard; the variables are already set",
-                )
-            if clock() - start >= timeout:
-                raise WaitTimeoutError(
-                    f"deploy {deploy_id} is still {status} after {timeout:.0f} s",
-                    hint="the deploy goes on; watch it in the dashboard",
-                )
-            sleep(min(10.0, max(2.0, (clock() - start) / 5)))
+            return deploy_id, status
+
+        (deploy_id, status), timed_out = poll(
+            read(),
+            read,
+            lambda seen: seen[1] == DEPLOY_LIVE or seen[1] in DEPLOY_FAILED,
+            deadline=start + timeout,
+            pause=lambda _left: min(10.0, max(2.0, (clock() - start) / 5)),
+            sleep=sleep,
+            clock=clock,
+        )
+    if status == DEPLOY_LIVE:
+        return {"id": deploy_id, "status": status}
+    if status in DEPLOY_FAILED:
+        raise ResourceFailedError(
+            f"deploy {deploy_id} ended {status}",
+            hint="read the deploy logs in the Render dashboard; the variables are already set",
+        )
+    assert timed_out
+    raise WaitTimeoutError(
+        f"deploy {deploy_id} is still {status} after {timeout:.0f} s",
+        hint="the deploy goes on; watch it in the dashboard",
+    )

@@ -11,11 +11,18 @@ nothing else. Every other module asks this one for names.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from authkit_setup.errors import UsageError
 from authkit_setup.providers.base import Kind, PreviewBranches, StoreProvider
-from authkit_setup.providers.registry import DEFAULT_PROVIDER, traits_named
+from authkit_setup.providers.registry import DEFAULT_PROVIDER, ProviderChoice, traits_named
+
+if TYPE_CHECKING:
+    from authkit_setup.output import Output
+    from authkit_setup.providers.render import RenderClient
 
 DEFAULT_DB_NAME = "authkit-db"
 DEFAULT_REDIS_NAME = "authkit-redis"
@@ -95,6 +102,30 @@ def preview_providers(
     if isinstance(postgres, PreviewBranches):
         chosen[Kind.POSTGRES] = postgres.for_preview(base_db)
     return chosen
+
+
+class PreviewRequest(Protocol):
+    """A request about a preview's stores or the base ones (`render`, `status`, `teardown`)."""
+
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def preview(self) -> str | None: ...
+    @property
+    def db_name(self) -> str: ...
+
+
+@contextmanager
+def render_and_preview_stores(
+    out: Output, request: PreviewRequest
+) -> Iterator[tuple[RenderClient, dict[Kind, StoreProvider]]]:
+    """The command's Render client and the providers it chose, a preview's when it names one
+    (`preview_providers`), all closed on exit."""
+    from authkit_setup.providers.clients import render_and_stores
+
+    assert isinstance(request, ProviderChoice)  # every such request is a provider choice
+    with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
+        yield client, preview_providers(providers, request.preview, request.db_name)
 
 
 def free_plan_warning(

@@ -105,19 +105,11 @@ def render(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SetupReport:
     """Check the request, then the whole pipeline into the service's environment."""
-    from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.pipeline.names import render_and_preview_stores
 
     opts, github_env = _render_options(request, out)
-    with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
-        report = run_setup(
-            client,
-            opts,
-            out,
-            confirm=confirm,
-            providers=preview_providers(providers, request.preview, request.db_name),
-            sleep=sleep,
-        )
+    with render_and_preview_stores(out, request) as (client, providers):
+        report = run_setup(client, opts, out, confirm=confirm, providers=providers, sleep=sleep)
     report.preview = request.preview
     publish(out, report, github_env=github_env)
     return report

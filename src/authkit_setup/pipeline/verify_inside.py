@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +38,7 @@ from authkit_setup.kinds import Kind
 from authkit_setup.output import Output
 from authkit_setup.pipeline.plan import StorePlan
 from authkit_setup.pipeline.service import ServiceRef
+from authkit_setup.pipeline.wait import poll
 from authkit_setup.providers.render import RenderClient
 from authkit_setup.providers.render_jobs import (
     Job,
@@ -256,26 +257,43 @@ def _wait(
 ) -> tuple[Job, bool]:
     """Poll until the job finished → (job, False), or the deadline passed → (job, True), having
     canceled it if it is ours. Its status is then `canceled` once Render took the cancel."""
-    delay = FIRST_POLL
-    seen = job.status
+    delays = _backoff()
+    last = job
+
+    def read() -> Job:
+        nonlocal last
+        fresh = get_job(client, service.id, last.id)
+        if fresh.status != last.status:
+            out.info(f"probe job {fresh.id}: {fresh.status or 'pending'}")
+        last = fresh
+        return fresh
+
     try:
-        while not job.finished:
-            left = deadline - clock()
-            if left <= 0:
-                if ours and _cancel(client, service, job, out, why="the deadline passed"):
-                    job = replace(job, status=JobStatus.CANCELED.value)
-                return job, True
-            sleep(min(delay, left))
-            delay = min(delay * 1.5, MAX_POLL)
-            job = get_job(client, service.id, job.id)
-            if job.status != seen:
-                seen = job.status
-                out.info(f"probe job {job.id}: {job.status or 'pending'}")
+        job, timed_out = poll(
+            job,
+            read,
+            lambda seen: seen.finished,
+            deadline=deadline,
+            pause=lambda left: min(next(delays), left),
+            sleep=sleep,
+            clock=clock,
+        )
+        if timed_out and ours and _cancel(client, service, job, out, why="the deadline passed"):
+            job = replace(job, status=JobStatus.CANCELED.value)
     except BaseException:  # Ctrl-C or a failing status read: leave no job of ours running
-        if ours and not job.finished:
-            _cancel(client, service, job, out, why="the run stopped")
+        if ours and not last.finished:
+            _cancel(client, service, last, out, why="the run stopped")
         raise
-    return job, False
+    return job, timed_out
+
+
+def _backoff() -> Iterator[float]:
+    """Seconds between reads of a job's status: FIRST_POLL, then half as long again each
+    time, at most MAX_POLL."""
+    delay = FIRST_POLL
+    while True:
+        yield delay
+        delay = min(delay * 1.5, MAX_POLL)
 
 
 def _cancel(client: RenderClient, service: ServiceRef, job: Job, out: Output, *, why: str) -> bool:
@@ -306,15 +324,24 @@ def _read_report(
 ) -> dict[str, Any] | None:
     """The probe's JSON line from the job's logs; logs may arrive a little after the job ends."""
     owner = str(service.raw.get("ownerId") or service.owner_id)
-    while True:
-        try:
-            report = find_probe_report(job_log_lines(client, owner, job.id))
-        except (ApiError, CredentialsError) as err:
-            out.warn(f"the logs of probe job {job.id} could not be read ({err.message})")
-            return None
-        if report is not None or clock() >= until:
-            return report
-        sleep(1.0)
+
+    def read() -> dict[str, Any] | None:
+        return find_probe_report(job_log_lines(client, owner, job.id))
+
+    try:
+        report, _ = poll(
+            read(),
+            read,
+            lambda found: found is not None,
+            deadline=until,
+            pause=lambda _left: 1.0,
+            sleep=sleep,
+            clock=clock,
+        )
+    except (ApiError, CredentialsError) as err:
+        out.warn(f"the logs of probe job {job.id} could not be read ({err.message})")
+        return None
+    return report
 
 
 HINTS: dict[str, str] = {

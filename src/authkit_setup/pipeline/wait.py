@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from authkit_setup.errors import ResourceFailedError, WaitTimeoutError
 from authkit_setup.output import Output
@@ -31,6 +32,8 @@ DEFAULT_TYPICAL_READY = 30.0
 # so the first poll waits a little longer; Terraform's poller also starts at 3 s.
 FIRST_POLL = 3.0
 
+T = TypeVar("T")
+
 
 def next_interval(
     elapsed: float, *, watched: bool = True, typical: float = DEFAULT_TYPICAL_READY
@@ -43,6 +46,28 @@ def next_interval(
     if elapsed < quiet:
         return max(MIN_INTERVAL, min(elapsed, quiet - elapsed))
     return max(MIN_INTERVAL, min(MAX_INTERVAL, elapsed * CLOSE_FRACTION))
+
+
+def poll(
+    value: T,
+    read: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    deadline: float,
+    pause: Callable[[float], float],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> tuple[T, bool]:
+    """From `value`, `read()` again until `done` → (value, False), or until `deadline` (on
+    `clock`) has passed → (the last value, True). `pause(seconds left)` is the sleep between
+    reads. One bounded loop for one thing polled (a deploy, a job, a job's logs)."""
+    while not done(value):
+        left = deadline - clock()
+        if left <= 0:
+            return value, True
+        sleep(pause(left))
+        value = read()
+    return value, False
 
 
 def _typical_ready(provider: StoreProvider, store: Store) -> float:

@@ -304,24 +304,21 @@ def _store_facts(provider: StoreProvider, entry: StoreStatus, now: datetime) -> 
 
 def collect_status(
     client: RenderClient,
+    request: PreviewScope,
     out: Output,
     *,
-    preview: str | None,
-    service: str | None,
-    workspace: str | None,
-    db_name: str,
-    redis_name: str,
     providers: Mapping[Kind, StoreProvider] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> StatusReport:
-    scope = resolve_scope(client, service, workspace)
+    preview = request.preview
+    scope = resolve_scope(client, request.service, request.workspace)
     chosen = dict(providers or default_providers(ProviderSettings(out=out, render_client=client)))
     svc = scope.service
     lookup_only(chosen, scope, (lambda key: client.env_var(svc.id, key)) if svc else None)
     targets = targets_for(
         preview,
-        db_name,
-        redis_name,
+        request.db_name,
+        request.redis_name,
         postgres=chosen[Kind.POSTGRES].name,
         redis=chosen[Kind.REDIS].name,
     )
@@ -416,21 +413,10 @@ class StatusRequest(PreviewScope):
 def status(request: StatusRequest, out: Output) -> StatusReport:
     """Check the request, look the stores up, and publish the non-secret results."""
     from authkit_setup.ci import write_outputs
-    from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.pipeline.names import render_and_preview_stores
 
-    r = request
-    r.check()
-    with render_and_stores(out, r, api_key=r.api_key) as (client, providers):
-        report = collect_status(
-            client,
-            out,
-            preview=r.preview,
-            service=r.service,
-            workspace=r.workspace,
-            db_name=r.db_name,
-            redis_name=r.redis_name,
-            providers=preview_providers(providers, r.preview, r.db_name),
-        )
+    request.check()
+    with render_and_preview_stores(out, request) as (client, providers):
+        report = collect_status(client, request, out, providers=providers)
     write_outputs(out, report.github_outputs())
     return report

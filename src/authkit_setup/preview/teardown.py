@@ -246,18 +246,11 @@ def teardown(
 ) -> TeardownReport:
     """Check the request (nothing is deleted on bad input), delete, publish the counts."""
     from authkit_setup.ci import write_outputs
-    from authkit_setup.pipeline.names import preview_providers
-    from authkit_setup.providers import render_and_stores
+    from authkit_setup.pipeline.names import render_and_preview_stores
 
     _check(request, out)
-    with render_and_stores(out, request, api_key=request.api_key) as (client, providers):
-        report = run_teardown(
-            client,
-            request,
-            out,
-            confirm=confirm,
-            providers=preview_providers(providers, request.preview, request.db_name),
-        )
+    with render_and_preview_stores(out, request) as (client, providers):
+        report = run_teardown(client, request, out, confirm=confirm, providers=providers)
     if not report.planned:
         write_outputs(out, report.github_outputs())
     return report

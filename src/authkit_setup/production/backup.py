@@ -131,7 +131,7 @@ class BackupReport:
 def backup(request: BackupRequest, out: Output) -> BackupReport:
     """Check the request, then run the backup with a Render client."""
     from authkit_setup.inputs import require_nonempty
-    from authkit_setup.providers import render_client
+    from authkit_setup.providers.clients import render_client
 
     require_nonempty(("--db-name", request.db_name))
     with render_client(out, api_key=request.api_key) as client:

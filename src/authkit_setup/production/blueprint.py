@@ -398,7 +398,7 @@ def make_blueprint(request: BlueprintRequest, out: Output) -> Blueprint:
     if r.service is None:
         result = default_blueprint(db_name=r.db_name, redis_name=r.redis_name)
     else:
-        from authkit_setup.providers import render_client
+        from authkit_setup.providers.clients import render_client
 
         with render_client(out, api_key=r.api_key) as client:
             result = blueprint_from_render(

@@ -53,7 +53,7 @@ def migrations(request: MigrationRequest, out: Output) -> MigrationReport:
     """Check the request, then run the migration step with a Render client."""
     from authkit_setup.inputs import check_deploy_flags
     from authkit_setup.pipeline.migrate import check_command
-    from authkit_setup.providers import render_client
+    from authkit_setup.providers.clients import render_client
 
     check_deploy_flags(no_deploy=request.no_deploy, wait_deploy=request.wait_deploy)
     checked = replace(request, command=check_command(request.command, "--command"))

@@ -1,214 +1,27 @@
-"""Store providers behind one interface (base.py), and how to build their API clients."""
+"""Store providers behind one interface (base.py); clients.py builds their API clients and the
+built-ins' factories, which register here exactly as a plug-in would (registry.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from authkit_setup.output import Output
-from authkit_setup.settings import (
-    DEFAULT_NEON_API_URL,
-    DEFAULT_RENDER_API_URL,
-    DEFAULT_SUPABASE_API_URL,
-    DEFAULT_UPSTASH_API_URL,
-    NEON_API_KEY,
-    NEON_API_URL,
-    NEON_ORG_ID,
-    RENDER_API_KEY,
-    RENDER_API_URL,
-    SUPABASE_ACCESS_TOKEN,
-    SUPABASE_API_URL,
-    SUPABASE_DB_PASSWORD,
-    SUPABASE_ORG,
-    UPSTASH_API_KEY,
-    UPSTASH_API_URL,
-    UPSTASH_EMAIL,
-    Credential,
-    api_url,
-    read_env_file,
-    require_credentials,
-    require_key,
-    resolve,
-)
-
-if TYPE_CHECKING:
-    from authkit_setup.http import ClientOptions
-    from authkit_setup.providers.base import Kind, StoreProvider
-    from authkit_setup.providers.neon import NeonStores
-    from authkit_setup.providers.registry import ProviderChoice, ProviderSettings
-    from authkit_setup.providers.render import RenderClient, RenderStores
-    from authkit_setup.providers.supabase import SupabaseStores
-    from authkit_setup.providers.upstash import UpstashStores
-
-
-def render_client(
-    out: Output, *, api_key: str | None, env_file: Path | None = Path(".env")
-) -> RenderClient:
-    """A Render client from --api-key > RENDER_API_KEY > ./.env, with RENDER_API_URL honoured."""
-    from authkit_setup.providers.render import RenderClient
-
-    values = read_env_file(env_file)
-    key = require_key(
-        resolve(api_key, RENDER_API_KEY, values),
-        flag="--api-key",
-        what="Render API key",
-        where="Render Dashboard → Account Settings → API Keys",
-    )
-    return RenderClient(token=key, **_options(out, RENDER_API_URL, DEFAULT_RENDER_API_URL))
-
-
-@contextmanager
-def render_and_stores(
-    out: Output, choice: ProviderChoice, *, api_key: str | None
-) -> Iterator[tuple[RenderClient, dict[Kind, StoreProvider]]]:
-    """The Render client of a command that has a Render service or workspace, and the chosen
-    providers (Render's over that client), all closed on exit. Without a Render API key the
-    error names the other providers' missing credentials too."""
-    from authkit_setup.errors import MissingCredentialsError
-    from authkit_setup.providers.registry import missing_credentials, store_providers
-
-    try:
-        client = render_client(out, api_key=api_key)
-    except MissingCredentialsError as err:
-        others = missing_credentials(out, choice)
-        raise MissingCredentialsError([*err.missing, *others]) from None
-    with client, store_providers(out, choice, render_client=client) as providers:
-        yield client, providers
-
-
-def _options(out: Output, url_variable: str, default_url: str) -> ClientOptions:
-    """How every client is built: its API URL ($*_API_URL honoured), $AUTHKIT_HTTP_TIMEOUT, and
-    a line on `out` whenever it waits for a rate limit."""
-    import os
-
-    from authkit_setup.http import retries_from_env, timeout_from_env
-
-    overridden = bool(os.environ.get(url_variable))
-    return {
-        "base_url": api_url(url_variable, default_url),
-        "base_url_source": (
-            f"set by {url_variable}" if overridden else f"the default; {url_variable} overrides it"
-        ),
-        "timeout": timeout_from_env(),
-        "max_retries": retries_from_env(),
-        "on_wait": lambda seconds, reason: out.info(f"waiting {seconds:.0f} s for the {reason}"),
-        "on_retry": out.info,
-    }
-
-
-# -- factories the registry calls (registry.py) -----------------------------------------------
-
-
-def render_stores(settings: ProviderSettings) -> RenderStores:
-    """Render Postgres / Key Value, through the command's Render client; the workspace is the
-    service's, set once the service is found (`use_workspace`)."""
-    from authkit_setup.providers.render import RenderStores
-
-    assert settings.render_client is not None  # ProviderEntry.check
-    return RenderStores(settings.render_client)
-
-
-def neon_stores(settings: ProviderSettings) -> NeonStores:
-    """Neon projects: NEON_API_KEY (+ NEON_ORG_ID), NEON_API_URL honoured."""
-    from authkit_setup.providers.neon import NeonClient, NeonStores, check_version
-
-    key = require_key(
-        settings.setting(NEON_API_KEY),
-        flag="--neon-api-key",
-        what="Neon API key",
-        where="Neon Console → Account settings → API keys",
-    )
-    check_version(settings.postgres_version)
-    client = NeonClient(token=key, **_options(settings.out, NEON_API_URL, DEFAULT_NEON_API_URL))
-    return NeonStores(
-        client,
-        org_id=settings.setting(NEON_ORG_ID).value,
-        region=settings.region,
-        database=settings.database,
-        role=settings.user,
-        on_notice=settings.out.info,
-    )
-
-
-def supabase_stores(settings: ProviderSettings) -> SupabaseStores:
-    """Supabase projects: SUPABASE_ACCESS_TOKEN (+ SUPABASE_ORG, SUPABASE_DB_PASSWORD)."""
-    from authkit_setup.providers.supabase import SupabaseClient, SupabaseStores
-
-    token = require_key(
-        settings.setting(SUPABASE_ACCESS_TOKEN),
-        flag="--supabase-access-token",
-        what="Supabase access token",
-        where="supabase.com/dashboard/account/tokens",
-    )
-    client = SupabaseClient(
-        token=token, **_options(settings.out, SUPABASE_API_URL, DEFAULT_SUPABASE_API_URL)
-    )
-    return SupabaseStores(
-        client,
-        org=settings.setting(SUPABASE_ORG).value,
-        region=settings.region,
-        db_password=settings.setting(SUPABASE_DB_PASSWORD).value,
-        on_notice=settings.out.info,
-    )
-
-
-def upstash_stores(settings: ProviderSettings) -> UpstashStores:
-    """Upstash Redis databases: UPSTASH_EMAIL + UPSTASH_API_KEY (HTTP Basic)."""
-    from authkit_setup.providers.upstash import UpstashClient, UpstashStores
-
-    where = "console.upstash.com → Account → Management API"
-    email, api_key = require_credentials(
-        Credential(
-            settings.setting(UPSTASH_EMAIL),
-            flag="--upstash-email",
-            what="Upstash account email",
-            where=where,
-            hint=f"the Upstash Developer API logs in with the account email and a key from {where}",
-            secret=False,
-        ),
-        Credential(
-            settings.setting(UPSTASH_API_KEY),
-            flag="--upstash-api-key",
-            what="Upstash API key",
-            where=where,
-        ),
-    )
-    client = UpstashClient(
-        email=email,
-        api_key=api_key,
-        **_options(settings.out, UPSTASH_API_URL, DEFAULT_UPSTASH_API_URL),
-    )
-    return UpstashStores(client, region=settings.region)
 
 
 def register_builtin_providers() -> None:
     """The built-ins register exactly as a plug-in would (see registry.py)."""
     from authkit_setup.providers import neon, render
-    from authkit_setup.providers.base import Kind
+    from authkit_setup.providers.base import NO_TRAITS, Kind
+    from authkit_setup.providers.clients import (
+        neon_stores,
+        render_stores,
+        supabase_stores,
+        upstash_stores,
+    )
     from authkit_setup.providers.registry import register
 
-    register(
-        "render",
-        kinds=frozenset({Kind.POSTGRES, Kind.REDIS}),
-        factory=render_stores,
-        summary="Render Postgres / Key Value",
-        traits=render.TRAITS,
+    postgres, redis = frozenset({Kind.POSTGRES}), frozenset({Kind.REDIS})
+    builtins = (
+        ("render", postgres | redis, render_stores, "Render Postgres / Key Value", render.TRAITS),
+        ("neon", postgres, neon_stores, "Neon Postgres", neon.TRAITS),
+        ("supabase", postgres, supabase_stores, "Supabase Postgres", NO_TRAITS),
+        ("upstash", redis, upstash_stores, "Upstash Redis", NO_TRAITS),
     )
-    register(
-        "neon",
-        kinds=frozenset({Kind.POSTGRES}),
-        factory=neon_stores,
-        summary="Neon Postgres",
-        traits=neon.TRAITS,
-    )
-    register(
-        "supabase",
-        kinds=frozenset({Kind.POSTGRES}),
-        factory=supabase_stores,
-        summary="Supabase Postgres",
-    )
-    register(
-        "upstash", kinds=frozenset({Kind.REDIS}), factory=upstash_stores, summary="Upstash Redis"
-    )
+    for name, kinds, factory, summary, traits in builtins:
+        register(name, kinds=kinds, factory=factory, summary=summary, traits=traits)

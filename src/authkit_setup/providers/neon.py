@@ -148,6 +148,30 @@ class NeonClient(ApiClient):
         self.delete_if_present(f"/projects/{project_id}/branches/{branch_id}")
 
 
+def _postgres_store(
+    provider: str,
+    store_id: str,
+    name: str,
+    region: str,
+    operations: list[dict[str, Any]],
+    raw: dict[str, Any],
+) -> Store:
+    """A project or a branch (`raw`) as a Store, its status read from its operations."""
+    status, readiness = _readiness(operations)
+    return Store(
+        provider=provider,
+        kind=Kind.POSTGRES,
+        id=store_id,
+        name=name,
+        region=region,
+        plan="",
+        status=status,
+        readiness=readiness,
+        created_at=raw.get("created_at"),
+        raw=raw,
+    )
+
+
 def _readiness(operations: list[dict[str, Any]]) -> tuple[str, Readiness]:
     """(status, readiness) from a project's operations (newest first, as Neon lists them)."""
     statuses = [str(op.get("status") or "") for op in operations]
@@ -282,19 +306,8 @@ class NeonStores:
         project_id, name = required_fields(project, "id", "name", what="Neon returned a project")
         if operations is None:
             operations = self.client.operations(project_id)
-        status, readiness = _readiness(operations)
-        return Store(
-            provider=self.name,
-            kind=Kind.POSTGRES,
-            id=project_id,
-            name=name,
-            region=str(project.get("region_id") or ""),
-            plan="",
-            status=status,
-            readiness=readiness,
-            created_at=project.get("created_at"),
-            raw=project,
-        )
+        region = str(project.get("region_id") or "")
+        return _postgres_store(self.name, project_id, name, region, operations, project)
 
     def create(self, spec: StoreSpec) -> Store:
         body: dict[str, Any] = {
@@ -399,19 +412,8 @@ class NeonBranchStores:
         operations = [
             op for op in self.client.operations(project.id) if op.get("branch_id") == branch_id
         ]
-        status, readiness = _readiness(operations)
-        return Store(
-            provider=self.name,
-            kind=Kind.POSTGRES,
-            id=branch_id,
-            name=name,
-            region=project.region,
-            plan="",
-            status=status,
-            readiness=readiness,
-            created_at=branch.get("created_at"),
-            raw={**branch, "project_id": project.id},
-        )
+        raw = {**branch, "project_id": project.id}
+        return _postgres_store(self.name, branch_id, name, project.region, operations, raw)
 
     def find(self, kind: Kind, name: str) -> list[Store]:
         project = self.project()

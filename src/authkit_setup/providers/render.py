@@ -6,7 +6,7 @@ Every Render endpoint the tool uses is in this file (facts: shared/reference/ren
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -75,24 +75,40 @@ CREDENTIALS_HINT = "pass --api-key or set RENDER_API_KEY; create a key under Ren
 
 
 def normalize_postgres_plan(plan: str) -> str:
-    plan = plan.strip().lower().replace("-", "_")
-    plan = LEGACY_POSTGRES_PLANS.get(plan, plan)
-    return one_of(
+    return _render_plan(
         plan,
         POSTGRES_PLANS,
-        f"--postgres-plan {plan!r} is not a Render Postgres plan",
+        "--postgres-plan",
+        "Render Postgres",
         hint="use free, starter (= basic_256mb), basic_1gb, basic_4gb, pro_4gb, …",
+        legacy=LEGACY_POSTGRES_PLANS,
     )
 
 
 def normalize_key_value_plan(plan: str) -> str:
-    plan = plan.strip().lower().replace("-", "_")
-    return one_of(
+    return _render_plan(
         plan,
         KEY_VALUE_PLANS,
-        f"--redis-plan {plan!r} is not a Render Key Value plan",
+        "--redis-plan",
+        "Render Key Value",
         hint="use free, starter, standard, pro or pro_plus",
     )
+
+
+def _render_plan(
+    plan: str,
+    plans: Collection[str],
+    flag: str,
+    what: str,
+    *,
+    hint: str,
+    legacy: Mapping[str, str] | None = None,
+) -> str:
+    """`plan` as Render spells it (lower case, `_` for `-`, a legacy name mapped), or a usage
+    error naming `flag` and the plans there are."""
+    value = plan.strip().lower().replace("-", "_")
+    value = (legacy or {}).get(value, value)
+    return one_of(value, plans, f"{flag} {value!r} is not a {what} plan", hint=hint)
 
 
 def normalize_policy(policy: str) -> str:

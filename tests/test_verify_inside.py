@@ -227,6 +227,59 @@ def test_job_that_never_finishes_is_canceled_and_not_a_pass(world: RenderWorld) 
     assert checks[0]["job"]["status"] == "canceled"
 
 
+def test_a_job_canceled_at_the_deadline_is_named_by_its_last_status(world: RenderWorld) -> None:
+    """The reason says what the job was doing when the wait ended ("still running"), not the
+    status it had when it was started."""
+    import socket
+
+    setup_stores(world)
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers: the job runs on
+    try:
+        world.fake.jobs.internal_network(
+            postgres=InternalEndpoint("127.0.0.1", silent.getsockname()[1]), redis=None
+        )
+        result = run(
+            world, "check", "--service", SERVICE, "--verify-inside", "--timeout", "4", "--json"
+        )
+    finally:
+        silent.close()
+    reason = result.json()["checks"][0]["reason"]
+    assert "did not finish within 4 s (still running), so it was canceled" in reason, reason
+    assert [job["status"] for job in world.fake.jobs.jobs()] == ["canceled"]
+
+
+def test_a_probe_of_other_stores_is_not_joined(world: RenderWorld) -> None:
+    """A running probe of Postgres alone cannot stand in for a probe of both stores."""
+    setup_stores(world)
+    fake = world.fake
+    fake.jobs.hold = True
+    other = probe_command("node", ["postgres"], step_timeout=10)
+    with api(fake) as client:
+        earlier = client.post(
+            f"/services/{world.service_id}/jobs", json={"startCommand": other}
+        ).json()["id"]
+    release = threading.Timer(1.0, fake.jobs.release)
+    release.start()
+    try:
+        result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+    finally:
+        release.cancel()
+    assert result.exit_code == 0, result.output
+    ids = [job["id"] for job in fake.jobs.jobs()]
+    assert len(ids) == 2 and earlier in ids
+    [own] = [i for i in ids if i != earlier]
+    assert [c["job"]["id"] for c in result.json()["checks"]] == [own, own]
+    assert all(c["ok"] for c in result.json()["checks"])
+
+
+def test_a_skip_is_said_under_each_store_and_not_also_as_a_warning(world: RenderWorld) -> None:
+    world.fake.add_service("free-api", region="ohio", plan="free")
+    result = run(world, "render", "--service", "free-api", "--yes", "--verify-inside")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("runs on the free instance type") == 2, result.output
+    assert "free instance type" not in result.stderr
+
+
 def test_ctrl_c_cancels_the_job(world: RenderWorld) -> None:
     setup_stores(world)
     world.fake.jobs.hold = True

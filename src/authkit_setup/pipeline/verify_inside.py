@@ -52,7 +52,6 @@ from authkit_setup.providers.render_jobs import (
 )
 
 TARGETS: tuple[Target, ...] = tuple(kind.check_name for kind in Kind)
-PROBE_KEY = "authkit_probe"  # in both probes' source, so in every start command we send
 STEP_TIMEOUT = 10.0  # seconds each probe step (dns, tcp, auth, ...) may take inside the job
 LOG_GRACE = 10.0  # seconds to keep asking the logs API for the report after the job ended
 FIRST_POLL, MAX_POLL = 0.5, 5.0
@@ -79,13 +78,12 @@ def verify_from_inside(
         return []
     command, why_not = _probe_plan(client, service, targets)
     if command is None:
-        return _skipped(urls, targets, why_not, out)
+        return _skipped(urls, targets, why_not)
     started = clock()
     job, ours, why_not = _start_or_join(client, service, command, out)
     if job is None:
-        return _skipped(urls, targets, why_not, out)
-    last_seen = job.status
-    job, timed_out = _wait(
+        return _skipped(urls, targets, why_not)
+    job, timed_out, last_seen = _wait(
         client, service, job, ours, out, deadline=started + timeout, sleep=sleep, clock=clock
     )
     elapsed = clock() - started
@@ -103,13 +101,13 @@ def verify_from_inside(
                 f"{last_seen or 'pending'} after {timeout:g} s and was left running. Next: "
                 f"re-run once it has finished, {OUTSIDE_NEXT}"
             )
-        return _skipped(urls, targets, reason, out, job=job_doc)
+        return _skipped(urls, targets, reason, job=job_doc)
     if job.status == JobStatus.CANCELED:
         reason = (
             f"{NOT_FROM_INSIDE}: probe job {job.id} was canceled before it finished. "
             f"Next: re-run with --verify-inside, {OUTSIDE_NEXT}"
         )
-        return _skipped(urls, targets, reason, out, job=job_doc)
+        return _skipped(urls, targets, reason, job=job_doc)
     out.step(f"probe job {job.id} {job.status} after {elapsed:.1f} s; reading its report")
     report = _read_report(
         client, service, job, out, until=clock() + LOG_GRACE, sleep=sleep, clock=clock
@@ -177,13 +175,14 @@ def _probe_plan(
 # -- start ONE job, or join the probe already running -----------------------------------------
 
 
-def _running_probe(client: RenderClient, service: ServiceRef) -> Job | None:
-    """The oldest unfinished probe job (the list is newest first; its first page is enough: a
-    probe ends by itself within a minute or so)."""
+def _running_probe(client: RenderClient, service: ServiceRef, command: str) -> Job | None:
+    """The oldest unfinished job running exactly `command` (the same probe of the same stores:
+    a probe of other stores cannot stand in for this one). The list is newest first; its first
+    page is enough: a probe ends by itself within a minute or so."""
     running = [
         job
         for job in itertools.islice(recent_jobs(client, service.id), 20)
-        if not job.finished and PROBE_KEY in job.start_command
+        if not job.finished and job.start_command == command
     ]
     return running[-1] if running else None
 
@@ -193,7 +192,7 @@ def _start_or_join(
 ) -> tuple[Job | None, bool, str]:
     """(job, started by this run, why not). Never two probe jobs on one service at once."""
     try:
-        running = _running_probe(client, service)
+        running = _running_probe(client, service, command)
     except (ApiError, CredentialsError) as err:
         return None, False, _refused(err)
     if running is not None:
@@ -211,7 +210,7 @@ def _start_or_join(
     except (ServerError, ApiConnectionError) as err:
         # The answer was lost, not necessarily the job: look before saying it did not start.
         try:
-            found = _running_probe(client, service)
+            found = _running_probe(client, service, command)
         except (ApiError, CredentialsError):
             found = None
         if found is not None:
@@ -223,7 +222,7 @@ def _start_or_join(
     # Two runs at once may both have found nothing running: the older job wins, the newer
     # one is canceled, so both runs end up waiting for the same probe.
     try:
-        oldest = _running_probe(client, service)
+        oldest = _running_probe(client, service, command)
     except (ApiError, CredentialsError):
         oldest = None
     if oldest is not None and oldest.id != job.id:
@@ -254,9 +253,10 @@ def _wait(
     deadline: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
-) -> tuple[Job, bool]:
-    """Poll until the job finished → (job, False), or the deadline passed → (job, True), having
-    canceled it if it is ours. Its status is then `canceled` once Render took the cancel."""
+) -> tuple[Job, bool, str | None]:
+    """Poll until the job finished → (job, False, ...), or the deadline passed → (job, True,
+    ...), having canceled it if it is ours; the job's status is then `canceled` once Render took
+    the cancel. The third item is the status last read before any cancel."""
     delays = _backoff()
     last = job
 
@@ -278,13 +278,14 @@ def _wait(
             sleep=sleep,
             clock=clock,
         )
+        seen = job.status
         if timed_out and ours and _cancel(client, service, job, out, why="the deadline passed"):
             job = replace(job, status=JobStatus.CANCELED.value)
     except BaseException:  # Ctrl-C or a failing status read: leave no job of ours running
         if ours and not last.finished:
             _cancel(client, service, last, out, why="the run stopped")
         raise
-    return job, timed_out
+    return job, timed_out, seen
 
 
 def _backoff() -> Iterator[float]:
@@ -407,6 +408,8 @@ def _results(
             result.error_message = f"probe job {job.id} {job.status}" + (
                 ", and its report contradicts that"
                 if contradicts
+                else f", and its report has no result for {target}"
+                if report is not None
                 else " without a report in its logs"
             )
             result.hint = (
@@ -421,11 +424,11 @@ def _skipped(
     urls: Mapping[Target, str],
     targets: list[Target],
     reason: str,
-    out: Output,
     *,
     job: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    out.warn(reason)
+    """Each target not verified from inside, for `reason`: said in the results (under each
+    store, or its "reason" in JSON), not also as a warning."""
     results: list[CheckResult] = []
     for target in targets:
         result = InsideCheckResult(target, urls[target], job=job)

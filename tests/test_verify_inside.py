@@ -280,6 +280,21 @@ def test_a_skip_is_said_under_each_store_and_not_also_as_a_warning(world: Render
     assert "free instance type" not in result.stderr
 
 
+@pytest.mark.parametrize("inside", [False, True])
+def test_check_service_announces_the_urls_it_reads_to_github(
+    world: RenderWorld, monkeypatch: pytest.MonkeyPatch, inside: bool
+) -> None:
+    """The service's DATABASE_URL (its password) is handed to the runner (`::add-mask::`) as
+    soon as `check --service` reads it, whether checked from here or from inside."""
+    setup_stores(world)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    database_url = world.fake.env(world.service_id)["DATABASE_URL"]
+    # run_cli's own leak check leaves out the ::add-mask:: lines (they hand secrets to the runner)
+    result = run_cli("check", "--service", SERVICE, *(["--verify-inside"] * inside), "--json")
+    masks = [line.removeprefix("::add-mask::") for line in result.stderr.splitlines()]
+    assert database_url in masks, result.stderr
+
+
 def test_ctrl_c_cancels_the_job(world: RenderWorld) -> None:
     setup_stores(world)
     world.fake.jobs.hold = True

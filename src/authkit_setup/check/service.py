@@ -22,6 +22,7 @@ from authkit_setup.pipeline.service import ServiceRef, resolve_service
 from authkit_setup.providers.base import Kind
 from authkit_setup.providers.clients import render_client
 from authkit_setup.providers.render import RenderClient, RenderStores, store_from_api
+from authkit_setup.secrets import register
 
 
 @contextmanager
@@ -59,6 +60,7 @@ def check_service(
             value = client.env_var(ref.id, key)
             if not value:
                 continue
+            register(value)  # announced to GitHub Actions before any result can quote it
             host = _host(value)
             if not RENDER_INTERNAL_HOST.match(host):
                 urls[target] = value
@@ -137,6 +139,7 @@ def check_service_from_inside(
             for kind in Kind
             if (value := client.env_var(ref.id, kind.env_var))
         }
+        register(*urls.values())
         out.info(f"service {ref.name} ({ref.id}, {ref.region})")
         if not urls:
             raise _no_urls(ref)

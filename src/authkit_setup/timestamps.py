@@ -15,3 +15,10 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def days_until(value: Any, now: datetime) -> int | None:
+    """Whole days from `now` until the timestamp `value` (rounded down, negative once past),
+    or None when `value` is not a timestamp."""
+    moment = parse_time(value)
+    return None if moment is None else (moment - now).days

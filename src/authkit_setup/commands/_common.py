@@ -26,7 +26,6 @@ EnvFileOption = Annotated[
         help="A .env file to read settings from (never loaded into the environment).",
     ),
 ]
-# `check`: how long each rung of the connection ladder may take.
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(

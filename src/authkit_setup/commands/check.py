@@ -14,6 +14,7 @@ from authkit_setup.commands._common import (
     VerifyInsideOption,
     execute,
     options,
+    service_flag,
 )
 from authkit_setup.output import Output
 
@@ -63,12 +64,7 @@ def check(
     env_file: EnvFileOption = Path(".env"),
     service: Annotated[
         str | None,
-        typer.Option(
-            "--service",
-            metavar="<service>",
-            help="Check the variables set on this Render service (name or srv-ID).",
-            show_default=False,
-        ),
+        service_flag("Check the variables set on this Render service (name or srv-ID)."),
     ] = None,
     workspace: Annotated[
         str | None,

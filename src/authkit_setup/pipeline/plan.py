@@ -39,7 +39,7 @@ class StorePlan:
     info: ConnectionInfo | None = None
     store: Store | None = None
 
-    def read_info(self, store: Store, out: Output) -> None:
+    def read_info(self, store: Store) -> None:
         """The store's URLs; ConnectionInfo registers them as secrets the moment they exist."""
         self.info = self.provider.connection_info(store)
 
@@ -159,7 +159,7 @@ def plan_stores(
         if existing is not None and (
             traits_of(provider).urls_before_ready or existing.readiness is Readiness.READY
         ):
-            plan.read_info(existing, out)
+            plan.read_info(existing)
         plans.append(plan)
 
     current = target.current([p.spec.kind.env_var for p in plans])

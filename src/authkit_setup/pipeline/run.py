@@ -22,7 +22,6 @@ from typing import Any
 
 from authkit_setup.ci import OutputValue, write_outputs
 from authkit_setup.diagnostics.model import CheckResult
-from authkit_setup.errors import UsageError
 from authkit_setup.output import Output
 from authkit_setup.pipeline.deploy import Redeploy
 from authkit_setup.pipeline.env import planned_env, write_env
@@ -152,7 +151,7 @@ def run(
     if opts.verify and verify is None:
         prepare_verify(plans)
     wait_for_stores(plans, out, timeout=opts.timeout, sleep=sleep, clock=clock)
-    read_urls(plans, out)
+    read_urls(plans)
     report.env = write_env(target, plans, current, out)
     if redeploy is not None:
         report.deploy = redeploy.apply(
@@ -227,10 +226,6 @@ def run_provision(
     clock: Clock = time.monotonic,
 ) -> SetupReport:
     """`provision`: the pipeline into a .env file (or stdout), near a Render region."""
-    if not providers:
-        raise UsageError(
-            "nothing to provision: pass --postgres neon|supabase and/or --redis upstash"
-        )
     near = Near(near_render_region(opts.region))
     report = run(opts, providers, near, EnvFile(opts.env_file), out, sleep=sleep, clock=clock)
     report.env_file = opts.env_file

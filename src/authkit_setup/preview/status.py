@@ -41,7 +41,7 @@ from authkit_setup.providers.registry import (
 )
 from authkit_setup.providers.render import SERVICE_ID, RenderClient
 from authkit_setup.secrets import register
-from authkit_setup.timestamps import parse_time
+from authkit_setup.timestamps import days_until
 
 EXPIRY_WARNING_DAYS = 7
 
@@ -280,12 +280,6 @@ def read_service_env(
 # -- status --------------------------------------------------------------------------------------
 
 
-def _days_left(expires_at: str | None, now: datetime) -> int | None:
-    """Whole days left (rounded down, negative once expired), like `flow.backup`."""
-    moment = parse_time(expires_at)
-    return None if moment is None else (moment - now).days
-
-
 def _store_facts(provider: StoreProvider, entry: StoreStatus, now: datetime) -> None:
     """Expiry, point-in-time recovery and backups of one existing store, from a provider that
     knows them; otherwise (Neon / Supabase / Upstash, a Render Key Value) those facts stay null
@@ -294,7 +288,7 @@ def _store_facts(provider: StoreProvider, entry: StoreStatus, now: datetime) -> 
     assert store is not None
     facts = provider.backup_facts(store, now) if isinstance(provider, KnowsBackups) else None
     if facts is None:
-        entry.expires_in_days = _days_left(store.expires_at, now)
+        entry.expires_in_days = days_until(store.expires_at, now)
         entry.pitr, entry.backups = None, False
     else:
         entry.expires_in_days = facts["expires_in_days"]

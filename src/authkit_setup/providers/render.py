@@ -29,7 +29,7 @@ from authkit_setup.providers.base import (
 )
 from authkit_setup.providers.regions import RENDER_REGIONS
 from authkit_setup.providers.render_refusals import CREATE_REFUSALS, free_plan_refusal, refusal
-from authkit_setup.timestamps import parse_time
+from authkit_setup.timestamps import days_until
 
 # Stores in the service's private network, whose URLs Render answers in any state.
 TRAITS = Traits(beside_service=True, urls_before_ready=True)
@@ -215,10 +215,14 @@ class RenderClient(ApiClient):
         )
         return dict(body) if isinstance(body, dict) and body.get("id") else None
 
-    def deploys(self, service_id: str, limit: int = 5) -> list[dict[str, Any]]:
-        page = expect_type(
-            self.get(f"/services/{service_id}/deploys", {"limit": limit}), list, "deploys"
-        )
+    def deploys(
+        self, service_id: str, limit: int = 5, *, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The service's latest deploys, newest first (only those in `status`, if given)."""
+        query: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            query["status"] = status
+        page = expect_type(self.get(f"/services/{service_id}/deploys", query), list, "deploys")
         return [
             dict(e["deploy"])
             for e in page
@@ -403,12 +407,9 @@ class RenderStores:
             )
         from authkit_setup.secrets import register
 
+        # The URLs are registered by ConnectionInfo; the bare password is said here as well.
         password = info.get("password")
-        register(
-            password if isinstance(password, str) else None,
-            internal,
-            external if isinstance(external, str) else None,
-        )
+        register(password if isinstance(password, str) else None)
         external_url = external if isinstance(external, str) and external else None
         reachable = bool(store.allow_cidrs)
         reason = None
@@ -467,10 +468,7 @@ def backup_facts(
         recovery = {"recoveryStatus": "NOT_AVAILABLE"}
     status = recovery.get("recoveryStatus")
     expires_raw = store.expires_at or store.raw.get("expiresAt")
-    expires = parse_time(expires_raw)
-    days = None
-    if expires is not None:
-        days = (expires - (now or datetime.now(UTC))).days
+    days = days_until(expires_raw, now or datetime.now(UTC))
     starts_at = recovery.get("startsAt")
     return {
         "pitr": str(status) if isinstance(status, str) and status else PITR_UNKNOWN,

@@ -19,6 +19,7 @@ from typing import Any
 
 from authkit_setup.errors import BadResponseError
 from authkit_setup.http import ApiClient, expect_type, paginate_cursor
+from authkit_setup.providers.render import RenderClient
 
 JOBS_PAGE = 20
 LOG_PAGE_LIMIT = 100
@@ -101,19 +102,9 @@ def cancel_job(client: ApiClient, service_id: str, job_id: str) -> None:
     )
 
 
-def has_live_deploy(client: ApiClient, service_id: str) -> bool:
+def has_live_deploy(client: RenderClient, service_id: str) -> bool:
     """Whether the service has a successful build a job can start from (a `live` deploy)."""
-    page = expect_type(
-        client.get(f"/services/{service_id}/deploys", {"status": "live", "limit": 5}),
-        list,
-        "deploys",
-    )
-    return any(
-        isinstance(e, dict)
-        and isinstance(e.get("deploy"), dict)
-        and e["deploy"].get("status") == "live"
-        for e in page
-    )
+    return any(d.get("status") == "live" for d in client.deploys(service_id, status="live"))
 
 
 def job_log_lines(client: ApiClient, owner_id: str, job_id: str) -> list[str]:

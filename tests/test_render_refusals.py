@@ -185,6 +185,22 @@ def test_free_postgres_in_another_region_is_not_offered_for_reuse(
     assert "--postgres-plan basic_256mb" in hint and "--postgres neon" in hint
 
 
+def test_a_preview_is_not_offered_reuse_by_db_name(render_world: RenderWorld) -> None:
+    """Under --preview the store is `<--db-name>-<preview>`: `--db-name side-project` would ask
+    for side-project-pr-9, not reuse side-project, so that way out is not offered."""
+    fake = render_world.fake
+    seed_postgres(fake, "side-project")
+
+    result = render("--preview", "pr-9", "--json")
+
+    assert result.exit_code == 1, result.output
+    error = result.json()["error"]
+    assert error["code"] == "plan_conflict"
+    assert error["message"].startswith("authkit-db-pr-9 cannot be created on the free plan")
+    assert "--db-name" not in error["hint"] and "reuse" not in error["hint"]
+    assert "--postgres-plan basic_256mb" in error["hint"] and "--postgres neon" in error["hint"]
+
+
 def test_a_paid_postgres_elsewhere_is_not_in_the_way(render_world: RenderWorld) -> None:
     seed_postgres(render_world.fake, "big-app", plan="basic_1gb")
     result = render("--json")

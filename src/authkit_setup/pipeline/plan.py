@@ -104,6 +104,7 @@ class Wanted:
     postgres_allow: tuple[str, ...] = ("0.0.0.0/0",)
     redis_allow: tuple[str, ...] = ()
     environment_id: str | None = None
+    names_from_flags: bool = True  # False for a preview's names (derived from the flags)
 
     def spec(self, kind: Kind, provider: StoreProvider, near: Near) -> StoreSpec:
         """The store of `kind` on `provider`: in its region nearest `near`; a provider that
@@ -117,6 +118,7 @@ class Wanted:
             database=self.database,
             user=self.db_user,
             version=self.postgres_version,
+            name_from_flag=self.names_from_flags,
         )
         if traits_of(provider).beside_service:
             spec = replace(

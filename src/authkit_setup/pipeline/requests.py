@@ -157,6 +157,7 @@ def _render_options(request: RenderRequest, out: Output) -> tuple[SetupOptions, 
         workspace=r.workspace,
         wanted=replace(
             shared.wanted,
+            names_from_flags=r.preview is None,
             postgres_plan=pg_plan,
             redis_plan=normalize_key_value_plan(r.redis_plan),
             maxmemory_policy=normalize_policy(r.maxmemory_policy),

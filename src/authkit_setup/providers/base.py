@@ -37,6 +37,9 @@ class StoreSpec:
     maxmemory_policy: str = "noeviction"
     allow_cidrs: tuple[str, ...] = ()
     environment_id: str | None = None
+    # The name is the one --db-name / --redis-name gave, so naming an existing store there
+    # reuses it; False for a preview's derived name (`<name>-pr-9`).
+    name_from_flag: bool = True
 
 
 @dataclass

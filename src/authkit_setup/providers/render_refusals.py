@@ -111,7 +111,8 @@ def free_plan_ways_out(spec: StoreSpec, free: Store | None) -> str:
     this one is planned), deleting or upgrading it, or another provider."""
     on = ON_RENDER[spec.kind]
     ways = [f"a paid plan ({on.plan_flag} {on.paid_plan})"]
-    if free is not None and free.region == spec.region:
+    if free is not None and free.region == spec.region and spec.name_from_flag:
+        # (A preview's store is named `<name>-<preview>`: no flag can name an existing one.)
         ways.append(f"reuse {free.name} ({spec.kind.name_flag} {free.name})")
     what = free.name if free is not None else f"the free {on.title}"
     ways.append(f"delete or upgrade {what} in the Render Dashboard")

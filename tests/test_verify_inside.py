@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from authkit_setup.diagnostics.inside import probe_command
+from authkit_setup.diagnostics.model import Target
 from tests.conftest import PgServer, RedisServer
 from tests.fakes.render_api import FAKE_RENDER_KEY, FakeRenderAPI, Fault
 from tests.fakes.render_jobs import InternalEndpoint
@@ -155,21 +156,28 @@ def test_no_secret_in_any_start_command(world: RenderWorld) -> None:
         assert "DATABASE_URL" in command  # the probe reads it from the job's environment
 
 
-def test_no_duplicate_job_while_one_is_running(world: RenderWorld) -> None:
+def check_while_a_job_waits(world: RenderWorld, targets: list[Target]) -> tuple[str, CliResult]:
+    """`check --verify-inside` while an earlier run's probe job of `targets` is still pending
+    (no capacity for a second); the jobs start a second into the run. (its id, the result)"""
     setup_stores(world)
     fake = world.fake
-    fake.jobs.hold = True  # no capacity: a job stays pending
-    command = probe_command("node", ["postgres", "redis"], step_timeout=10)
-    with api(fake) as client:  # the job an earlier, still waiting run started
+    fake.jobs.hold = True
+    command = probe_command("node", targets, step_timeout=10)
+    with api(fake) as client:
         earlier = client.post(
             f"/services/{world.service_id}/jobs", json={"startCommand": command}
         ).json()["id"]
     release = threading.Timer(1.0, fake.jobs.release)
     release.start()
     try:
-        result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
+        return earlier, run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
     finally:
         release.cancel()
+
+
+def test_no_duplicate_job_while_one_is_running(world: RenderWorld) -> None:
+    earlier, result = check_while_a_job_waits(world, ["postgres", "redis"])
+    fake = world.fake
     assert result.exit_code == 0, result.output
     assert [job["id"] for job in fake.jobs.jobs()] == [earlier]
     assert [c["job"]["id"] for c in result.json()["checks"]] == [earlier, earlier]
@@ -250,22 +258,9 @@ def test_a_job_canceled_at_the_deadline_is_named_by_its_last_status(world: Rende
 
 def test_a_probe_of_other_stores_is_not_joined(world: RenderWorld) -> None:
     """A running probe of Postgres alone cannot stand in for a probe of both stores."""
-    setup_stores(world)
-    fake = world.fake
-    fake.jobs.hold = True
-    other = probe_command("node", ["postgres"], step_timeout=10)
-    with api(fake) as client:
-        earlier = client.post(
-            f"/services/{world.service_id}/jobs", json={"startCommand": other}
-        ).json()["id"]
-    release = threading.Timer(1.0, fake.jobs.release)
-    release.start()
-    try:
-        result = run(world, "check", "--service", SERVICE, "--verify-inside", "--json")
-    finally:
-        release.cancel()
+    earlier, result = check_while_a_job_waits(world, ["postgres"])
     assert result.exit_code == 0, result.output
-    ids = [job["id"] for job in fake.jobs.jobs()]
+    ids = [job["id"] for job in world.fake.jobs.jobs()]
     assert len(ids) == 2 and earlier in ids
     [own] = [i for i in ids if i != earlier]
     assert [c["job"]["id"] for c in result.json()["checks"]] == [own, own]

@@ -14,25 +14,33 @@ from authkit_setup.output import Output
 
 T = TypeVar("T")
 
+
+def value_flag(
+    flag: str, metavar: str, help: str, *, show_default: bool = True, **extra: Any
+) -> Any:
+    """An option that takes a value: its flag, a placeholder a person reads (`<region>`) and
+    what it is for; anything else Typer takes (`envvar`, `min`...) passes through."""
+    return typer.Option(flag, metavar=metavar, help=help, show_default=show_default, **extra)
+
+
 JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout (progress stays on stderr)."),
 ]
 EnvFileOption = Annotated[
     Path,
-    typer.Option(
+    value_flag(
         "--env-file",
-        metavar="<path>",
-        help="A .env file to read settings from (never loaded into the environment).",
+        "<path>",
+        "A .env file to read settings from (never loaded into the environment).",
     ),
 ]
 ApiKeyOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--api-key",
-        metavar="<key>",
-        help="Render API key; a value here shows in `ps` and shell history: prefer "
-        "RENDER_API_KEY or --api-key-file <path> (- reads stdin). [env var: RENDER_API_KEY]",
+        "<key>",
+        "Render API key; a value here shows in `ps` and shell history: prefer RENDER_API_KEY or --api-key-file <path> (- reads stdin). [env var: RENDER_API_KEY]",
         show_default=False,
     ),
 ]
@@ -78,18 +86,16 @@ WorkspaceOrOnlyOption = Annotated[
         show_default=False,
     ),
 ]
-DbNameOption = Annotated[
-    str, typer.Option("--db-name", metavar="<name>", help="Name of the Postgres store.")
-]
+DbNameOption = Annotated[str, value_flag("--db-name", "<name>", "Name of the Postgres store.")]
 RedisNameOption = Annotated[
-    str, typer.Option("--redis-name", metavar="<name>", help="Name of the Key Value store.")
+    str, value_flag("--redis-name", "<name>", "Name of the Key Value store.")
 ]
 # Base names, to which a preview's suffix is added (status, teardown).
 BaseDbNameOption = Annotated[
-    str, typer.Option("--db-name", metavar="<name>", help="Base name of the Postgres store.")
+    str, value_flag("--db-name", "<name>", "Base name of the Postgres store.")
 ]
 BaseRedisNameOption = Annotated[
-    str, typer.Option("--redis-name", metavar="<name>", help="Base name of the Key Value store.")
+    str, value_flag("--redis-name", "<name>", "Base name of the Key Value store.")
 ]
 EnvForceOption = Annotated[
     bool,

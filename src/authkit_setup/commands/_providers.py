@@ -9,102 +9,89 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-import typer
+from authkit_setup.commands._common import value_flag
 
 Command = TypeVar("Command", bound=Callable[..., None])
 
 PostgresWhereOption = Annotated[
     str,
-    typer.Option(
-        "--postgres",
-        metavar="<provider>",
-        help="Where the Postgres store lives: render, neon or supabase.",
+    value_flag(
+        "--postgres", "<provider>", "Where the Postgres store lives: render, neon or supabase."
     ),
 ]
 RedisWhereOption = Annotated[
     str,
-    typer.Option(
-        "--redis", metavar="<provider>", help="Where the Redis store lives: render or upstash."
-    ),
+    value_flag("--redis", "<provider>", "Where the Redis store lives: render or upstash."),
 ]
 ProviderRegionOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--provider-region",
-        metavar="<region>",
-        help="Region for Neon/Supabase/Upstash stores, e.g. us-east-2 (Neon: aws-us-east-2); "
-        "default: the one nearest the Render region.",
+        "<region>",
+        "Region for Neon/Supabase/Upstash stores, e.g. us-east-2 (Neon: aws-us-east-2); default: the one nearest the Render region.",
         show_default=False,
     ),
 ]
 NeonApiKeyOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--neon-api-key",
-        metavar="<key>",
-        help="Neon API key; a value here shows in `ps` and shell history: prefer NEON_API_KEY "
-        "or --neon-api-key-file <path> (- reads stdin). [env var: NEON_API_KEY]",
+        "<key>",
+        "Neon API key; a value here shows in `ps` and shell history: prefer NEON_API_KEY or --neon-api-key-file <path> (- reads stdin). [env var: NEON_API_KEY]",
         show_default=False,
     ),
 ]
 NeonOrgOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--neon-org-id",
-        metavar="<org-id>",
-        help="Neon organization (org-…). [env var: NEON_ORG_ID]",
+        "<org-id>",
+        "Neon organization (org-…). [env var: NEON_ORG_ID]",
         show_default=False,
     ),
 ]
 SupabaseTokenOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--supabase-access-token",
-        metavar="<token>",
-        help="Supabase personal access token (sbp_…); a value here shows in `ps` and shell "
-        "history: prefer SUPABASE_ACCESS_TOKEN or --supabase-access-token-file <path> (- reads "
-        "stdin). [env var: SUPABASE_ACCESS_TOKEN]",
+        "<token>",
+        "Supabase personal access token (sbp_…); a value here shows in `ps` and shell history: prefer SUPABASE_ACCESS_TOKEN or --supabase-access-token-file <path> (- reads stdin). [env var: SUPABASE_ACCESS_TOKEN]",
         show_default=False,
     ),
 ]
 SupabaseOrgOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--supabase-org",
-        metavar="<slug>",
-        help="Supabase organization slug; default: your only one. [env var: SUPABASE_ORG]",
+        "<slug>",
+        "Supabase organization slug; default: your only one. [env var: SUPABASE_ORG]",
         show_default=False,
     ),
 ]
 SupabasePasswordOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--supabase-db-password",
-        metavar="<password>",
-        help="Database password of an existing Supabase project (or the one to give a new "
-        "project); a value here shows in `ps` and shell history: prefer SUPABASE_DB_PASSWORD "
-        "or --supabase-db-password-file <path> (- reads stdin). [env var: SUPABASE_DB_PASSWORD]",
+        "<password>",
+        "Database password of an existing Supabase project (or the one to give a new project); a value here shows in `ps` and shell history: prefer SUPABASE_DB_PASSWORD or --supabase-db-password-file <path> (- reads stdin). [env var: SUPABASE_DB_PASSWORD]",
         show_default=False,
     ),
 ]
 UpstashEmailOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--upstash-email",
-        metavar="<email>",
-        help="Email of the Upstash account; the Upstash API logs in with it and "
-        "--upstash-api-key. [env var: UPSTASH_EMAIL]",
+        "<email>",
+        "Email of the Upstash account; the Upstash API logs in with it and --upstash-api-key. [env var: UPSTASH_EMAIL]",
         show_default=False,
     ),
 ]
 UpstashApiKeyOption = Annotated[
     str | None,
-    typer.Option(
+    value_flag(
         "--upstash-api-key",
-        metavar="<key>",
-        help="Upstash API key; a value here shows in `ps` and shell history: prefer "
-        "UPSTASH_API_KEY or --upstash-api-key-file <path> (- reads stdin). "
-        "[env var: UPSTASH_API_KEY]",
+        "<key>",
+        "Upstash API key; a value here shows in `ps` and shell history: prefer UPSTASH_API_KEY or --upstash-api-key-file <path> (- reads stdin). [env var: UPSTASH_API_KEY]",
         show_default=False,
     ),
 ]

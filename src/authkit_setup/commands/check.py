@@ -15,6 +15,7 @@ from authkit_setup.commands._common import (
     execute,
     options,
     service_flag,
+    value_flag,
 )
 from authkit_setup.output import Output
 
@@ -41,23 +42,19 @@ Examples:
 def check(
     database_url: Annotated[
         str | None,
-        typer.Option(
+        value_flag(
             "--database-url",
-            metavar="<url>",
-            help="PostgreSQL URL to check; a URL here (with its password) shows in `ps` and "
-            "shell history: prefer DATABASE_URL or --database-url-file <path> (- reads stdin). "
-            "[env var: DATABASE_URL]",
+            "<url>",
+            "PostgreSQL URL to check; a URL here (with its password) shows in `ps` and shell history: prefer DATABASE_URL or --database-url-file <path> (- reads stdin). [env var: DATABASE_URL]",
             show_default=False,
         ),
     ] = None,
     redis_url: Annotated[
         str | None,
-        typer.Option(
+        value_flag(
             "--redis-url",
-            metavar="<url>",
-            help="Redis URL to check; a URL here (with its password) shows in `ps` and shell "
-            "history: prefer REDIS_URL or --redis-url-file <path> (- reads stdin). "
-            "[env var: REDIS_URL]",
+            "<url>",
+            "Redis URL to check; a URL here (with its password) shows in `ps` and shell history: prefer REDIS_URL or --redis-url-file <path> (- reads stdin). [env var: REDIS_URL]",
             show_default=False,
         ),
     ] = None,
@@ -68,11 +65,8 @@ def check(
     ] = None,
     workspace: Annotated[
         str | None,
-        typer.Option(
-            "--workspace",
-            metavar="<workspace>",
-            help="Render workspace (owner) ID or name.",
-            show_default=False,
+        value_flag(
+            "--workspace", "<workspace>", "Render workspace (owner) ID or name.", show_default=False
         ),
     ] = None,
     api_key: ApiKeyOption = None,

@@ -14,6 +14,7 @@ from authkit_setup.commands._common import (
     YesOption,
     execute,
     run_command,
+    value_flag,
     yes_flag,
 )
 from authkit_setup.errors import AuthkitError, UsageError
@@ -59,18 +60,16 @@ app = typer.Typer(
 
 EnvFileOption = Annotated[
     Path,
-    typer.Option(
-        "--env-file",
-        metavar="<path>",
-        help="The .env file to write DATABASE_URL and REDIS_URL into (mode 600).",
+    value_flag(
+        "--env-file", "<path>", "The .env file to write DATABASE_URL and REDIS_URL into (mode 600)."
     ),
 ]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(
+    value_flag(
         "--data-dir",
-        metavar="<dir>",
-        help="Folder for the servers' data and state.json. [default: .authkit beside the .env file]",
+        "<dir>",
+        "Folder for the servers' data and state.json. [default: .authkit beside the .env file]",
         show_default=False,
     ),
 ]
@@ -85,10 +84,10 @@ TimeoutOption = Annotated[
 ]
 SubEnvFileOption = Annotated[
     Path | None,
-    typer.Option(
+    value_flag(
         "--env-file",
-        metavar="<path>",
-        help="The .env file `local` wrote to. [default: .env]",
+        "<path>",
+        "The .env file `local` wrote to. [default: .env]",
         show_default=False,
     ),
 ]

@@ -16,6 +16,7 @@ from authkit_setup.commands._common import (
     options,
     run_command,
     timeout_flag,
+    value_flag,
 )
 from authkit_setup.output import Output
 
@@ -43,10 +44,10 @@ def migrations(
     service: ServiceOption,
     command: Annotated[
         str,
-        typer.Option(
+        value_flag(
             "--command",
-            metavar="<command>",
-            help="The migration command, e.g. 'pnpm db:push'.",
+            "<command>",
+            "The migration command, e.g. 'pnpm db:push'.",
             show_default=False,
         ),
     ],

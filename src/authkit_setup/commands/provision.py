@@ -15,6 +15,7 @@ from authkit_setup.commands._common import (
     options,
     run_command,
     timeout_flag,
+    value_flag,
 )
 from authkit_setup.commands._providers import (
     ProviderRegionOption,
@@ -51,57 +52,48 @@ Examples:
 def provision(
     postgres: Annotated[
         str | None,
-        typer.Option(
-            "--postgres",
-            metavar="<provider>",
-            help="Postgres provider: neon or supabase.",
-            show_default=False,
+        value_flag(
+            "--postgres", "<provider>", "Postgres provider: neon or supabase.", show_default=False
         ),
     ] = None,
     redis: Annotated[
         str | None,
-        typer.Option(
-            "--redis", metavar="<provider>", help="Redis provider: upstash.", show_default=False
-        ),
+        value_flag("--redis", "<provider>", "Redis provider: upstash.", show_default=False),
     ] = None,
     env_file: Annotated[
         Path | None,
-        typer.Option(
+        value_flag(
             "--env-file",
-            metavar="<path>",
-            help="Write DATABASE_URL, DIRECT_URL and REDIS_URL into this .env (mode 600, other lines kept).",
+            "<path>",
+            "Write DATABASE_URL, DIRECT_URL and REDIS_URL into this .env (mode 600, other lines kept).",
             show_default=False,
         ),
     ] = None,
     region: Annotated[
         str | None,
-        typer.Option(
+        value_flag(
             "--region",
-            metavar="<region>",
-            help="Put the stores near this Render region: oregon, ohio, virginia, frankfurt, singapore. [default: ohio]",
+            "<region>",
+            "Put the stores near this Render region: oregon, ohio, virginia, frankfurt, singapore. [default: ohio]",
             show_default=False,
         ),
     ] = None,
     provider_region: ProviderRegionOption = None,
     db_name: Annotated[
-        str, typer.Option("--db-name", metavar="<name>", help="Name of the Postgres project.")
+        str, value_flag("--db-name", "<name>", "Name of the Postgres project.")
     ] = "authkit-db",
     redis_name: Annotated[
-        str, typer.Option("--redis-name", metavar="<name>", help="Name of the Redis database.")
+        str, value_flag("--redis-name", "<name>", "Name of the Redis database.")
     ] = "authkit-redis",
     database: Annotated[
-        str, typer.Option("--database", metavar="<name>", help="Database name (Neon).")
+        str, value_flag("--database", "<name>", "Database name (Neon).")
     ] = "authkit",
     db_user: Annotated[
-        str, typer.Option("--db-user", metavar="<user>", help="Database role (Neon).")
+        str, value_flag("--db-user", "<user>", "Database role (Neon).")
     ] = "authkit_user",
     postgres_version: Annotated[
         str,
-        typer.Option(
-            "--postgres-version",
-            metavar="<version>",
-            help="PostgreSQL major version (Neon: 14-18).",
-        ),
+        value_flag("--postgres-version", "<version>", "PostgreSQL major version (Neon: 14-18)."),
     ] = "16",
     force: EnvForceOption = False,
     dry_run: Annotated[

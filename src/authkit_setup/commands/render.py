@@ -22,6 +22,7 @@ from authkit_setup.commands._common import (
     run_command,
     service_flag,
     timeout_flag,
+    value_flag,
     yes_flag,
 )
 from authkit_setup.commands._providers import (
@@ -77,64 +78,51 @@ def render(
     workspace: WorkspaceOption = None,
     region: Annotated[
         str | None,
-        typer.Option(
-            "--region",
-            metavar="<region>",
-            help="Must equal the service's region if given.",
-            show_default=False,
+        value_flag(
+            "--region", "<region>", "Must equal the service's region if given.", show_default=False
         ),
     ] = None,
     db_name: DbNameOption = "authkit-db",
     database: Annotated[
         str,
-        typer.Option(
-            "--database", metavar="<name>", help="Database name (Render may add a suffix)."
-        ),
+        value_flag("--database", "<name>", "Database name (Render may add a suffix)."),
     ] = "authkit",
-    db_user: Annotated[
-        str, typer.Option("--db-user", metavar="<user>", help="Database user.")
-    ] = "authkit_user",
+    db_user: Annotated[str, value_flag("--db-user", "<user>", "Database user.")] = "authkit_user",
     redis_name: RedisNameOption = "authkit-redis",
     postgres_plan: Annotated[
         str,
-        typer.Option(
-            "--postgres-plan", metavar="<plan>", help="free, starter (= basic_256mb), basic_1gb, …"
-        ),
+        value_flag("--postgres-plan", "<plan>", "free, starter (= basic_256mb), basic_1gb, …"),
     ] = "free",
     redis_plan: Annotated[
         str,
-        typer.Option(
-            "--redis-plan", metavar="<plan>", help="free, starter, standard, pro, pro_plus."
-        ),
+        value_flag("--redis-plan", "<plan>", "free, starter, standard, pro, pro_plus."),
     ] = "free",
     postgres_version: Annotated[
         str,
-        typer.Option(
-            "--postgres-version", metavar="<version>", help="PostgreSQL major version (11-18)."
-        ),
+        value_flag("--postgres-version", "<version>", "PostgreSQL major version (11-18)."),
     ] = "16",
     maxmemory_policy: Annotated[
         str,
-        typer.Option(
+        value_flag(
             "--maxmemory-policy",
-            metavar="<policy>",
-            help="Key Value eviction policy; AuthKit keeps sessions in Redis, so noeviction.",
+            "<policy>",
+            "Key Value eviction policy; AuthKit keeps sessions in Redis, so noeviction.",
         ),
     ] = "noeviction",
     postgres_allow_cidr: Annotated[
         list[str],
-        typer.Option(
+        value_flag(
             "--postgres-allow-cidr",
-            metavar="<cidr>",
-            help="IP ranges allowed to reach Postgres from outside Render (repeatable; 'none' = internal only).",
+            "<cidr>",
+            "IP ranges allowed to reach Postgres from outside Render (repeatable; 'none' = internal only).",
         ),
     ] = ["0.0.0.0/0"],  # noqa: B006
     redis_allow_cidr: Annotated[
         list[str] | None,
-        typer.Option(
+        value_flag(
             "--redis-allow-cidr",
-            metavar="<cidr>",
-            help="IP ranges allowed to reach Key Value from outside Render (repeatable; default: internal only).",
+            "<cidr>",
+            "IP ranges allowed to reach Key Value from outside Render (repeatable; default: internal only).",
             show_default=False,
         ),
     ] = None,
@@ -160,19 +148,19 @@ def render(
     ] = 900.0,
     env_file: Annotated[
         Path | None,
-        typer.Option(
+        value_flag(
             "--env-file",
-            metavar="<path>",
-            help="Also write the external URLs into this local .env (mode 600, other lines kept).",
+            "<path>",
+            "Also write the external URLs into this local .env (mode 600, other lines kept).",
             show_default=False,
         ),
     ] = None,
     migrate_command: Annotated[
         str | None,
-        typer.Option(
+        value_flag(
             "--migrate-command",
-            metavar="<command>",
-            help="Run this migration on every deploy (pre-deploy command if paid, else in the build).",
+            "<command>",
+            "Run this migration on every deploy (pre-deploy command if paid, else in the build).",
             show_default=False,
         ),
     ] = None,

@@ -29,6 +29,7 @@ from authkit_setup.secrets import (
     mask_url,
     redact,
     register,
+    split_userinfo,
 )
 from tests.conftest import PgServer, RedisServer
 from tests.helpers import run_cli
@@ -220,6 +221,110 @@ def test_export_links_are_registered_whole() -> None:
         == "download https://exports.example/db/2026.dir.tar.gz?**** now"
     )
     assert mask_link("https://u:p@h.example/p#frag") == "https://h.example/p?****"
+
+
+@pytest.mark.parametrize(
+    ("link", "shown"),
+    [
+        ("https://exports.example/db.dump", "https://exports.example/db.dump"),
+        ("HTTPS://exports.example/db.dump?token=t1", "HTTPS://exports.example/db.dump?****"),
+        ("https://h.example/p?next=https://other.example/q", "https://h.example/p?****"),
+        ("https://h.example/p?a=1?b=2", "https://h.example/p?****"),
+        ("https://h.example/p#one#two", "https://h.example/p?****"),
+        ("https://u:p@ss@h.example/p?t=1", "https://h.example/p?****"),
+        ("https://@?token=t1", MASK),
+        ("1https://h.example/p?token=t1", MASK),
+        ("no link at all", MASK),
+    ],
+)
+def test_mask_link_keeps_only_scheme_host_and_path(link: str, shown: str) -> None:
+    """An export link's token sits in its query or fragment: everything after the first ? or #
+    goes, and so does any userinfo (up to the last @)."""
+    assert mask_link(link) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("postgresql://app:pa://ss@h:5432/db", ("postgresql://", "app:pa://ss", "h:5432/db")),
+        ("Postgres://app:p@ss@h/db", ("Postgres://", "app:p@ss", "h/db")),
+        ("redis://h:6379/0", ("redis://", None, "h:6379/0")),
+        ("1postgresql://app:pw@h/db", None),
+        ("://app:pw@h/db", None),
+        ("no url here", None),
+    ],
+)
+def test_split_userinfo_cuts_at_the_first_scheme_and_the_last_at(
+    url: str, parts: tuple[str, str | None, str] | None
+) -> None:
+    assert split_userinfo(url) == parts
+
+
+def test_every_value_given_at_once_is_registered() -> None:
+    """An empty value or a link among the values does not end the registration early."""
+    register(None, "", "first-long-api-key-1", "second-long-api-key-2")
+    register(
+        "https://exports.example/a.dump?token=tok-a",
+        "https://exports.example/b.dump?token=tok-b",
+        link=True,
+    )
+    assert announcements() == [
+        "first-long-api-key-1",
+        "second-long-api-key-2",
+        "https://exports.example/a.dump?token=tok-a",
+        "https://exports.example/b.dump?token=tok-b",
+    ]
+    assert redact("b: https://exports.example/b.dump?token=tok-b") == (
+        "b: https://exports.example/b.dump?****"
+    )
+
+
+def test_a_url_with_an_empty_password_is_not_a_secret() -> None:
+    register("postgresql://app:@db.example.com/app")
+    assert announcements() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        (
+            "postgresql://db.example.com/app?user=app&password=p%40ss-word-123&sslmode=require",
+            "p@ss-word-123",
+        ),
+        ("postgresql://db.example.com/app?sslpassword=frag-secret-77#f", "frag-secret-77"),
+        ("postgresql://db.example.com/app?sslpassword='it\\'s-a-secret'", "it's-a-secret"),
+        ('redis://cache.example.com:6379/0?password="dq\\"secret-42"', 'dq"secret-42'),
+    ],
+)
+def test_a_secret_query_parameter_is_registered_as_the_server_reads_it(
+    url: str, secret: str
+) -> None:
+    """Percent-decoded, up to the next & or #, or unquoted: so a server echoing the value it
+    received has it masked in any free text, and GitHub Actions masks it."""
+    register(url)
+    assert announcements() == [secret]
+    assert redact(f"auth failed for {secret!s}.") == "auth failed for ****."
+
+
+@pytest.mark.parametrize("quote_mark", ["'", '"'])
+def test_a_quoted_query_value_is_masked_whole(quote_mark: str) -> None:
+    """Quoted, the value runs to the closing quote: an & or # inside it is part of it."""
+    text = f"https://h.example/x?password={quote_mark}s3c&ret#x{quote_mark} sent"
+    assert redact(text) == f"https://h.example/x?password={MASK} sent"
+
+
+def test_a_query_secret_ends_at_the_next_parameter() -> None:
+    text = "https://h.example/x?token=abc123&part=2&of=3"
+    assert redact(text) == f"https://h.example/x?token={MASK}&part=2&of=3"
+
+
+def test_a_registered_url_inside_a_longer_one_does_not_split_it() -> None:
+    """The longest registered URL is replaced first: a redirect link that carries an export link
+    is masked whole, not around the inner link."""
+    inner = "https://exports.example/db.dump?token=abc123"
+    outer = f"https://app.example/go?to={inner}"
+    register(inner, outer, link=True)
+    assert redact(f"open {outer} now") == "open https://app.example/go?**** now"
 
 
 # -- drivers' own error messages ------------------------------------------------------------

@@ -99,6 +99,23 @@ def test_timeout_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         )
 
 
+def test_retries_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(http.HTTP_RETRIES_ENV, raising=False)
+    assert http.retries_from_env() == 5 and http.retries_from_env(2) == 2
+    for raw, retries in ((" 0 ", 0), ("7", 7), ("20", 20)):
+        monkeypatch.setenv(http.HTTP_RETRIES_ENV, raw)
+        assert http.retries_from_env() == retries
+    monkeypatch.setenv(http.HTTP_RETRIES_ENV, "  ")
+    assert http.retries_from_env(3) == 3
+    for bad in ("21", "-1", "2.5", "abc", "1e3"):
+        monkeypatch.setenv(http.HTTP_RETRIES_ENV, bad)
+        with pytest.raises(UsageError) as caught:
+            http.retries_from_env()
+        assert caught.value.message == (
+            f"AUTHKIT_HTTP_RETRIES={bad!r} is not a whole number from 0 to 20"
+        )
+
+
 def test_rate_bucket_slides() -> None:
     bucket = http.RateBucket(limit=2, window=10.0)
     assert bucket.delay(0.0) == 0.0
@@ -197,6 +214,7 @@ def test_error_from_response_maps_every_status() -> None:
     err = http.error_from_response(response(409, b'"taken"'), ctx)
     assert type(err) is ApiError
     assert err.message == "Acme API: GET /v1/things/1: 409 taken" and err.status == 409
+    assert err.detail == "taken"  # the server's own words, quoted by refusal explanations
     err = http.error_from_response(response(499, b'"x"'), ctx)
     assert type(err) is ApiError
 
@@ -415,6 +433,91 @@ def test_an_unrecognised_transport_error_is_quoted_masked() -> None:
         make_client(router, Recorder()).request("POST", "/x")
     assert (
         caught.value.message == "API API at api.test:443 could not be reached (boom ****): POST /x"
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (httpx.ConnectTimeout("timed out"), "did not accept the connection in time"),
+        (httpx.ReadTimeout("timed out"), "did not answer in time"),
+        (httpx.ConnectError("[Errno 111] Connection refused"), "refused the connection"),
+        (httpx.ConnectError("[Errno -2] Name or service not known"), "could not be found (DNS)"),
+        (
+            httpx.ConnectError("[Errno 8] nodename nor servname provided, or not known"),
+            "could not be found (DNS)",
+        ),
+        (
+            httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+            "could not be found (DNS)",
+        ),
+        (httpx.ConnectError("[Errno 101] Network is unreachable"), "is unreachable from here"),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            "dropped the connection",
+        ),
+        (httpx.ReadError("[Errno 104] Connection reset by peer"), "dropped the connection"),
+        (httpx.WriteError("[Errno 32] Broken pipe"), "dropped the connection"),
+        (
+            httpx.ConnectError("[SSL] handshake failure"),
+            "could not be reached ([SSL] handshake failure)",
+        ),
+    ],
+)
+def test_transport_errors_in_words(exc: httpx.TransportError, words: str) -> None:
+    assert http.describe_transport_error(exc) == words
+
+
+def test_every_retry_says_what_failed_and_when_the_next_try_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # no jitter: backoff 0.5, 1, 2 s
+    router = respx.Router(base_url=BASE)
+    router.get("/x").mock(
+        side_effect=answers(
+            httpx.ConnectError("[Errno 111] Connection refused"),
+            httpx.Response(503),
+            httpx.Response(200, content=b""),
+            httpx.Response(200, json=6),
+        )
+    )
+    rec = Recorder()
+    lines: list[str] = []
+    client = make_client(router, rec, max_retries=3, on_retry=lines.append)
+    assert client.get("/x") == 6
+    assert rec.sleeps == [0.5, 1.0, 2.0]
+    assert lines == [
+        "API API at api.test:443 refused the connection; retry 1 of 3 in 0.5 s",
+        "API API at api.test:443 answered 503; retry 2 of 3 in 1 s",
+        "API API at api.test:443 sent an unreadable answer; retry 3 of 3 in 2 s",
+    ]
+
+
+def test_a_retry_notice_shows_the_server_asked_wait() -> None:
+    router = respx.Router(base_url=BASE)
+    router.get("/x").mock(
+        side_effect=answers(
+            httpx.Response(502, headers={"Retry-After": "0.4"}),
+            httpx.Response(502, headers={"Retry-After": "1"}),
+            httpx.Response(502, headers={"Retry-After": "1.5"}),
+            httpx.Response(200, json=7),
+        )
+    )
+    rec = Recorder()
+    lines: list[str] = []
+    assert make_client(router, rec, on_retry=lines.append).get("/x") == 7
+    assert rec.sleeps == [0.4, 1.0, 1.5]
+    assert [line.rsplit(" in ", 1)[1] for line in lines] == ["0.4 s", "1 s", "2 s"]
+
+
+def test_a_connection_error_names_where_the_address_came_from() -> None:
+    router = respx.Router(base_url=BASE)
+    router.post("/x").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    client = make_client(router, Recorder(), base_url_source="set by ACME_API_URL")
+    with pytest.raises(ApiConnectionError) as caught:
+        client.request("POST", "/x")
+    assert caught.value.message == (
+        "API API at api.test:443 (set by ACME_API_URL) refused the connection: POST /x"
     )
 
 

@@ -37,6 +37,7 @@ TESTS = [
     "tests/test_http.py",
     "tests/test_properties.py",
     "tests/test_secrets.py",
+    "tests/test_trust_targets.py",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -239,6 +239,15 @@ def test_outside_a_work_tree_nothing_is_done() -> None:
     assert not Path(".gitignore").exists()
 
 
+def test_inside_the_git_folder_itself_nothing_is_done() -> None:
+    """`git rev-parse --is-inside-work-tree` exits 0 there (printing "false"); no .gitignore
+    may be written into .git/."""
+    git_init()
+    Path(".git/app.env").write_text("A=1\n")
+    assert envfile.keep_out_of_git(Path(".git/app.env")) == ("skipped", None)
+    assert not Path(".git/.gitignore").exists()
+
+
 def test_a_new_gitignore_is_created_beside_the_file_and_git_ignores_it() -> None:
     git_init()
     Path("backend").mkdir()

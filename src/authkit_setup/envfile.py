@@ -216,7 +216,9 @@ def keep_out_of_git(path: Path) -> tuple[GitIgnoreAction, Path | None]:
     and the .gitignore touched (or None).
     """
     folder = path.parent.resolve()
-    if _git(folder, "rev-parse", "--is-inside-work-tree") != 0:
+    # --show-toplevel fails outside a work tree, inside .git and in a bare repository alike
+    # (--is-inside-work-tree exits 0 there, printing "false").
+    if _git(folder, "rev-parse", "--show-toplevel") != 0:
         return "skipped", None
     if _git(folder, "ls-files", "--error-unmatch", "--", path.name) == 0:
         return "tracked", None

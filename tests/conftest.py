@@ -261,6 +261,22 @@ def _is_ip(name: str) -> bool:
         return False
 
 
+@pytest.fixture
+def checks_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, str], float]]:
+    """`check`'s URLs and timeout as they reach the diagnostics (check.urls.run_checks), which
+    check nothing and return no results: for tests of how check finds its URLs."""
+    from authkit_setup.check import urls
+
+    seen: list[tuple[dict[str, str], float]] = []
+
+    def record(found: dict[str, str], *, timeout: float) -> list[Any]:
+        seen.append((found, timeout))
+        return []
+
+    monkeypatch.setattr(urls, "run_checks", record)
+    return seen
+
+
 @pytest.fixture(autouse=True)
 def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
     dns = FakeDns({})

@@ -541,15 +541,9 @@ def test_check_from_inside_needs_a_service() -> None:
 
 
 def test_check_reads_the_named_env_file_with_the_given_timeout(
-    monkeypatch: pytest.MonkeyPatch,
+    checks_seen: list[tuple[dict[str, str], float]],
 ) -> None:
-    seen: list[tuple[dict[str, str], float]] = []
-
-    def fake_run_checks(urls: dict[str, str], *, timeout: float) -> list[CheckResult]:
-        seen.append((urls, timeout))
-        return []
-
-    monkeypatch.setattr(verify, "run_checks", fake_run_checks)
+    seen = checks_seen
     Path("app.env").write_text("DATABASE_URL=postgresql://file-host/db\n")
     out, _, stderr = plain_output()
     request = verify.CheckRequest(redis_url="redis://flag-host", env_file=Path("app.env"))

@@ -381,18 +381,22 @@ def test_a_provider_busy_status_is_retried_for_every_method() -> None:
         make_client(base, Recorder()).request("POST", "/x")
 
 
-def test_a_5xx_honours_retry_after_but_not_ratelimit_reset() -> None:
+def get_after(*responses: httpx.Response, **client: Any) -> tuple[Any, Recorder]:
+    """GET /x from a client whose server gives `responses` in turn: (the body, the recorder)."""
     router = respx.Router(base_url=BASE)
-    router.get("/x").mock(
-        side_effect=answers(
-            httpx.Response(503, headers={"Retry-After": "4"}),
-            httpx.Response(503, headers={"Retry-After": "999"}),
-            httpx.Response(503, headers={"Ratelimit-Reset": "60"}),
-            httpx.Response(200, json=4),
-        )
-    )
+    router.get("/x").mock(side_effect=answers(*responses))
     rec = Recorder()
-    assert make_client(router, rec).get("/x") == 4
+    return make_client(router, rec, **client).get("/x"), rec
+
+
+def test_a_5xx_honours_retry_after_but_not_ratelimit_reset() -> None:
+    body, rec = get_after(
+        httpx.Response(503, headers={"Retry-After": "4"}),
+        httpx.Response(503, headers={"Retry-After": "999"}),
+        httpx.Response(503, headers={"Ratelimit-Reset": "60"}),
+        httpx.Response(200, json=4),
+    )
+    assert body == 4
     assert rec.sleeps[0] == 4.0
     assert rec.sleeps[1] == 120.0
     assert 1.0 <= rec.sleeps[2] <= 2.0  # the third backoff step, not 60 s
@@ -494,18 +498,15 @@ def test_every_retry_says_what_failed_and_when_the_next_try_is(
 
 
 def test_a_retry_notice_shows_the_server_asked_wait() -> None:
-    router = respx.Router(base_url=BASE)
-    router.get("/x").mock(
-        side_effect=answers(
-            httpx.Response(502, headers={"Retry-After": "0.4"}),
-            httpx.Response(502, headers={"Retry-After": "1"}),
-            httpx.Response(502, headers={"Retry-After": "1.5"}),
-            httpx.Response(200, json=7),
-        )
-    )
-    rec = Recorder()
     lines: list[str] = []
-    assert make_client(router, rec, on_retry=lines.append).get("/x") == 7
+    body, rec = get_after(
+        httpx.Response(502, headers={"Retry-After": "0.4"}),
+        httpx.Response(502, headers={"Retry-After": "1"}),
+        httpx.Response(502, headers={"Retry-After": "1.5"}),
+        httpx.Response(200, json=7),
+        on_retry=lines.append,
+    )
+    assert body == 7
     assert rec.sleeps == [0.4, 1.0, 1.5]
     assert [line.rsplit(" in ", 1)[1] for line in lines] == ["0.4 s", "1 s", "2 s"]
 
@@ -1100,15 +1101,9 @@ def test_checks_json_passes_with_skip() -> None:
 
 
 def test_check_urls_finds_the_urls_and_says_where_from(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checks_seen: list[tuple[dict[str, str], float]]
 ) -> None:
-    seen: list[tuple[dict[str, str], float]] = []
-
-    def fake_run_checks(urls: dict[str, str], *, timeout: float) -> list[CheckResult]:
-        seen.append((urls, timeout))
-        return []
-
-    monkeypatch.setattr(verify, "run_checks", fake_run_checks)
+    seen = checks_seen
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("REDIS_URL", "redis://env-host")
     env_file = tmp_path / "app.env"
@@ -1433,23 +1428,16 @@ def test_write_private_file_uses_a_hidden_temp_file_next_to_the_target(tmp_path:
 
 
 def test_check_urls_boundaries_and_exact_messages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checks_seen: list[tuple[dict[str, str], float]]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
-    seen: list[dict[str, str]] = []
-
-    def fake_run_checks(urls: dict[str, str], *, timeout: float) -> list[CheckResult]:
-        seen.append(urls)
-        return []
-
-    monkeypatch.setattr(verify, "run_checks", fake_run_checks)
     out = cast(Any, RecordingOut())
     verify.check_urls(
         out, database_url=None, redis_url="redis://flag", env_file=Path(".env"), timeout=0.5
     )
-    assert seen == [{"redis": "redis://flag"}]
+    assert checks_seen == [({"redis": "redis://flag"}, 0.5)]
     with pytest.raises(UsageError) as caught:
         verify.check_urls(out, database_url=None, redis_url=None, env_file=Path(".env"), timeout=0)
     assert caught.value.message == "--timeout must be a positive number of seconds"

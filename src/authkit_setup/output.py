@@ -306,8 +306,6 @@ class Output:
         if not self.animated:
             yield
             return
-        import threading
-
         from rich.console import Console
         from rich.live import Live
         from rich.spinner import Spinner
